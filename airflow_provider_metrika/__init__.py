@@ -1,0 +1,77 @@
+"""Apache Airflow provider for Yandex Metrika data import.
+
+Airflow discovers this package through the ``apache_airflow_provider`` entry point,
+which calls :func:`get_provider_info`. Nothing here imports Airflow, so discovery
+stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+CONN_TYPE = "yandex_metrika"
+DEFAULT_HOST = "https://api-metrika.yandex.net"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Provider metadata for ``airflow providers list`` and the connection form.
+
+    ``conn-fields``/``ui-field-behaviour`` serve Airflow >= 3.2; the hook's
+    ``get_connection_form_widgets``/``get_ui_field_behaviour`` serve older UIs.
+    """
+    integration = "Yandex Metrika"
+    return {
+        "package-name": "airflow-provider-metrika",
+        "name": "Yandex Metrika",
+        "description": "Upload offline conversions, calls, user parameters and CRM data to Yandex Metrika "
+        "and wait, deferrably, until Metrika has processed them.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": integration,
+                "external-doc-url": "https://yandex.com/dev/metrika/en/management/offline-conv",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": integration, "python-modules": ["airflow_provider_metrika.hooks.metrika"]}],
+        "operators": [
+            {"integration-name": integration, "python-modules": ["airflow_provider_metrika.operators.upload"]}
+        ],
+        "sensors": [
+            {"integration-name": integration, "python-modules": ["airflow_provider_metrika.sensors.uploading"]}
+        ],
+        "triggers": [
+            {"integration-name": integration, "python-modules": ["airflow_provider_metrika.triggers.uploading"]}
+        ],
+        "connection-types": [
+            {
+                "connection-type": CONN_TYPE,
+                "hook-class-name": "airflow_provider_metrika.hooks.metrika.MetrikaHook",
+                "hook-name": "Yandex Metrika",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login"],
+                    "relabeling": {"password": "OAuth token", "host": "API base URL"},
+                    "placeholders": {"host": DEFAULT_HOST, "password": "y0_AgAAAA..."},
+                },
+                "conn-fields": {
+                    "counter_id": {
+                        "label": "Default counter ID",
+                        "description": "Used when an operator or sensor is not given counter_id.",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                    },
+                    "timeout": {
+                        "label": "Read timeout (seconds)",
+                        "description": "Per-request read timeout; uploads of large files may need more.",
+                        "schema": {"type": ["integer", "null"], "minimum": 1},
+                    },
+                    "max_retries": {
+                        "label": "Max retries",
+                        "description": "Retries on connection errors, 429/420 and 5xx.",
+                        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
+                    },
+                },
+            }
+        ],
+    }

@@ -1,0 +1,78 @@
+"""Exception hierarchy of the provider.
+
+Every error a user can meet has its own type so DAG authors (and Airflow 3.3 retry
+policies) can tell "fix your input" from "Metrika is having a bad minute".
+No message built here ever contains the OAuth token or request headers.
+"""
+
+from __future__ import annotations
+
+MAX_BODY_CHARS = 300
+
+
+class MetrikaError(Exception):
+    """Base class of every error raised by airflow-provider-metrika."""
+
+
+class MetrikaConfigError(MetrikaError, ValueError):
+    """A parameter or the Airflow connection is wrong; raised before any request is sent."""
+
+
+class MetrikaValidationError(MetrikaError, ValueError):
+    """The data to upload breaks Metrika's format rules; nothing was uploaded.
+
+    ``problems`` holds the first problems found (each names file, row and column);
+    ``total`` is how many were found in all.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None, total: int | None = None):
+        self.problems = list(problems or [])
+        self.total = total if total is not None else len(self.problems)
+        super().__init__(message)
+
+
+class MetrikaApiError(MetrikaError):
+    """Metrika answered with an error body (§1.3 of the API reference).
+
+    ``status`` is the HTTP status, ``error_type`` Metrika's ``errors[0].error_type``
+    (e.g. ``invalid_uploading``, ``access_denied``) and ``message`` its reason,
+    truncated to :data:`MAX_BODY_CHARS`.
+    """
+
+    def __init__(self, status: int, error_type: str | None, message: str, method: str = "", path: str = ""):
+        self.status = status
+        self.error_type = error_type or "unknown"
+        self.message = message[:MAX_BODY_CHARS]
+        self.method = method
+        self.path = path
+        where = f" on {method} {path}" if method else ""
+        super().__init__(f"Metrika API error {status} {self.error_type}{where}: {self.message}")
+
+    @property
+    def retryable(self) -> bool:
+        """True for rate limits (429/420) and server errors (5xx)."""
+        return self.status in (420, 429) or self.status >= 500
+
+
+class MetrikaClientError(MetrikaApiError):
+    """A 4xx other than a rate limit: retrying the same request cannot help."""
+
+
+class MetrikaRetryableError(MetrikaApiError):
+    """A 429/420 or 5xx that outlived the hook's retry budget."""
+
+
+class MetrikaUploadFailedError(MetrikaError):
+    """An uploading reached a terminal failure status (e.g. ``LINKAGE_FAILURE``, ``FAILED``)."""
+
+    def __init__(self, message: str, uploading: dict | None = None):
+        self.uploading = uploading or {}
+        super().__init__(message)
+
+
+class MetrikaAmbiguousResponseError(MetrikaError):
+    """A non-idempotent request (an upload) may have reached Metrika but no answer came back.
+
+    The hook does not resend it blindly; the caller looks the uploading up by its
+    fingerprint before deciding to upload again.
+    """

@@ -1,0 +1,223 @@
+"""The upload-kind table and the Uploading record.
+
+Every Metrika import is "validate -> upload -> uploading id -> wait for a terminal
+status". The kinds differ only in endpoints, file format and status vocabulary, so
+they are rows of one table that the hook, the sensor, the trigger and the emulator
+all read. Adding a kind means adding a row, not a class.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_metrika.exceptions import MetrikaConfigError
+
+MANAGEMENT = "/management/v1/counter/{counter_id}"
+CDP = "/cdp/api/v1/counter/{counter_id}"
+
+
+class UploadState(str, enum.Enum):
+    """Provider-level meaning of a Metrika status, independent of the kind's vocabulary."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadKind:
+    """One row of the upload-kind table."""
+
+    name: str
+    upload_path: str
+    file_format: str
+    status_field: str
+    id_field: str
+    success_statuses: frozenset[str]
+    failure_statuses: frozenset[str]
+    list_path: str | None = None
+    get_path: str | None = None
+    confirm_path: str | None = None
+    json_path: str | None = None
+    json_root: str | None = None
+    upload_params: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    synchronous: bool = False
+    counters: tuple[str, ...] = ()
+
+    @property
+    def pollable(self) -> bool:
+        """True when the uploading has a status to wait on (the CDP answers at once)."""
+        return not self.synchronous and self.get_path is not None
+
+    def state_of(self, status: str | None) -> UploadState:
+        """Map a Metrika status to running/success/failure; unknown statuses count as running."""
+        if status is None:
+            return UploadState.RUNNING
+        if status in self.success_statuses:
+            return UploadState.SUCCESS
+        if status in self.failure_statuses:
+            return UploadState.FAILURE
+        return UploadState.RUNNING
+
+    def path(self, template: str | None, counter_id: int, **kwargs: Any) -> str:
+        if template is None:
+            raise MetrikaConfigError(f"upload kind {self.name!r} has no such endpoint")
+        return template.format(counter_id=counter_id, **kwargs)
+
+
+_CONVERSION_COUNTERS = (
+    "source_quantity",
+    "line_quantity",
+    "linked_quantity",
+    "goal_not_found_quantity",
+    "user_not_found_quantity",
+)
+_CONVERSION_STATUSES = dict(
+    status_field="status",
+    id_field="id",
+    success_statuses=frozenset({"PROCESSED"}),
+    failure_statuses=frozenset({"LINKAGE_FAILURE"}),
+)
+_CDP_STATUSES = dict(
+    status_field="api_validation_status",
+    id_field="uploading_id",
+    success_statuses=frozenset({"PASSED"}),
+    failure_statuses=frozenset({"FAILED"}),
+    list_path=CDP + "/last_uploadings",
+    synchronous=True,
+    counters=("elements_count",),
+)
+
+UPLOAD_KINDS: dict[str, UploadKind] = {
+    kind.name: kind
+    for kind in (
+        UploadKind(
+            name="offline_conversions",
+            upload_path=MANAGEMENT + "/offline_conversions/upload",
+            list_path=MANAGEMENT + "/offline_conversions/uploadings",
+            get_path=MANAGEMENT + "/offline_conversions/uploading/{uploading_id}",
+            file_format="offline_conversions",
+            counters=_CONVERSION_COUNTERS,
+            **_CONVERSION_STATUSES,
+        ),
+        UploadKind(
+            name="calls",
+            upload_path=MANAGEMENT + "/offline_conversions/upload_calls",
+            list_path=MANAGEMENT + "/offline_conversions/calls_uploadings",
+            get_path=MANAGEMENT + "/offline_conversions/calls_uploading/{uploading_id}",
+            file_format="calls",
+            counters=_CONVERSION_COUNTERS + ("static_calls_quantity", "dynamic_calls_quantity"),
+            **_CONVERSION_STATUSES,
+        ),
+        UploadKind(
+            name="user_params",
+            upload_path=MANAGEMENT + "/user_params/uploadings/upload",
+            list_path=MANAGEMENT + "/user_params/uploadings",
+            get_path=MANAGEMENT + "/user_params/uploading/{uploading_id}",
+            confirm_path=MANAGEMENT + "/user_params/uploading/{uploading_id}/confirm",
+            file_format="user_params",
+            status_field="status",
+            id_field="id",
+            success_statuses=frozenset({"processed"}),
+            failure_statuses=frozenset({"linkage_failure"}),
+            counters=("line_quantity", "linked_quantity", "linked_percentage"),
+        ),
+        UploadKind(
+            name="contacts",
+            upload_path=CDP + "/data/contacts/csv",
+            json_path=CDP + "/data/contacts/json",
+            json_root="contacts",
+            file_format="contacts",
+            **_CDP_STATUSES,
+        ),
+        UploadKind(
+            name="orders",
+            upload_path=CDP + "/data/orders/csv",
+            json_path=CDP + "/data/orders/json",
+            json_root="orders",
+            file_format="orders",
+            **_CDP_STATUSES,
+        ),
+        UploadKind(
+            name="simple_orders",
+            upload_path=CDP + "/data/simple_orders",
+            file_format="simple_orders",
+            **_CDP_STATUSES,
+        ),
+    )
+}
+
+
+def get_upload_kind(kind: str | UploadKind) -> UploadKind:
+    """Look a kind up by name, with an error that lists the valid names."""
+    if isinstance(kind, UploadKind):
+        return kind
+    try:
+        return UPLOAD_KINDS[kind]
+    except KeyError:
+        raise MetrikaConfigError(
+            f"unknown upload kind {kind!r}; expected one of {', '.join(sorted(UPLOAD_KINDS))}"
+        ) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Uploading:
+    """An uploading as Metrika reports it, with the provider's reading of its status."""
+
+    kind: str
+    counter_id: int
+    uploading_id: str
+    status: str | None
+    raw: Mapping[str, Any]
+
+    @classmethod
+    def from_api(cls, kind: str | UploadKind, counter_id: int, body: Mapping[str, Any]) -> Uploading:
+        """Build from one uploading object (the value under ``uploading`` in a response)."""
+        upload_kind = get_upload_kind(kind)
+        uploading_id = body.get(upload_kind.id_field)
+        if uploading_id is None:
+            raise ValueError(f"Metrika {upload_kind.name} uploading has no {upload_kind.id_field!r} field")
+        return cls(
+            kind=upload_kind.name,
+            counter_id=int(counter_id),
+            uploading_id=str(uploading_id),
+            status=body.get(upload_kind.status_field),
+            raw=dict(body),
+        )
+
+    @property
+    def upload_kind(self) -> UploadKind:
+        return get_upload_kind(self.kind)
+
+    @property
+    def state(self) -> UploadState:
+        return self.upload_kind.state_of(self.status)
+
+    @property
+    def comment(self) -> str:
+        return str(self.raw.get("comment") or self.raw.get("uploading_title") or "")
+
+    def counters(self) -> dict[str, Any]:
+        """The kind's row/link counters that Metrika filled in (missing ones are omitted)."""
+        return {name: self.raw[name] for name in self.upload_kind.counters if name in self.raw}
+
+    def to_xcom(self) -> dict[str, Any]:
+        """Small JSON-safe summary for XCom: ids, status and counters, never file contents."""
+        return {
+            "kind": self.kind,
+            "counter_id": self.counter_id,
+            "uploading_id": self.uploading_id,
+            "status": self.status,
+            "state": self.state.value,
+            "comment": self.comment,
+            **self.counters(),
+        }
+
+    def describe(self) -> str:
+        counters = ", ".join(f"{k}={v}" for k, v in self.counters().items())
+        return f"{self.kind} uploading {self.uploading_id} of counter {self.counter_id}: status {self.status}" + (
+            f" ({counters})" if counters else ""
+        )

@@ -1,0 +1,58 @@
+"""The one place that knows how Airflow 2.11 and Airflow 3.x differ.
+
+Everything else in the provider imports Airflow names from here. The heavy lifting
+is done by apache-airflow-providers-common-compat (``airflow.sdk`` first, the 2.x
+path as a fallback), as the community providers do.
+"""
+
+from __future__ import annotations
+
+from airflow.providers.common.compat.sdk import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    BaseHook,
+    BaseOperator,
+    BaseSensorOperator,
+    Context,
+    ObjectStoragePath,
+    PokeReturnValue,
+    ResumableJobMixin,
+    TaskDeferred,
+    conf,
+    mask_secret,
+    redact,
+)
+from airflow.providers.common.compat.version_compat import (
+    AIRFLOW_V_3_0_PLUS,
+    AIRFLOW_V_3_3_PLUS,
+)
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable``, read when an operator is built (not at import)."""
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+__all__ = [
+    "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
+    "AirflowException",
+    "AirflowFailException",
+    "AirflowSensorTimeout",
+    "BaseHook",
+    "BaseOperator",
+    "BaseSensorOperator",
+    "BaseTrigger",
+    "Context",
+    "ObjectStoragePath",
+    "PokeReturnValue",
+    "ResumableJobMixin",
+    "TaskDeferred",
+    "TriggerEvent",
+    "conf",
+    "default_deferrable",
+    "mask_secret",
+    "redact",
+]
