@@ -36,11 +36,21 @@ class MetrikaApiError(MetrikaError):
 
     ``status`` is the HTTP status, ``error_type`` Metrika's ``errors[0].error_type``
     (e.g. ``invalid_uploading``, ``access_denied``) and ``message`` its reason,
-    truncated to :data:`MAX_BODY_CHARS`.
+    truncated to :data:`MAX_BODY_CHARS`. ``retry_after`` is the server's ``Retry-After``
+    in seconds, when it sent one.
     """
 
-    def __init__(self, status: int, error_type: str | None, message: str, method: str = "", path: str = ""):
+    def __init__(
+        self,
+        status: int,
+        error_type: str | None,
+        message: str,
+        method: str = "",
+        path: str = "",
+        retry_after: float | None = None,
+    ):
         self.status = status
+        self.retry_after = retry_after
         self.error_type = error_type or "unknown"
         self.message = message[:MAX_BODY_CHARS]
         self.method = method

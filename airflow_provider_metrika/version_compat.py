@@ -7,9 +7,11 @@ path as a fallback), as the community providers do.
 
 from __future__ import annotations
 
+from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
+    AirflowNotFoundException,
     AirflowSensorTimeout,
     BaseHook,
     BaseOperator,
@@ -40,6 +42,7 @@ __all__ = [
     "AIRFLOW_V_3_3_PLUS",
     "AirflowException",
     "AirflowFailException",
+    "AirflowNotFoundException",
     "AirflowSensorTimeout",
     "BaseHook",
     "BaseOperator",
@@ -53,6 +56,7 @@ __all__ = [
     "TriggerEvent",
     "conf",
     "default_deferrable",
+    "get_async_connection",
     "mask_secret",
     "redact",
 ]
