@@ -1,0 +1,209 @@
+"""Upload operators: resolve the input, validate it, upload it once, optionally wait.
+
+One base class serves every upload kind; the public operators only name their kind
+and the query parameters Metrika wants for it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from airflow_provider_metrika.exceptions import MetrikaAmbiguousResponseError, MetrikaConfigError
+from airflow_provider_metrika.fingerprint import comment_with, find_uploading, fingerprint
+from airflow_provider_metrika.formats import ValidationOptions, get_file_format
+from airflow_provider_metrika.hooks.metrika import MetrikaHook
+from airflow_provider_metrika.operators.inputs import PreparedInput, prepare_file, rows_to_records, spool_rows
+from airflow_provider_metrika.operators.validation import (
+    check_header,
+    check_mode,
+    inflight_opener,
+    preflight,
+)
+from airflow_provider_metrika.sensors.uploading import THREE_HOURS
+from airflow_provider_metrika.triggers.uploading import DEFAULT_MAX_CONSECUTIVE_FAILURES, MetrikaUploadingTrigger
+from airflow_provider_metrika.uploads import Uploading, get_upload_kind
+from airflow_provider_metrika.version_compat import BaseOperator, Context, default_deferrable
+from airflow_provider_metrika.waiting import finish_wait, wait_blocking
+
+
+class MetrikaBaseUploadOperator(BaseOperator):
+    """Upload a file (or rows) of one Metrika upload kind and push the uploading to XCom.
+
+    :param src: local path, ``ObjectStoragePath`` or fsspec URL of the file (templated)
+    :param rows: rows instead of a file: a list of dicts (e.g. from XCom) or a pandas DataFrame
+    :param counter_id: Metrika counter id; the connection's default when omitted (templated)
+    :param comment: comment stored with the uploading (letters, digits, spaces; templated)
+    :param metrika_conn_id: Airflow connection of type ``yandex_metrika``
+    :param source_conn_id: connection for reading ``src`` from object storage
+    :param validation: ``preflight`` (default: whole file checked before any request),
+        ``inflight`` (checked while streaming, one pass, aborted before the last byte on error) or ``none``
+    :param stale_rows: rows older than Metrika's 21-day linkage window: ``warn``, ``drop`` or ``fail``
+    :param max_problems: how many problems a validation error lists
+    :param wait_for_completion: also wait until Metrika has processed the uploading
+    :param deferrable: wait in the triggerer instead of on a worker
+    :param poll_interval: seconds between status polls while waiting
+    :param wait_timeout: seconds to wait for processing before failing (default 3 h)
+    """
+
+    kind: ClassVar[str]
+    template_fields: Sequence[str] = ("src", "rows", "counter_id", "comment", "metrika_conn_id", "source_conn_id")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"rows": "json"}
+    ui_color = "#ffdb4d"
+
+    def __init__(
+        self,
+        *,
+        src: Any = None,
+        rows: Any = None,
+        counter_id: int | str | None = None,
+        comment: str | None = None,
+        metrika_conn_id: str = MetrikaHook.default_conn_name,
+        source_conn_id: str | None = None,
+        validation: str = "preflight",
+        stale_rows: str = "warn",
+        max_problems: int = 20,
+        wait_for_completion: bool = False,
+        deferrable: bool | None = None,
+        poll_interval: float = 60,
+        max_poll_interval: float | None = None,
+        wait_timeout: float = THREE_HOURS,
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if src is None and rows is None:
+            raise MetrikaConfigError(f"{type(self).__name__}: give src (a file) or rows")
+        if src is not None and rows is not None:
+            raise MetrikaConfigError(f"{type(self).__name__}: give src or rows, not both")
+        self.src = src
+        self.rows = rows
+        self.counter_id = counter_id
+        self.comment = comment
+        self.metrika_conn_id = metrika_conn_id
+        self.source_conn_id = source_conn_id
+        self.validation = check_mode(validation)
+        self.stale_rows = stale_rows
+        self.max_problems = max_problems
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.wait_timeout = wait_timeout
+        self.max_consecutive_failures = max_consecutive_failures
+
+    # -- what subclasses vary -------------------------------------------------------------
+    def upload_params(self, comment: str) -> dict[str, Any]:
+        """Query parameters of the upload request."""
+        return {"comment": comment}
+
+    def after_upload(self, hook: MetrikaHook, counter_id: int, uploading: Uploading) -> Uploading:
+        """A step some kinds need after the upload (user params: confirm)."""
+        return uploading
+
+    def validation_options(self) -> ValidationOptions:
+        return ValidationOptions(max_problems=self.max_problems, stale_rows=self.stale_rows)
+
+    # -- the story every kind shares ------------------------------------------------------
+    @property
+    def file_format(self) -> str:
+        return get_upload_kind(self.kind).file_format
+
+    def prepare_input(self, tmpdir: str) -> PreparedInput:
+        if self.rows is not None:
+            records = rows_to_records(self.rows)
+            fmt = get_file_format(self.file_format)
+            return spool_rows(lambda out: fmt.write_csv(records, out, options=self.validation_options()), tmpdir, self.kind)
+        return prepare_file(self.src, source_conn_id=self.source_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        hook = MetrikaHook(self.metrika_conn_id)
+        counter_id = hook.resolve_counter_id(self.counter_id)
+        options = self.validation_options()
+        with tempfile.TemporaryDirectory(prefix="metrika-") as tmpdir:
+            source = self.prepare_input(tmpdir)
+            opener = source.opener
+            if self.validation == "preflight":
+                report = preflight(self.file_format, source, options, self.log)
+                self.log.info("Validated %s: %d rows", source.name, report.rows)
+            elif self.validation == "inflight":
+                check_header(self.file_format, source, options)
+                opener = inflight_opener(self.file_format, source, options)
+            mark = fingerprint(context, source.sampled_digest())
+            comment = comment_with(self.comment, mark)
+            uploading = self.upload_once(hook, counter_id, source, opener, comment, mark)
+        result = uploading.to_xcom() | {"fingerprint": mark, "source": source.name}
+        self.log.info("Uploaded: %s", uploading.describe())
+        context["ti"].xcom_push(key="uploading_id", value=uploading.uploading_id)
+        if not self.wait_for_completion:
+            return result
+        return self.wait(hook, context, counter_id, [uploading.uploading_id])
+
+    def upload_once(
+        self, hook: MetrikaHook, counter_id: int, source: PreparedInput, opener: Any, comment: str, mark: str
+    ) -> Uploading:
+        """Reuse an uploading that already carries this task's fingerprint; otherwise upload.
+
+        A task retry after a successful upload, or an upload whose answer was lost,
+        finds its uploading instead of making a second one.
+        """
+        existing = find_uploading(hook, self.kind, counter_id, mark)
+        if existing is not None:
+            self.log.info("Reusing %s (fingerprint %s): not uploading again", existing.describe(), mark)
+            return existing
+        try:
+            uploading = hook.upload_file(
+                self.kind, counter_id, opener, params=self.upload_params(comment), file_name=file_name_of(source)
+            )
+        except MetrikaAmbiguousResponseError:
+            found = find_uploading(hook, self.kind, counter_id, mark)
+            if found is None:
+                raise
+            self.log.warning("The upload's answer was lost, but Metrika has it: %s", found.describe())
+            uploading = found
+        return self.after_upload(hook, counter_id, uploading)
+
+    def wait(self, hook: MetrikaHook, context: Context, counter_id: int, ids: list[str]) -> Any:
+        if self.deferrable:
+            self.defer(
+                trigger=MetrikaUploadingTrigger(
+                    kind=self.kind,
+                    counter_id=counter_id,
+                    uploading_ids=ids,
+                    metrika_conn_id=self.metrika_conn_id,
+                    poll_interval=self.poll_interval,
+                    max_poll_interval=self.max_poll_interval,
+                    max_consecutive_failures=self.max_consecutive_failures,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.wait_timeout),
+            )
+        event = wait_blocking(
+            hook, self.kind, counter_id, ids, poll_interval=self.poll_interval, timeout=self.wait_timeout, log=self.log
+        )
+        return finish_wait(event, self.log)
+
+    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
+        """Resume on the worker when the trigger reports the uploading terminal."""
+        return finish_wait(event, self.log)
+
+
+def file_name_of(source: PreparedInput) -> str:
+    name = source.name.rstrip("/").rsplit("/", 1)[-1]
+    return name if name.endswith(".csv") else f"{name or 'data'}.csv"
+
+
+class MetrikaUploadOfflineConversionsOperator(MetrikaBaseUploadOperator):
+    """Upload offline conversions (CSV: ``Target``, ``DateTime``, an id column, optional ``Price``/``Currency``).
+
+    Example::
+
+        upload = MetrikaUploadOfflineConversionsOperator(
+            task_id="upload", src="/data/conversions_{{ ds }}.csv", counter_id=12345,
+            comment="crm {{ ds_nodash }}", wait_for_completion=True, deferrable=True,
+        )
+    """
+
+    kind = "offline_conversions"

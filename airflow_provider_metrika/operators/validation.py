@@ -1,0 +1,91 @@
+"""Validation of an upload's bytes, before it is sent or while it streams.
+
+``preflight`` reads the file once before any request (nothing is sent for a bad file);
+``inflight`` checks the bytes as they are sent and aborts the request before its last
+byte if a row is bad, so Metrika never receives a complete upload; ``none`` skips it.
+The header is checked before any request in every mode but ``none``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import IO, Any
+
+from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.formats import ValidationOptions, ValidationReport, get_file_format
+from airflow_provider_metrika.operators.inputs import PreparedInput
+
+VALIDATION_MODES = ("preflight", "inflight", "none")
+
+
+def check_mode(mode: str) -> str:
+    if mode not in VALIDATION_MODES:
+        raise MetrikaConfigError(f"validation={mode!r}: expected one of {', '.join(VALIDATION_MODES)}")
+    return mode
+
+
+class ValidatingReader:
+    """A file-like the multipart encoder reads; it feeds every chunk to a format checker.
+
+    At end of file it finishes the check and raises on problems *before* the encoder
+    writes the closing boundary, so an invalid file never reaches Metrika whole.
+    """
+
+    def __init__(self, raw: IO[bytes], checker: Any, size: int) -> None:
+        self._raw = raw
+        self._checker = checker
+        self._remaining = size
+        self.report: ValidationReport | None = None
+
+    @property
+    def len(self) -> int:  # requests-toolbelt reads the remaining length from here
+        return self._remaining
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._raw.read(size)
+        if chunk:
+            self._remaining -= len(chunk)
+            self._checker.feed(chunk)
+        elif self.report is None:
+            self.report = self._checker.finish()
+            self.report.raise_for_problems()
+        return chunk
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> ValidatingReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def check_header(fmt_name: str, source: PreparedInput, options: ValidationOptions) -> None:
+    """Header and required columns, from the first line only: cheap, and before any request."""
+    checker = get_file_format(fmt_name).stream_checker(file_name=source.name, options=options)
+    checker.feed(source.first_line())
+    report = checker.finish()
+    header_problems = [p for p in report.problems if getattr(p, "row", None) in (None, 0, 1)]
+    if header_problems:
+        report.raise_for_problems()
+
+
+def preflight(fmt_name: str, source: PreparedInput, options: ValidationOptions, log: logging.Logger) -> ValidationReport:
+    """Validate the whole file before uploading; raise on problems."""
+    with source.opener() as stream:
+        report = get_file_format(fmt_name).validate(stream, file_name=source.name, options=options)
+    report.raise_for_problems()
+    for warning in report.warnings:
+        log.warning("%s", warning)
+    return report
+
+
+def inflight_opener(fmt_name: str, source: PreparedInput, options: ValidationOptions):
+    """An opener for the hook that validates while the bytes are sent."""
+
+    def opener() -> ValidatingReader:
+        checker = get_file_format(fmt_name).stream_checker(file_name=source.name, options=options)
+        return ValidatingReader(source.opener(), checker, source.size)
+
+    return opener

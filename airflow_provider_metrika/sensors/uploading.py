@@ -1,0 +1,118 @@
+"""Sensor that waits until Metrika has processed one or more uploadings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow_provider_metrika.hooks.metrika import MetrikaHook
+from airflow_provider_metrika.triggers.uploading import DEFAULT_MAX_CONSECUTIVE_FAILURES, MetrikaUploadingTrigger
+from airflow_provider_metrika.uploads import Uploading
+from airflow_provider_metrika.version_compat import (
+    BaseSensorOperator,
+    Context,
+    PokeReturnValue,
+    default_deferrable,
+)
+from airflow_provider_metrika.waiting import finish_wait, normalize_uploading_ids, outcome, require_pollable
+
+THREE_HOURS = 3 * 60 * 60
+
+
+def target_from(uploading_id: Any, kind: str | None, counter_id: Any) -> tuple[str, Any, list[str]]:
+    """Kind, counter and ids to wait for; an upload operator's XCom supplies what the caller left out."""
+    first = uploading_id
+    if isinstance(first, Mapping) and "uploadings" in first:
+        first = first["uploadings"]
+    if isinstance(first, Sequence) and not isinstance(first, str) and first:
+        first = first[0]
+    if isinstance(first, Mapping):
+        kind = kind or first.get("kind")
+        counter_id = counter_id if counter_id not in (None, "") else first.get("counter_id")
+    return require_pollable(kind or "offline_conversions"), counter_id, normalize_uploading_ids(uploading_id)
+
+
+class MetrikaUploadingSensor(BaseSensorOperator):
+    """Wait until Metrika reports every given uploading as processed.
+
+    Succeeds on the kind's success status (``PROCESSED`` / ``processed``) and pushes the
+    uploading summary (counters included) to XCom; fails at once, without retries, on a
+    failure status (``LINKAGE_FAILURE``) with Metrika's counters in the message.
+    Deferrable by default when ``[operators] default_deferrable`` is set: it pokes once,
+    then hands the wait to :class:`MetrikaUploadingTrigger`, which only polls.
+
+    :param uploading_id: an id, a list of ids, or an upload operator's XCom (``upload.output``)
+    :param kind: ``offline_conversions`` (default), ``calls`` or ``user_params``; taken from the XCom when omitted
+    :param counter_id: counter id; from the XCom or the connection's default when omitted
+    :param metrika_conn_id: Airflow connection of type ``yandex_metrika``
+    :param deferrable: free the worker while waiting
+    :param max_poll_interval: deferred polls back off from ``poke_interval`` up to this
+    :param max_consecutive_failures: transient poll errors tolerated in a row
+    """
+
+    template_fields: Sequence[str] = ("uploading_id", "kind", "counter_id", "metrika_conn_id")
+    ui_color = "#ffcc00"
+
+    def __init__(
+        self,
+        *,
+        uploading_id: Any,
+        kind: str | None = None,
+        counter_id: int | str | None = None,
+        metrika_conn_id: str = MetrikaHook.default_conn_name,
+        deferrable: bool | None = None,
+        max_poll_interval: float | None = None,
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        poke_interval: float = 60,
+        timeout: float = THREE_HOURS,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("mode", "reschedule")
+        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        self.uploading_id = uploading_id
+        self.kind = kind
+        self.counter_id = counter_id
+        self.metrika_conn_id = metrika_conn_id
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.max_poll_interval = max_poll_interval
+        self.max_consecutive_failures = max_consecutive_failures
+
+    def _target(self, hook: MetrikaHook) -> tuple[str, int, list[str]]:
+        kind, counter_id, ids = target_from(self.uploading_id, self.kind, self.counter_id)
+        return kind, hook.resolve_counter_id(counter_id), ids
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        hook = MetrikaHook(self.metrika_conn_id)
+        kind, counter_id, ids = self._target(hook)
+        uploadings: list[Uploading] = [hook.get_uploading(kind, counter_id, uid) for uid in ids]
+        event = outcome(uploadings)
+        if event is None:
+            self.log.info("Still processing: %s", "; ".join(u.describe() for u in uploadings))
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=finish_wait(event, self.log))
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        first = self.poke(context)
+        if first.is_done:
+            return first.xcom_value
+        kind, counter_id, ids = self._target(MetrikaHook(self.metrika_conn_id))
+        self.defer(
+            trigger=MetrikaUploadingTrigger(
+                kind=kind,
+                counter_id=counter_id,
+                uploading_ids=ids,
+                metrika_conn_id=self.metrika_conn_id,
+                poll_interval=self.poke_interval,
+                max_poll_interval=self.max_poll_interval,
+                max_consecutive_failures=self.max_consecutive_failures,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Resume on the worker with the trigger's event."""
+        return finish_wait(event, self.log)

@@ -1,0 +1,126 @@
+"""What "waiting on uploadings" means, shared by the sensor (sync poke) and the trigger (async).
+
+Both read a batch of uploadings, decide whether the wait is over, and turn the
+outcome into the same event payload, so the sensor's poke and the trigger's run
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.uploads import Uploading, UploadState, get_upload_kind
+from airflow_provider_metrika.version_compat import AirflowFailException
+
+if TYPE_CHECKING:
+    from airflow_provider_metrika.hooks.metrika import MetrikaHook
+
+
+def normalize_uploading_ids(value: Any) -> list[str]:
+    """Accept what DAG authors pass: an id, a list of ids, or the upload operators' XCom (dict or list of dicts)."""
+    if value is None or value == "" or value == []:
+        raise MetrikaConfigError("uploading_id is required: pass an id, a list of ids or the upload operator's XCom")
+    if isinstance(value, Mapping):
+        if "uploadings" in value:
+            return normalize_uploading_ids(value["uploadings"])
+        if "uploading_id" not in value:
+            raise MetrikaConfigError(f"uploading_id: a dict must carry 'uploading_id', got keys {sorted(value)}")
+        return [str(value["uploading_id"])]
+    if isinstance(value, str | int):
+        text = str(value).strip()
+        if not text:
+            raise MetrikaConfigError("uploading_id is empty")
+        return [text]
+    if isinstance(value, Iterable):
+        ids: list[str] = []
+        for item in value:
+            ids.extend(normalize_uploading_ids(item))
+        return ids
+    raise MetrikaConfigError(f"uploading_id: unsupported value of type {type(value).__name__}")
+
+
+def require_pollable(kind: str) -> str:
+    """The sensor only waits on kinds that have a status to poll (not the synchronous CDP uploads)."""
+    upload_kind = get_upload_kind(kind)
+    if not upload_kind.pollable:
+        raise MetrikaConfigError(
+            f"kind={kind!r}: Metrika validates {kind} uploads synchronously, there is no status to wait for"
+        )
+    return upload_kind.name
+
+
+def outcome(uploadings: Sequence[Uploading]) -> dict[str, Any] | None:
+    """The event payload once every uploading is terminal, else None (keep waiting).
+
+    A single failed uploading fails the wait at once: Metrika will not change its mind.
+    """
+    failed = [u for u in uploadings if u.state is UploadState.FAILURE]
+    if failed:
+        return {
+            "status": "error",
+            "message": "; ".join(describe_failure(u) for u in failed),
+            "uploadings": [u.to_xcom() for u in uploadings],
+        }
+    if all(u.state is UploadState.SUCCESS for u in uploadings):
+        return {
+            "status": "success",
+            "message": "; ".join(u.describe() for u in uploadings),
+            "uploadings": [u.to_xcom() for u in uploadings],
+        }
+    return None
+
+
+def describe_failure(uploading: Uploading) -> str:
+    text = f"Metrika reports {uploading.describe()}"
+    if uploading.status == "LINKAGE_FAILURE" or uploading.status == "linkage_failure":
+        text += ": not a single visitor id in the file could be matched to a Metrika visitor"
+    return text
+
+
+def xcom_result(uploadings: Sequence[Mapping[str, Any]]) -> dict[str, Any] | list[dict[str, Any]]:
+    """One uploading → its dict; several → the list (what the sensor pushes as return_value)."""
+    items = [dict(u) for u in uploadings]
+    return items[0] if len(items) == 1 else items
+
+
+def finish_wait(event: Mapping[str, Any], log: logging.Logger) -> dict[str, Any] | list[dict[str, Any]]:
+    """Turn a wait outcome (from a poke or a trigger event) into the task result, or fail the task.
+
+    A terminal failure fails without retries: uploading the same data again would not link it.
+    """
+    if event.get("status") != "success":
+        raise AirflowFailException(event.get("message") or "Metrika uploading failed")
+    log.info("Metrika finished: %s", event.get("message"))
+    return xcom_result(event.get("uploadings", []))
+
+
+def wait_blocking(
+    hook: MetrikaHook,
+    kind: str,
+    counter_id: int,
+    uploading_ids: Sequence[str],
+    *,
+    poll_interval: float,
+    timeout: float,
+    log: logging.Logger,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, Any]:
+    """Poll on the worker until every uploading is terminal (the non-deferrable path of the operators)."""
+    deadline = clock() + timeout
+    while True:
+        uploadings = [hook.get_uploading(kind, counter_id, uid) for uid in uploading_ids]
+        event = outcome(uploadings)
+        if event is not None:
+            return event
+        if clock() >= deadline:
+            raise AirflowFailException(
+                f"timed out after {timeout:.0f}s waiting for {kind} uploadings {', '.join(uploading_ids)}: "
+                + "; ".join(u.describe() for u in uploadings)
+            )
+        log.info("Still processing: %s", "; ".join(u.describe() for u in uploadings))
+        sleep(poll_interval)

@@ -1,0 +1,49 @@
+import json
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import airflow_provider_metrika
+from airflow_provider_metrika import get_provider_info
+
+
+def test_entry_point_is_registered():
+    eps = entry_points(group="apache_airflow_provider")
+    assert any(ep.value == "airflow_provider_metrika:get_provider_info" for ep in eps)
+
+
+def test_provider_info_lists_every_module_that_exists():
+    info = get_provider_info()
+    assert info["package-name"] == "airflow-provider-metrika"
+    assert info["versions"] == [airflow_provider_metrika.__version__]
+    root = Path(airflow_provider_metrika.__file__).parent.parent
+    for section in ("hooks", "operators", "sensors", "triggers"):
+        for module in info[section][0]["python-modules"]:
+            assert (root / (module.replace(".", "/") + ".py")).is_file(), module
+
+
+def test_connection_type_matches_the_hook():
+    from airflow_provider_metrika.hooks.metrika import MetrikaHook
+
+    (conn,) = get_provider_info()["connection-types"]
+    assert conn["connection-type"] == MetrikaHook.conn_type == "yandex_metrika"
+    module, _, cls = conn["hook-class-name"].rpartition(".")
+    assert cls == MetrikaHook.__name__ and module == MetrikaHook.__module__
+    assert conn["conn-fields"]["counter_id"]["schema"]["minimum"] == 1
+
+
+def test_connection_fields_fit_airflows_schema():
+    """Validate our connection-types entry against the provider.yaml schema that Airflow ships."""
+    import jsonschema
+
+    import airflow
+
+    schema_path = Path(airflow.__file__).parent / "provider.yaml.schema.json"
+    if not schema_path.exists():  # Airflow 2.11 ships only the runtime schema
+        schema_path = Path(airflow.__file__).parent / "provider_info.schema.json"
+    schema = json.loads(schema_path.read_text())
+    info = get_provider_info()
+    runtime = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    jsonschema.validate({k: v for k, v in info.items() if k in runtime["properties"]}, runtime)
+    conn_schema = schema["properties"].get("connection-types")
+    if conn_schema:
+        jsonschema.validate(info["connection-types"], conn_schema | {"definitions": schema.get("definitions", {})})
