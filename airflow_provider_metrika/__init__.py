@@ -37,7 +37,14 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": integration, "python-modules": ["airflow_provider_metrika.hooks.metrika"]}],
         "operators": [
-            {"integration-name": integration, "python-modules": ["airflow_provider_metrika.operators.upload"]}
+            {
+                "integration-name": integration,
+                "python-modules": [
+                    "airflow_provider_metrika.operators.upload",
+                    "airflow_provider_metrika.operators.user_params",
+                    "airflow_provider_metrika.operators.cdp",
+                ],
+            }
         ],
         "sensors": [
             {"integration-name": integration, "python-modules": ["airflow_provider_metrika.sensors.uploading"]}

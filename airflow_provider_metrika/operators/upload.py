@@ -95,12 +95,12 @@ class MetrikaBaseUploadOperator(BaseOperator):
         self.max_consecutive_failures = max_consecutive_failures
 
     # -- what subclasses vary -------------------------------------------------------------
-    def upload_params(self, comment: str) -> dict[str, Any]:
+    def upload_params(self, comment: str, source: PreparedInput) -> dict[str, Any]:
         """Query parameters of the upload request."""
         return {"comment": comment}
 
     def after_upload(self, hook: MetrikaHook, counter_id: int, uploading: Uploading) -> Uploading:
-        """A step some kinds need after the upload (user params: confirm)."""
+        """A step some kinds need after the upload (user params: confirm); also runs for a reused uploading."""
         return uploading
 
     def validation_options(self) -> ValidationOptions:
@@ -121,25 +121,31 @@ class MetrikaBaseUploadOperator(BaseOperator):
     def execute(self, context: Context) -> Any:
         hook = MetrikaHook(self.metrika_conn_id)
         counter_id = hook.resolve_counter_id(self.counter_id)
-        options = self.validation_options()
         with tempfile.TemporaryDirectory(prefix="metrika-") as tmpdir:
-            source = self.prepare_input(tmpdir)
-            opener = source.opener
-            if self.validation == "preflight":
-                report = preflight(self.file_format, source, options, self.log)
-                self.log.info("Validated %s: %d rows", source.name, report.rows)
-            elif self.validation == "inflight":
-                check_header(self.file_format, source, options)
-                opener = inflight_opener(self.file_format, source, options)
-            mark = fingerprint(context, source.sampled_digest())
-            comment = comment_with(self.comment, mark)
-            uploading = self.upload_once(hook, counter_id, source, opener, comment, mark)
-        result = uploading.to_xcom() | {"fingerprint": mark, "source": source.name}
+            uploading, extra = self.upload(hook, counter_id, context, tmpdir)
+        uploading = self.after_upload(hook, counter_id, uploading)
         self.log.info("Uploaded: %s", uploading.describe())
         context["ti"].xcom_push(key="uploading_id", value=uploading.uploading_id)
+        result = uploading.to_xcom() | extra
         if not self.wait_for_completion:
             return result
         return self.wait(hook, context, counter_id, [uploading.uploading_id])
+
+    def upload(self, hook: MetrikaHook, counter_id: int, context: Context, tmpdir: str) -> tuple[Uploading, dict]:
+        """Prepare and validate the file, then upload it unless this task already did."""
+        options = self.validation_options()
+        source = self.prepare_input(tmpdir)
+        opener = source.opener
+        if self.validation == "preflight":
+            report = preflight(self.file_format, source, options, self.log)
+            self.log.info("Validated %s: %d rows", source.name, report.rows)
+        elif self.validation == "inflight":
+            check_header(self.file_format, source, options)
+            opener = inflight_opener(self.file_format, source, options)
+        mark = fingerprint(context, source.sampled_digest())
+        comment = comment_with(self.comment, mark)
+        uploading = self.upload_once(hook, counter_id, source, opener, comment, mark)
+        return uploading, {"fingerprint": mark, "source": source.name}
 
     def upload_once(
         self, hook: MetrikaHook, counter_id: int, source: PreparedInput, opener: Any, comment: str, mark: str
@@ -154,16 +160,15 @@ class MetrikaBaseUploadOperator(BaseOperator):
             self.log.info("Reusing %s (fingerprint %s): not uploading again", existing.describe(), mark)
             return existing
         try:
-            uploading = hook.upload_file(
-                self.kind, counter_id, opener, params=self.upload_params(comment), file_name=file_name_of(source)
+            return hook.upload_file(
+                self.kind, counter_id, opener, params=self.upload_params(comment, source), file_name=file_name_of(source)
             )
         except MetrikaAmbiguousResponseError:
             found = find_uploading(hook, self.kind, counter_id, mark)
             if found is None:
                 raise
             self.log.warning("The upload's answer was lost, but Metrika has it: %s", found.describe())
-            uploading = found
-        return self.after_upload(hook, counter_id, uploading)
+            return found
 
     def wait(self, hook: MetrikaHook, context: Context, counter_id: int, ids: list[str]) -> Any:
         if self.deferrable:
@@ -207,3 +212,25 @@ class MetrikaUploadOfflineConversionsOperator(MetrikaBaseUploadOperator):
     """
 
     kind = "offline_conversions"
+
+
+class MetrikaUploadCallsOperator(MetrikaBaseUploadOperator):
+    """Upload call conversions (CSV: ``DateTime``, an id column, ``StaticCall``, ``PhoneNumber`` ...).
+
+    Wait with ``MetrikaUploadingSensor(kind="calls")`` or ``wait_for_completion=True``.
+
+    :param new_goal_name: name of the calls goal Metrika creates if the counter has none (templated)
+    """
+
+    kind = "calls"
+    template_fields: Sequence[str] = (*MetrikaBaseUploadOperator.template_fields, "new_goal_name")
+
+    def __init__(self, *, new_goal_name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.new_goal_name = new_goal_name
+
+    def upload_params(self, comment: str, source: PreparedInput) -> dict[str, Any]:
+        params = super().upload_params(comment, source)
+        if self.new_goal_name:
+            params["new_goal_name"] = self.new_goal_name
+        return params

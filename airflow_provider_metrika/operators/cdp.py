@@ -1,0 +1,181 @@
+"""CRM (CDP) uploads: contacts, orders and simple orders.
+
+Metrika validates CDP uploads synchronously and answers ``PASSED`` or ``FAILED``
+(sometimes as an HTTP 400 instead): there is nothing to wait for. Re-sending the
+same rows with a merge mode is idempotent, so no fingerprint search is needed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.formats import ValidationOptions, get_file_format
+from airflow_provider_metrika.hooks.metrika import MetrikaHook
+from airflow_provider_metrika.operators.inputs import PreparedInput, prepare_file, rows_to_records
+from airflow_provider_metrika.operators.upload import MetrikaBaseUploadOperator
+from airflow_provider_metrika.uploads import Uploading, UploadState, get_upload_kind
+from airflow_provider_metrika.version_compat import AirflowFailException, Context
+
+MERGE_MODES = ("SAVE", "UPDATE", "APPEND")
+DELIMITERS = {"COMMA": ",", "SEMICOLON": ";"}
+
+
+def check_merge_mode(merge_mode: Any) -> str:
+    mode = str(merge_mode or "").upper()
+    if mode not in MERGE_MODES:
+        raise MetrikaConfigError(
+            f"merge_mode={merge_mode!r}: required, one of {', '.join(MERGE_MODES)} "
+            "(SAVE replaces all attributes, UPDATE changes the given ones, APPEND adds values)"
+        )
+    return mode
+
+
+def check_delimiter_type(delimiter_type: Any) -> str:
+    name = str(delimiter_type or "COMMA").upper()
+    if name not in DELIMITERS:
+        raise MetrikaConfigError(f"delimiter_type={delimiter_type!r}: expected COMMA or SEMICOLON")
+    return name
+
+
+def format_columns_mapping(mapping: Mapping[str, str]) -> str:
+    """``{"uniq_id": "ID"}`` → ``"uniq_id":"ID"``, the string Metrika's ``columns_mapping`` wants."""
+    if not mapping:
+        raise MetrikaConfigError("columns_mapping: give at least one {metrika_attribute: csv_column} pair")
+    pairs = []
+    for attribute, column in mapping.items():
+        for what, value in (("attribute", attribute), ("column", column)):
+            if not isinstance(value, str) or not value or '"' in value:
+                raise MetrikaConfigError(f"columns_mapping: {what} {value!r} must be a non-empty string without quotes")
+        pairs.append(f'"{attribute}":"{column}"')
+    return ",".join(pairs)
+
+
+def header_of(source: PreparedInput, delimiter: str) -> list[str]:
+    line = source.first_line().decode("utf-8-sig", errors="replace")
+    return next(csv.reader(io.StringIO(line), delimiter=delimiter), [])
+
+
+class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
+    """Shared behaviour of the CDP upload operators.
+
+    :param merge_mode: ``SAVE``, ``UPDATE`` or ``APPEND`` (required, templated)
+    :param columns_mapping: CSV only: ``{metrika_attribute: csv_column}``; defaults to the file's own header
+        (columns already named like Metrika attributes)
+    :param delimiter_type: CSV only: ``COMMA`` (default) or ``SEMICOLON``
+    """
+
+    template_fields: Sequence[str] = (
+        *MetrikaBaseUploadOperator.template_fields,
+        "merge_mode",
+        "columns_mapping",
+        "delimiter_type",
+    )
+    takes_columns_mapping = True
+
+    def __init__(
+        self,
+        *,
+        merge_mode: str,
+        columns_mapping: Mapping[str, str] | None = None,
+        delimiter_type: str = "COMMA",
+        **kwargs: Any,
+    ) -> None:
+        if kwargs.get("wait_for_completion"):
+            raise MetrikaConfigError("wait_for_completion: Metrika validates CRM uploads synchronously")
+        super().__init__(**kwargs)
+        self.merge_mode = merge_mode
+        self.columns_mapping = columns_mapping
+        self.delimiter_type = delimiter_type
+
+    def validation_options(self) -> ValidationOptions:
+        return ValidationOptions(
+            max_problems=self.max_problems,
+            stale_rows=self.stale_rows,
+            delimiter=DELIMITERS[check_delimiter_type(self.delimiter_type)],
+            columns_mapping=dict(self.columns_mapping) if self.columns_mapping else None,
+            merge_mode=check_merge_mode(self.merge_mode),
+        )
+
+    def upload_params(self, comment: str, source: PreparedInput) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "merge_mode": check_merge_mode(self.merge_mode),
+            "delimiter_type": check_delimiter_type(self.delimiter_type),
+        }
+        if self.takes_columns_mapping:
+            mapping = self.columns_mapping or {
+                name: name for name in header_of(source, DELIMITERS[params["delimiter_type"]]) if name
+            }
+            params["columns_mapping"] = format_columns_mapping(mapping)
+        return params
+
+    def upload_once(self, hook: MetrikaHook, counter_id: int, source: PreparedInput, opener: Any, comment: str,
+                    mark: str) -> Uploading:
+        return hook.upload_file(
+            self.kind, counter_id, opener, params=self.upload_params(comment, source), file_name="data.csv"
+        )
+
+    def upload(self, hook: MetrikaHook, counter_id: int, context: Context, tmpdir: str) -> tuple[Uploading, dict]:
+        json_rows = self.json_rows()
+        if json_rows is None:
+            return super().upload(hook, counter_id, context, tmpdir)
+        options = self.validation_options()
+        fmt = get_file_format(self.file_format)
+        report = fmt.validate_rows(json_rows, options=options)
+        report.raise_for_problems()
+        uploading = hook.upload_json(
+            self.kind, counter_id, fmt.to_json_body(json_rows, options=options), params={"merge_mode": options.merge_mode}
+        )
+        return uploading, {"source": "rows", "rows": len(json_rows)}
+
+    def json_rows(self) -> list[Mapping[str, Any]] | None:
+        """Rows to send to the JSON endpoint: XCom rows, or a ``.json`` file; None means CSV."""
+        if get_upload_kind(self.kind).json_path is None:
+            return None
+        if self.rows is not None:
+            return list(rows_to_records(self.rows))
+        if str(self.src).lower().endswith(".json"):
+            source = prepare_file(self.src, source_conn_id=self.source_conn_id)
+            with source.opener() as stream:
+                try:
+                    data = json.load(stream)
+                except ValueError as err:
+                    raise MetrikaConfigError(f"{source.name}: not valid JSON: {err}") from None
+            root = get_upload_kind(self.kind).json_root
+            rows = data.get(root) if isinstance(data, Mapping) else data
+            return list(rows_to_records(rows, param=f"{source.name}: {root}"))
+        return None
+
+    def after_upload(self, hook: MetrikaHook, counter_id: int, uploading: Uploading) -> Uploading:
+        if uploading.state is UploadState.FAILURE:
+            errors = uploading.raw.get("api_validation_errors") or []
+            raise AirflowFailException(
+                f"Metrika rejected {uploading.describe()}: " + ("; ".join(map(str, errors[:20])) or "no details given")
+            )
+        return uploading
+
+
+class MetrikaUploadContactsOperator(MetrikaCdpUploadOperator):
+    """Upload CRM contacts (``uniq_id`` required; emails/phones/client_ids to match visitors).
+
+    Upload contacts before orders: Metrika links orders only to known contacts.
+    """
+
+    kind = "contacts"
+
+
+class MetrikaUploadOrdersOperator(MetrikaCdpUploadOperator):
+    """Upload CRM orders (``id``, ``client_uniq_id``, ``client_type``, ``create_date_time``, ``order_status``)."""
+
+    kind = "orders"
+
+
+class MetrikaUploadSimpleOrdersOperator(MetrikaCdpUploadOperator):
+    """Upload simplified orders (``data/simple_orders``): orders with contact fields inline, CSV only."""
+
+    kind = "simple_orders"
+    takes_columns_mapping = False
