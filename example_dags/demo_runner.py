@@ -1,0 +1,85 @@
+"""Run an example DAG end to end with `airflow dags test` against the Metrika emulator.
+
+Shared by the README's demo command (scripts/demo.py) and the DAG tests, so both run
+the DAGs exactly the same way: a throw-away AIRFLOW_HOME, the seeded CRM database,
+and connections given as AIRFLOW_CONN_* variables (no token: the emulator takes any).
+Not a DAG; listed in .airflowignore.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+EXAMPLE_DAGS = Path(__file__).resolve().parent
+DEMO_TOKEN = "emulator-demo-token"
+DEMO_COUNTER_ID = 12345
+
+
+@dataclass
+class DagRunResult:
+    returncode: int
+    output: str
+
+    @property
+    def summary(self) -> dict | None:
+        """The JSON the example DAG's summarize task printed, if any."""
+        for line in reversed(self.output.splitlines()):
+            marker = line.find("METRIKA SUMMARY ")
+            if marker >= 0:
+                return json.loads(line[marker + len("METRIKA SUMMARY "):])
+        return None
+
+
+def airflow_env(workdir: Path, emulator_url: str, crm_db: Path) -> dict[str, str]:
+    """Environment for an isolated Airflow: own home and DB, example DAGs folder, demo connections."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(workdir / "airflow"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE_DAGS),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW_CONN_METRIKA_DEFAULT": json.dumps(
+                {"conn_type": "yandex_metrika", "host": emulator_url, "password": DEMO_TOKEN,
+                 "extra": {"counter_id": DEMO_COUNTER_ID}}
+            ),
+            "AIRFLOW_CONN_CRM_DB": json.dumps({"conn_type": "sqlite", "host": str(crm_db)}),
+            "METRIKA_COUNTER_ID": str(DEMO_COUNTER_ID),
+            "METRIKA_EXAMPLE_DATA_DIR": str(workdir / "data"),
+            "METRIKA_EXAMPLE_POLL_SECONDS": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(EXAMPLE_DAGS.parent), env.get("PYTHONPATH")])),
+        }
+    )
+    return env
+
+
+def airflow_cli() -> list[str]:
+    return [str(Path(sys.executable).with_name("airflow"))]
+
+
+def migrate(env: dict[str, str]) -> None:
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([*airflow_cli(), "db", "migrate"], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+
+
+def run_dag(dag_id: str, env: dict[str, str], logical_date: datetime | None = None, echo: bool = False) -> DagRunResult:
+    """``airflow dags test`` for one DAG; logical date defaults to today's midnight UTC (yesterday's data)."""
+    logical_date = logical_date or datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    command = [*airflow_cli(), "dags", "test", dag_id, logical_date.strftime("%Y-%m-%dT%H:%M:%S+00:00")]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
+        if echo:
+            sys.stdout.write(line)
+    return DagRunResult(process.wait(), "".join(lines))

@@ -1,0 +1,168 @@
+"""CRM → Yandex Metrika CRM data (CDP): contacts, then orders, once a day.
+
+extract_contacts: customers as a CSV with the CRM's own column names, emails and
+    phones normalised the way Metrika wants them; uploaded with a columns_mapping
+extract_orders: deals of the data interval as JSON rows through XCom
+upload_contacts → upload_orders: orders after contacts, as Metrika requires
+summarize: logs what Metrika accepted
+
+Run it without a token against the bundled emulator: see the README.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+try:  # Airflow 3
+    from airflow.sdk import dag, task
+except ImportError:  # Airflow 2.11
+    from airflow.decorators import dag, task
+
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from airflow_provider_metrika.operators.cdp import MetrikaUploadContactsOperator, MetrikaUploadOrdersOperator
+
+CRM_CONN_ID = "crm_db"
+COUNTER_ID = int(os.environ.get("METRIKA_COUNTER_ID", "12345"))
+DATA_DIR = os.environ.get("METRIKA_EXAMPLE_DATA_DIR", "/tmp/metrika-example")
+
+CONTACTS_SQL = """
+SELECT c.id, c.name, c.email, c.phone, c.client_id, c.created_at
+FROM customers c
+WHERE c.created_at < :end
+ORDER BY c.id
+"""
+ORDERS_SQL = """
+SELECT d.id, d.customer_id, d.status, d.amount, d.currency, d.created_at, d.paid_at
+FROM deals d
+WHERE d.created_at >= :start AND d.created_at < :end
+ORDER BY d.id
+"""
+ORDER_STATUS = {"paid": "PAID", "new": "IN_PROGRESS", "cancelled": "CANCELLED"}
+# The CRM's column names, mapped to Metrika attributes (sent as columns_mapping).
+CONTACT_COLUMNS = {
+    "uniq_id": "ID",
+    "name": "Name",
+    "emails": "Email",
+    "phones": "Phone",
+    "client_ids": "ClientID",
+    "create_date_time": "Created",
+}
+
+
+def crm_rows(sql: str, start: datetime, end: datetime):
+    """Stream rows of a plain-SQL query from the CRM connection (SQLite in the demo, PostgreSQL in real life)."""
+    from sqlalchemy import text
+
+    try:
+        from airflow.sdk import BaseHook
+    except ImportError:
+        from airflow.hooks.base import BaseHook
+
+    engine = BaseHook.get_connection(CRM_CONN_ID).get_hook().get_sqlalchemy_engine()
+    params = {"start": start.astimezone(timezone.utc).replace(tzinfo=None),
+              "end": end.astimezone(timezone.utc).replace(tzinfo=None)}
+    with engine.connect() as conn:
+        yield from conn.execution_options(stream_results=True).execute(text(sql), params)
+
+
+def counter_time(value: Any, tz_name: str) -> str:
+    """CRM times are UTC; Metrika wants CDP times in the counter's timezone, ``yyyy-MM-dd HH:mm:ss``."""
+    import pendulum
+
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return pendulum.instance(moment).in_timezone(tz_name).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def counter_timezone() -> str:
+    from airflow_provider_metrika.hooks.metrika import MetrikaHook
+
+    return MetrikaHook().get_counter(COUNTER_ID).get("time_zone_name") or "Europe/Moscow"
+
+
+@dag(
+    dag_id="metrika_crm_to_cdp",
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    tags=["metrika", "example"],
+    default_args={"retries": 2},
+)
+def metrika_crm_to_cdp():
+    @task
+    def extract_contacts(data_interval_start=None, data_interval_end=None, ds_nodash=None) -> str:
+        """Customers → CSV with the CRM's column names; emails/phones normalised as Metrika requires."""
+        from airflow_provider_metrika.formats.normalize import normalize_email, normalize_phone
+
+        tz_name = counter_timezone()
+        path = Path(DATA_DIR) / f"contacts_{ds_nodash}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(CONTACT_COLUMNS.values())
+            for row in crm_rows(CONTACTS_SQL, data_interval_start, data_interval_end):
+                writer.writerow([
+                    row.id,
+                    row.name or "",
+                    normalize_email(row.email) if row.email else "",
+                    normalize_phone(row.phone) if row.phone else "",
+                    row.client_id or "",
+                    counter_time(row.created_at, tz_name),
+                ])
+        return str(path)
+
+    @task
+    def extract_orders(data_interval_start=None, data_interval_end=None) -> list[dict[str, Any]]:
+        """Deals of the interval as Metrika order rows (small enough for XCom)."""
+        tz_name = counter_timezone()
+        return [
+            {
+                "id": str(row.id),
+                "client_uniq_id": str(row.customer_id),
+                "client_type": "CONTACT",
+                "create_date_time": counter_time(row.created_at, tz_name),
+                "order_status": ORDER_STATUS[row.status],
+                "revenue": str(row.amount),
+                "currency": row.currency,
+                **({"finish_date_time": counter_time(row.paid_at, tz_name)} if row.paid_at else {}),
+            }
+            for row in crm_rows(ORDERS_SQL, data_interval_start, data_interval_end)
+        ]
+
+    # [START howto_upload_cdp]
+    contacts = MetrikaUploadContactsOperator(
+        task_id="upload_contacts",
+        src=extract_contacts(),
+        counter_id=COUNTER_ID,
+        merge_mode="UPDATE",
+        columns_mapping=CONTACT_COLUMNS,
+    )
+    orders = MetrikaUploadOrdersOperator(
+        task_id="upload_orders",
+        rows=extract_orders(),
+        counter_id=COUNTER_ID,
+        merge_mode="SAVE",
+    )
+    contacts >> orders
+    # [END howto_upload_cdp]
+
+    @task
+    def summarize(contacts_result: dict[str, Any], orders_result: dict[str, Any]) -> dict[str, Any]:
+        summary = {
+            "contacts": {k: contacts_result.get(k) for k in ("uploading_id", "status", "elements_count")},
+            "orders": {k: orders_result.get(k) for k in ("uploading_id", "status", "elements_count")},
+        }
+        print("METRIKA SUMMARY " + json.dumps(summary, sort_keys=True))
+        return summary
+
+    summarize(contacts.output, orders.output)
+
+
+metrika_crm_to_cdp()
