@@ -1,0 +1,215 @@
+"""Reading a ``yandex_metrika`` Airflow connection into validated settings.
+
+Both hooks (sync and async) fetch the connection differently but parse it here, so a
+connection that works for an operator works for its trigger too. Parsing reads the
+raw ``extra`` JSON itself instead of ``extra_dejson`` (which may call the secrets
+masker, a known deadlock on the triggerer's event loop).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import logging
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from airflow_provider_metrika import CONN_TYPE, DEFAULT_HOST
+from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.hooks.retry import DEFAULT_MAX_RETRIES, MAX_RETRIES_LIMIT
+from airflow_provider_metrika.version_compat import AirflowNotFoundException, BaseHook, get_async_connection
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_READ_TIMEOUT = 300.0
+
+_EXTRA_PREFIX = f"extra__{CONN_TYPE}__"
+_TOKEN_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+class ConnectionLike(Protocol):
+    """The part of an Airflow ``Connection`` the parser reads (both Airflow 2 and 3 shapes)."""
+
+    host: str | None
+    password: str | None
+    port: int | None
+    extra: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class MetrikaConnectionSettings:
+    """Everything a hook needs from the connection; the token is kept out of ``repr``."""
+
+    conn_id: str
+    base_url: str
+    token: str = dataclasses.field(repr=False)
+    counter_id: int | None = None
+    timeout: float = DEFAULT_READ_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+
+
+def settings_from_connection(conn: ConnectionLike, conn_id: str) -> MetrikaConnectionSettings:
+    """Validate a connection object and turn it into settings (no network, no secrets masker)."""
+    extra = _extra_of(conn, conn_id)
+    counter_id = _extra_value(extra, "counter_id")
+    timeout = _extra_value(extra, "timeout")
+    max_retries = _extra_value(extra, "max_retries")
+    return MetrikaConnectionSettings(
+        conn_id=conn_id,
+        base_url=base_url_from_host(conn.host, conn.port),
+        token=_token_of(conn, conn_id),
+        counter_id=None if counter_id is None else parse_counter_id(counter_id, "counter_id (connection extra)"),
+        timeout=DEFAULT_READ_TIMEOUT if timeout is None else parse_timeout(timeout, "timeout (connection extra)"),
+        max_retries=(
+            DEFAULT_MAX_RETRIES
+            if max_retries is None
+            else parse_max_retries(max_retries, "max_retries (connection extra)")
+        ),
+    )
+
+
+def load_settings(
+    conn_id: str, get_connection: Callable[[str], ConnectionLike] = BaseHook.get_connection
+) -> MetrikaConnectionSettings:
+    """Fetch the connection through Airflow (sync hook, task side) and parse it."""
+    try:
+        conn = get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise _connection_not_found(conn_id) from None
+    return settings_from_connection(conn, conn_id)
+
+
+async def aload_settings(conn_id: str) -> MetrikaConnectionSettings:
+    """Fetch the connection without blocking the event loop (async hook, triggerer side) and parse it."""
+    try:
+        conn = await get_async_connection(conn_id)
+    except AirflowNotFoundException:
+        raise _connection_not_found(conn_id) from None
+    return settings_from_connection(conn, conn_id)
+
+
+def _connection_not_found(conn_id: str) -> MetrikaConfigError:
+    return MetrikaConfigError(
+        f"Airflow connection {conn_id!r} is not defined; create a {CONN_TYPE!r} connection "
+        f"(or set AIRFLOW_CONN_{conn_id.upper()}) with the OAuth token as its password"
+    )
+
+
+def resolve_counter_id(value: int | str | None, settings: MetrikaConnectionSettings) -> int:
+    """The counter id to use: the explicit value, else the connection's default."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if settings.counter_id is None:
+            raise MetrikaConfigError(
+                f"no counter id: pass counter_id or set counter_id in the extra of connection {settings.conn_id!r}"
+            )
+        return settings.counter_id
+    return parse_counter_id(value, "counter_id")
+
+
+def parse_counter_id(value: Any, name: str) -> int:
+    """A Metrika counter id: a positive integer, given as int or digit string."""
+    return require_int(value, name, minimum=1)
+
+
+def parse_timeout(value: Any, name: str) -> float:
+    """A positive number of seconds."""
+    number = _as_number(value, name, float)
+    if not math.isfinite(number) or number <= 0:
+        raise MetrikaConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+    return number
+
+
+def parse_max_retries(value: Any, name: str) -> int:
+    return require_int(value, name, minimum=0, maximum=MAX_RETRIES_LIMIT)
+
+
+def require_int(value: Any, name: str, *, minimum: int, maximum: int | None = None) -> int:
+    """An integer within bounds, accepting digit strings; the error names the parameter."""
+    number = _as_number(value, name, int)
+    if number < minimum or (maximum is not None and number > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise MetrikaConfigError(f"{name} must be an integer {bounds}, got {value!r}")
+    return number
+
+
+def base_url_from_host(host: str | None, port: int | None = None) -> str:
+    """``https://api-metrika.yandex.net`` unless the connection says otherwise; no scheme means https."""
+    host = (host or "").strip()
+    if not host:
+        return DEFAULT_HOST
+    if "://" not in host:
+        host = f"https://{host}"
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise MetrikaConfigError(f"connection host must be an http(s) URL or a host name, got {host!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise MetrikaConfigError("connection host must not carry credentials, a query or a fragment")
+    netloc = parts.netloc
+    if port and parts.port is None:
+        netloc = f"{netloc}:{port}"
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        log.warning("Metrika connection uses plain http to %s: the OAuth token is sent unencrypted", parts.hostname)
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _is_loopback(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def _token_of(conn: ConnectionLike, conn_id: str) -> str:
+    token = (conn.password or "").strip()
+    if not token:
+        raise MetrikaConfigError(f"connection {conn_id!r} has no OAuth token: put it in the password field")
+    if _TOKEN_FORBIDDEN.search(token):
+        raise MetrikaConfigError(f"the OAuth token of connection {conn_id!r} contains whitespace or control characters")
+    return token
+
+
+def _extra_of(conn: ConnectionLike, conn_id: str) -> Mapping[str, Any]:
+    raw = conn.extra
+    if raw is None or raw == "":
+        return {}
+    if isinstance(raw, Mapping):
+        return raw
+    try:
+        extra = json.loads(raw)
+    except (TypeError, ValueError):
+        raise MetrikaConfigError(f"the extra of connection {conn_id!r} is not valid JSON") from None
+    if not isinstance(extra, Mapping):
+        raise MetrikaConfigError(f"the extra of connection {conn_id!r} must be a JSON object")
+    return extra
+
+
+def _extra_value(extra: Mapping[str, Any], key: str) -> Any:
+    """The value of ``key`` or its Airflow-2 form ``extra__yandex_metrika__<key>``; blanks count as absent."""
+    for candidate in (key, _EXTRA_PREFIX + key):
+        value = extra.get(candidate)
+        if value is not None and not (isinstance(value, str) and not value.strip()):
+            return value
+    return None
+
+
+def _as_number(value: Any, name: str, kind: type[int] | type[float]) -> Any:
+    if isinstance(value, bool):
+        raise MetrikaConfigError(f"{name} must be a number, got {value!r}")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return kind(text)
+        except ValueError:
+            raise MetrikaConfigError(f"{name} must be a number, got {value!r}") from None
+    if isinstance(value, int) or (kind is float and isinstance(value, float)):
+        return kind(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise MetrikaConfigError(f"{name} must be a number, got {value!r}")

@@ -1,0 +1,600 @@
+"""MetrikaHook: the synchronous client every operator and the sensor use.
+
+It owns authentication (OAuth token from the ``yandex_metrika`` connection) and every
+HTTP call: a pooled ``requests`` session, the shared retry policy, the per-token
+concurrency limit and streamed multipart uploads whose memory does not grow with the
+file. The module also holds the endpoint plumbing (paths, query, answer parsing)
+that the async hook reuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime
+import importlib.metadata
+import io
+import os
+import re
+import socket
+import time
+from collections.abc import Callable, Iterator, Mapping
+from functools import cached_property
+from typing import Any, BinaryIO
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
+from urllib3.connection import HTTPConnection
+
+from airflow_provider_metrika import CONN_TYPE, __version__, get_provider_info
+from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError, MetrikaError
+from airflow_provider_metrika.hooks.concurrency import request_slots
+from airflow_provider_metrika.hooks.connection import (
+    DEFAULT_CONNECT_TIMEOUT,
+    MetrikaConnectionSettings,
+    load_settings,
+    parse_max_retries,
+    parse_timeout,
+    require_int,
+    resolve_counter_id,
+)
+from airflow_provider_metrika.hooks.progress import UploadProgressLogger
+from airflow_provider_metrika.hooks.retry import RetryPolicy, decode_response, scrub, transport_failure
+from airflow_provider_metrika.uploads import CDP, MANAGEMENT, Uploading, UploadKind, get_upload_kind
+from airflow_provider_metrika.version_compat import BaseHook
+
+#: Methods that may be resent after an ambiguous failure (HTTP semantics); POST is not among them.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+LAST_UPLOADINGS_PATH = CDP + "/last_uploadings"
+LAST_UPLOADINGS_MAX_LIMIT = 1000
+COUNTER_PATH = MANAGEMENT
+COUNTERS_PATH = "/management/v1/counters"
+#: Bytes per socket write when streaming a body (urllib3's default is 16 KiB).
+UPLOAD_BLOCK_SIZE = 1024 * 1024
+
+_PATH_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+Timeout = float | tuple[float, float]
+Source = str | os.PathLike | Callable[[], BinaryIO]
+
+
+def user_agent() -> str:
+    """``airflow-provider-metrika/<ver> (apache-airflow/<ver>)``, read without importing Airflow."""
+    try:
+        airflow_version = importlib.metadata.version("apache-airflow")
+    except importlib.metadata.PackageNotFoundError:
+        airflow_version = "unknown"
+    return f"airflow-provider-metrika/{__version__} (apache-airflow/{airflow_version})"
+
+
+def auth_headers(settings: MetrikaConnectionSettings) -> dict[str, str]:
+    """Headers of every request (both hooks)."""
+    return {
+        "Authorization": f"OAuth {settings.token}",
+        "User-Agent": user_agent(),
+        "Accept": "application/json",
+    }
+
+
+def query_params(params: Mapping[str, Any] | None) -> dict[str, str]:
+    """Query parameters as strings, ``None`` values dropped (aiohttp rejects both None and bools)."""
+    cleaned: dict[str, str] = {}
+    for key, value in (params or {}).items():
+        if value is None:
+            continue
+        cleaned[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return cleaned
+
+
+def path_id(uploading_id: int | str) -> str:
+    """An uploading id checked to be safe inside a URL path (it cannot add segments or a query)."""
+    text = str(uploading_id).strip()
+    if isinstance(uploading_id, bool) or not _PATH_ID.match(text):
+        raise MetrikaConfigError(f"uploading_id must be a Metrika uploading id, got {uploading_id!r}")
+    return text
+
+
+def uploading_path(kind: UploadKind, counter_id: int, uploading_id: int | str) -> str:
+    """The by-id path of an uploading."""
+    return kind.path(kind.get_path, counter_id, uploading_id=path_id(uploading_id))
+
+
+def list_request(
+    kind: UploadKind, counter_id: int, limit: int | None, offset: int | None
+) -> tuple[str, dict[str, str]]:
+    """Path and query of one page of a kind's uploadings (management offset paging or CDP last_uploadings)."""
+    if kind.synchronous:
+        if offset is not None:
+            raise MetrikaConfigError(
+                "offset is not supported for CDP uploadings (last_uploadings pages by time); use iter_uploadings"
+            )
+        if limit is not None:
+            limit = require_int(limit, "limit", minimum=1, maximum=LAST_UPLOADINGS_MAX_LIMIT)
+        return kind.path(kind.list_path, counter_id), query_params({"limit": limit})
+    if limit is not None:
+        limit = require_int(limit, "limit", minimum=1)
+    if offset is not None:
+        offset = require_int(offset, "offset", minimum=0)
+    return kind.path(kind.list_path, counter_id), query_params({"limit": limit, "offset": offset})
+
+
+def uploading_from_body(kind: UploadKind, counter_id: int, body: Mapping[str, Any]) -> Uploading:
+    """The uploading of an upload/get/confirm answer (``{"uploading": {...}}``)."""
+    item = body.get("uploading")
+    if not isinstance(item, Mapping):
+        # The chats page documents ``{"uploadings": [...]}`` for an upload; accept that slip too.
+        items = body.get("uploadings")
+        item = items[0] if isinstance(items, list) and items and isinstance(items[0], Mapping) else None
+    if item is None:
+        raise MetrikaApiError(200, "invalid_response", f"Metrika's answer has no 'uploading' object: {sorted(body)}")
+    return _uploading(kind, counter_id, item)
+
+
+def uploadings_from_body(kind: UploadKind, counter_id: int, body: Mapping[str, Any]) -> list[Uploading]:
+    """The uploadings of a list answer (``{"uploadings": [...]}``)."""
+    items = body.get("uploadings") or []
+    return [_uploading(kind, counter_id, item) for item in items if isinstance(item, Mapping)]
+
+
+def _uploading(kind: UploadKind, counter_id: int, item: Mapping[str, Any]) -> Uploading:
+    try:
+        return Uploading.from_api(kind, counter_id, item)
+    except ValueError as error:
+        raise MetrikaApiError(200, "invalid_response", str(error)) from None
+
+
+class _StreamingAdapter(HTTPAdapter):
+    """Pooled adapter that writes bodies in large blocks and keeps idle TCP connections alive.
+
+    Large blocks cut per-chunk overhead on 1 GB uploads; keep-alive probes stop NATs and
+    proxies from dropping the connection while Metrika digests a big file.
+    """
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        pool_kwargs.setdefault("blocksize", UPLOAD_BLOCK_SIZE)
+        pool_kwargs.setdefault("socket_options", _keepalive_socket_options())
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+
+
+def _keepalive_socket_options() -> list[tuple[int, int, int]]:
+    options = [*HTTPConnection.default_socket_options, (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+    for name, value in (("TCP_KEEPIDLE", 60), ("TCP_KEEPINTVL", 20), ("TCP_KEEPCNT", 5)):
+        if hasattr(socket, name):
+            options.append((socket.IPPROTO_TCP, getattr(socket, name), value))
+    return options
+
+
+class _UploadReader:
+    """The file part's bytes for the multipart encoder.
+
+    Reports the bytes still to send as its length (the encoder sizes the body from
+    it), passes every chunk to ``chunk_filter`` before it goes out, and remembers an
+    error raised while reading so the hook can re-raise it unchanged (urllib3 may
+    wrap errors raised mid-body).
+    """
+
+    def __init__(self, handle: BinaryIO, chunk_filter: Callable[[bytes], None] | None) -> None:
+        if isinstance(handle, io.TextIOBase):
+            raise MetrikaConfigError("the upload source must be opened in binary mode ('rb')")
+        self._handle = handle
+        self._filter = chunk_filter
+        self._remaining = _remaining_size(handle)
+        self.error: BaseException | None = None
+
+    def __len__(self) -> int:
+        return self._remaining
+
+    def read(self, size: int = -1) -> bytes:
+        if self._remaining <= 0:
+            return b""
+        wanted = self._remaining if size is None or size < 0 else min(size, self._remaining)
+        try:
+            data = self._handle.read(wanted)
+            if not data:
+                raise MetrikaError(f"the upload source ended {self._remaining} bytes before its announced size")
+            if self._filter is not None:
+                self._filter(data)
+        except BaseException as error:
+            self.error = error
+            raise
+        self._remaining -= len(data)
+        return data
+
+
+def _remaining_size(handle: BinaryIO) -> int:
+    """Bytes from the current position to the end; a Content-Length is needed, so the source must seek."""
+    try:
+        start = handle.tell()
+        end = handle.seek(0, os.SEEK_END)
+        handle.seek(start)
+    except (AttributeError, OSError, ValueError):
+        raise MetrikaConfigError(
+            "the upload source must be a seekable binary file (its size is sent as Content-Length)"
+        ) from None
+    return end - start
+
+
+@contextlib.contextmanager
+def _open_source(source: Source) -> Iterator[BinaryIO]:
+    """A fresh handle per attempt: a path is reopened, a callable is called again."""
+    handle = source() if callable(source) else open(os.fspath(source), "rb")  # noqa: SIM115 - closed below
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+def _oldest_datetime(page: list[dict[str, Any]]) -> str | None:
+    """The ``datetime`` string of the oldest uploading on a page, exactly as Metrika wrote it."""
+    stamped = []
+    for item in page:
+        raw = item.get("datetime")
+        if not isinstance(raw, str):
+            continue
+        try:
+            moment = datetime.datetime.fromisoformat(raw.strip())
+        except ValueError:
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.UTC)
+        stamped.append((moment, raw))
+    return min(stamped, key=lambda pair: pair[0])[1] if stamped else None
+
+
+def _connection_type_info() -> dict[str, Any]:
+    return next(entry for entry in get_provider_info()["connection-types"] if entry["connection-type"] == CONN_TYPE)
+
+
+class MetrikaHook(BaseHook):
+    """Talks to the Yandex Metrika management and CDP APIs.
+
+    Nothing is read from the connection until the first call (DAG files build hooks
+    while parsing). ``timeout`` is ``(connect, read)`` seconds or one number for the read
+    timeout; ``max_retries`` overrides the connection's; ``sleep`` is injectable for tests.
+    """
+
+    conn_name_attr = "metrika_conn_id"
+    default_conn_name = "metrika_default"
+    conn_type = CONN_TYPE
+    hook_name = "Yandex Metrika"
+
+    def __init__(
+        self,
+        metrika_conn_id: str = default_conn_name,
+        *,
+        timeout: Timeout | None = None,
+        max_retries: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__()
+        self.metrika_conn_id = metrika_conn_id
+        self._timeout = None if timeout is None else _parse_timeout_arg(timeout)
+        self._max_retries = None if max_retries is None else parse_max_retries(max_retries, "max_retries")
+        self._sleep = sleep
+
+    # -- connection, session, policy ----------------------------------------------------------
+
+    @cached_property
+    def settings(self) -> MetrikaConnectionSettings:
+        return load_settings(self.metrika_conn_id, self.get_connection)
+
+    @cached_property
+    def timeout(self) -> tuple[float, float]:
+        """(connect, read) seconds: the constructor's, else 10 s and the connection's read timeout."""
+        return self._timeout or (DEFAULT_CONNECT_TIMEOUT, self.settings.timeout)
+
+    @cached_property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_retries=self.settings.max_retries if self._max_retries is None else self._max_retries)
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """One pooled session per hook, authenticated by header (never by query string)."""
+        session = requests.Session()
+        session.headers.update(auth_headers(self.settings))
+        adapter = _StreamingAdapter()
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def get_conn(self) -> requests.Session:
+        return self.session
+
+    def resolve_counter_id(self, counter_id: int | str | None) -> int:
+        """The given counter id, or the connection's default; MetrikaConfigError when neither is valid."""
+        return resolve_counter_id(counter_id, self.settings)
+
+    def close(self) -> None:
+        session = self.__dict__.pop("session", None)
+        if session is not None:
+            session.close()
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotent: bool | None = None,
+    ) -> dict[str, Any]:
+        """Send one API call (retried per the policy) and return its JSON object.
+
+        ``path`` is relative to the base URL. GET is idempotent by default, POST is not:
+        a POST that fails after it may have reached Metrika raises
+        MetrikaAmbiguousResponseError instead of being resent.
+        """
+        method = method.upper()
+        body = None if json is None else {"json": json}
+        return self._call(
+            method,
+            path,
+            params=params,
+            idempotent=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
+            body=None if body is None else lambda: contextlib.nullcontext(body),
+        )
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None,
+        idempotent: bool,
+        body: Callable[[], contextlib.AbstractContextManager[dict[str, Any]]] | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> dict[str, Any]:
+        """The retry loop around single attempts; ``body`` builds fresh request-body kwargs per attempt."""
+        if not path.startswith("/"):
+            path = "/" + path
+        url = self.settings.base_url + path
+        query = query_params(params)
+        token = self.settings.token
+
+        def attempt() -> dict[str, Any]:
+            with request_slots(token), body() if body else contextlib.nullcontext({}) as body_kwargs:
+                try:
+                    response = self.session.request(
+                        method, url, params=query, timeout=self.timeout, allow_redirects=False, **body_kwargs
+                    )
+                except requests.RequestException as error:
+                    failure = transport_failure(error, idempotent=idempotent, method=method, path=path)
+                    if failure is error:
+                        raise
+                    raise failure from error
+                with response:
+                    return decode_response(
+                        response.status_code,
+                        response.content.decode("utf-8", errors="replace"),
+                        method=method,
+                        path=path,
+                        retry_after=response.headers.get("Retry-After"),
+                        secrets=(token,),
+                    )
+
+        return (policy or self.retry_policy).call(attempt, sleep=self._sleep, what=f"{method} {path}")
+
+    # -- uploads ----------------------------------------------------------------------------------
+
+    def upload_file(
+        self,
+        kind: str | UploadKind,
+        counter_id: int | str | None,
+        source: Source,
+        *,
+        params: Mapping[str, Any] | None = None,
+        file_name: str = "data.csv",
+        chunk_filter: Callable[[bytes], None] | None = None,
+        log_progress: bool = True,
+    ) -> Uploading:
+        """Stream a file to the kind's upload endpoint as multipart part ``file``.
+
+        The body is never held in memory: it is encoded while it is sent, from a handle
+        opened afresh on every attempt. ``chunk_filter`` sees every chunk of file bytes
+        before it is sent; if it raises, the upload is aborted mid-body (Metrika never
+        gets a complete request) and its exception propagates unchanged.
+        """
+        upload_kind = get_upload_kind(kind)
+        counter = self.resolve_counter_id(counter_id)
+        path = upload_kind.path(upload_kind.upload_path, counter)
+
+        @contextlib.contextmanager
+        def multipart_body() -> Iterator[dict[str, Any]]:
+            with _open_source(source) as handle:
+                reader = _UploadReader(handle, chunk_filter)
+                encoder = MultipartEncoder(fields={"file": (file_name, reader, "text/csv")})
+                data: Any = encoder
+                if log_progress:
+                    progress = UploadProgressLogger(
+                        encoder.len, label=f"Metrika {upload_kind.name} upload of {file_name}", logger=self.log
+                    )
+                    data = MultipartEncoderMonitor(encoder, progress.monitor_callback)
+                try:
+                    yield {"data": data, "headers": {"Content-Type": encoder.content_type}}
+                except BaseException as error:
+                    if reader.error is None or reader.error is error:
+                        raise
+                    raise reader.error from None
+
+        body = self._call(
+            "POST",
+            path,
+            params={**upload_kind.upload_params, **(params or {})},
+            idempotent=False,
+            body=multipart_body,
+        )
+        return uploading_from_body(upload_kind, counter, body)
+
+    def upload_json(
+        self,
+        kind: str | UploadKind,
+        counter_id: int | str | None,
+        body: Mapping[str, Any],
+        *,
+        params: Mapping[str, Any] | None = None,
+    ) -> Uploading:
+        """POST a JSON body (e.g. ``{"contacts": [...]}``) to a CDP ``/json`` endpoint."""
+        upload_kind = get_upload_kind(kind)
+        counter = self.resolve_counter_id(counter_id)
+        path = upload_kind.path(upload_kind.json_path, counter)
+        answer = self.request(
+            "POST", path, params={**upload_kind.upload_params, **(params or {})}, json=dict(body), idempotent=False
+        )
+        return uploading_from_body(upload_kind, counter, answer)
+
+    # -- status and lists ---------------------------------------------------------------------------
+
+    def get_uploading(self, kind: str | UploadKind, counter_id: int | str | None, uploading_id: int | str) -> Uploading:
+        upload_kind = get_upload_kind(kind)
+        counter = self.resolve_counter_id(counter_id)
+        body = self.request("GET", uploading_path(upload_kind, counter, uploading_id))
+        return uploading_from_body(upload_kind, counter, body)
+
+    def list_uploadings(
+        self,
+        kind: str | UploadKind,
+        counter_id: int | str | None,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[Uploading]:
+        """One page of uploadings.
+
+        For CDP kinds this is one page of ``last_uploadings`` (``offset`` is not
+        supported) and it holds the counter's CDP uploadings of every kind — Metrika does
+        not say which entity each one was — labelled with the kind asked for.
+        """
+        upload_kind = get_upload_kind(kind)
+        counter = self.resolve_counter_id(counter_id)
+        path, query = list_request(upload_kind, counter, limit, offset)
+        return uploadings_from_body(upload_kind, counter, self.request("GET", path, params=query))
+
+    def iter_uploadings(
+        self, kind: str | UploadKind, counter_id: int | str | None, *, page_size: int = 1000
+    ) -> Iterator[Uploading]:
+        """Every uploading, page by page: offset paging (management) or the datetime cursor (CDP)."""
+        upload_kind = get_upload_kind(kind)
+        counter = self.resolve_counter_id(counter_id)
+        page_size = require_int(page_size, "page_size", minimum=1)
+        if upload_kind.synchronous:
+            limit = min(page_size, LAST_UPLOADINGS_MAX_LIMIT)
+            for raw_page in self.iter_last_uploadings(counter, limit=limit):
+                yield from uploadings_from_body(upload_kind, counter, {"uploadings": raw_page})
+            return
+        offset = 0
+        while True:
+            page = self.list_uploadings(upload_kind, counter, limit=page_size, offset=offset)
+            yield from page
+            if len(page) < page_size:
+                return
+            offset += len(page)
+
+    def iter_last_uploadings(
+        self,
+        counter_id: int | str | None,
+        *,
+        limit: int = 100,
+        datetime_offset: str | None = None,
+        source: str | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of raw CDP ``UploadingMetaExternal`` objects, newest first.
+
+        The next page starts strictly before the oldest ``datetime`` seen (passed back as
+        Metrika wrote it); paging stops on an empty or short page. Uploadings sharing that
+        exact second across a page boundary can be missed — a limit of the API's cursor.
+        """
+        limit = require_int(limit, "limit", minimum=1, maximum=LAST_UPLOADINGS_MAX_LIMIT)
+        counter = self.resolve_counter_id(counter_id)
+        path = LAST_UPLOADINGS_PATH.format(counter_id=counter)
+        cursor = datetime_offset
+        while True:
+            body = self.request("GET", path, params={"limit": limit, "datetime_offset": cursor, "source": source})
+            page = [dict(item) for item in body.get("uploadings") or [] if isinstance(item, Mapping)]
+            if not page:
+                return
+            yield page
+            next_cursor = _oldest_datetime(page)
+            if len(page) < limit or next_cursor is None or next_cursor == cursor:
+                return
+            cursor = next_cursor
+
+    def confirm_user_params(
+        self, counter_id: int | str | None, uploading_id: int | str, uploading: Mapping[str, Any] | None = None
+    ) -> Uploading:
+        """Confirm a user-parameters uploading so Metrika applies it.
+
+        The body is ``{"uploading": {...}}`` (the given fields plus ``id``). Confirming is
+        treated as idempotent: resending it cannot create a second uploading. If the answer
+        carries no uploading, it is fetched.
+        """
+        upload_kind = get_upload_kind("user_params")
+        counter = self.resolve_counter_id(counter_id)
+        text_id = path_id(uploading_id)
+        payload = dict(uploading or {})
+        payload.setdefault("id", int(text_id) if text_id.isdigit() else text_id)
+        path = upload_kind.path(upload_kind.confirm_path, counter, uploading_id=text_id)
+        body = self.request("POST", path, json={"uploading": payload}, idempotent=True)
+        if isinstance(body.get("uploading"), Mapping):
+            return uploading_from_body(upload_kind, counter, body)
+        return self.get_uploading(upload_kind, counter, uploading_id)
+
+    def get_counter(self, counter_id: int | str | None) -> dict[str, Any]:
+        """The counter object (name, ``time_zone_name``, ...) from the management API."""
+        counter = self.resolve_counter_id(counter_id)
+        body = self.request("GET", COUNTER_PATH.format(counter_id=counter))
+        return dict(body.get("counter") or body)
+
+    # -- Airflow UI ---------------------------------------------------------------------------------
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap authenticated GET, no retries; the message never contains the token."""
+        secrets: tuple[str, ...] = ()
+        try:
+            settings = self.settings
+            secrets = (settings.token,)
+            once = RetryPolicy(max_retries=0)
+            if settings.counter_id is not None:
+                path = COUNTER_PATH.format(counter_id=settings.counter_id)
+                self._call("GET", path, params=None, idempotent=True, policy=once)
+                return True, f"Connected to {settings.base_url}; counter {settings.counter_id} is accessible"
+            self._call("GET", COUNTERS_PATH, params={"per_page": 1}, idempotent=True, policy=once)
+            return True, f"Connected to {settings.base_url}; the token is accepted"
+        except Exception as error:
+            return False, scrub(f"{type(error).__name__}: {error}", secrets)
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields for the Airflow < 3.2 connection form (3.2+ reads ``conn-fields`` instead)."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import IntegerField
+        from wtforms.validators import NumberRange, Optional
+
+        widgets = {}
+        for name, spec in _connection_type_info()["conn-fields"].items():
+            schema = spec.get("schema", {})
+            widgets[name] = IntegerField(
+                lazy_gettext(spec["label"]),
+                description=spec.get("description", ""),
+                widget=BS3TextFieldWidget(),
+                validators=[Optional(), NumberRange(min=schema.get("minimum"), max=schema.get("maximum"))],
+            )
+        return widgets
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """The provider info's ``ui-field-behaviour`` in the snake_case keys older UIs expect."""
+        behaviour = _connection_type_info()["ui-field-behaviour"]
+        return {key.replace("-", "_"): copy.deepcopy(value) for key, value in behaviour.items()}
+
+
+def _parse_timeout_arg(timeout: Timeout) -> tuple[float, float]:
+    if isinstance(timeout, tuple):
+        if len(timeout) != 2:
+            raise MetrikaConfigError(f"timeout must be seconds or a (connect, read) pair, got {timeout!r}")
+        return parse_timeout(timeout[0], "timeout (connect)"), parse_timeout(timeout[1], "timeout (read)")
+    read = parse_timeout(timeout, "timeout")
+    return min(DEFAULT_CONNECT_TIMEOUT, read), read

@@ -1,0 +1,261 @@
+"""The provider's single retry policy and the mapping of Metrika answers to exceptions.
+
+Both hooks send requests differently (requests vs aiohttp) but decide identically
+here: what is worth retrying (connection errors, 429/420, 5xx — never another 4xx),
+how long to wait (exponential backoff with full jitter, or the server's
+``Retry-After``), and what a failed answer means (Metrika's ``error_type`` and a
+truncated reason, never headers, the token or a whole body).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import email.utils
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+import aiohttp
+import requests
+import tenacity
+import urllib3.exceptions
+
+from airflow_provider_metrika.exceptions import (
+    MAX_BODY_CHARS,
+    MetrikaAmbiguousResponseError,
+    MetrikaApiError,
+    MetrikaClientError,
+    MetrikaRetryableError,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BASE_DELAY = 1.0
+MAX_DELAY = 60.0
+MAX_RETRY_AFTER = 300.0
+DEFAULT_MAX_RETRIES = 5
+MAX_RETRIES_LIMIT = 20
+
+#: Transport failures worth another attempt (for idempotent requests, or before anything was sent).
+TRANSIENT_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientPayloadError,
+    asyncio.TimeoutError,
+)
+#: Failures that prove the request never left this machine, so even an upload may be resent.
+_CONNECT_FAILURES: tuple[type[BaseException], ...] = (
+    requests.exceptions.ConnectTimeout,
+    urllib3.exceptions.NewConnectionError,
+    urllib3.exceptions.ConnectTimeoutError,
+    aiohttp.ClientConnectorError,
+)
+_TAGS = re.compile(r"<[^>]*>")
+_SPACES = re.compile(r"\s+")
+
+
+def is_retryable_status(status: int) -> bool:
+    """Rate limits (429, and 420 per the English quota page) and server errors."""
+    return status in (420, 429) or status >= 500
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether another attempt can help; API errors decide by status, 4xx never."""
+    if isinstance(error, MetrikaApiError):
+        return is_retryable_status(error.status)
+    return isinstance(error, TRANSIENT_TRANSPORT_ERRORS)
+
+
+def is_connect_failure(error: BaseException) -> bool:
+    """True when the connection was never established (the server cannot have seen the request)."""
+    return any(isinstance(cause, _CONNECT_FAILURES) for cause in _causes(error))
+
+
+def transport_failure(error: BaseException, *, idempotent: bool, method: str, path: str) -> BaseException:
+    """What to raise for a transport error: the error itself, or an ambiguity error for a maybe-sent write.
+
+    A non-idempotent request that failed after the connection was up (read timeout,
+    reset, server disconnect) may have created an uploading; resending it blindly could
+    upload twice, so it is not retried and the caller looks the uploading up instead.
+    """
+    if idempotent or not is_retryable(error) or is_connect_failure(error):
+        return error
+    return MetrikaAmbiguousResponseError(
+        f"{method} {path} failed after the request may have reached Metrika ({type(error).__name__}); "
+        "it was not resent — look the uploading up before uploading again"
+    )
+
+
+def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP-date), capped; None when absent or unreadable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - now()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def error_from_response(
+    status: int,
+    body: str,
+    *,
+    method: str,
+    path: str,
+    retry_after: str | None = None,
+    secrets: Iterable[str] = (),
+) -> MetrikaApiError:
+    """Turn an error answer into a typed exception carrying Metrika's ``error_type`` and reason."""
+    error_type, message = _error_details(scrub(body, secrets))
+    if is_retryable_status(status):
+        return MetrikaRetryableError(
+            status, error_type, message, method, path, retry_after=parse_retry_after(retry_after)
+        )
+    return MetrikaClientError(status, error_type, message, method, path)
+
+
+def decode_response(
+    status: int,
+    body: str,
+    *,
+    method: str,
+    path: str,
+    retry_after: str | None = None,
+    secrets: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The JSON object of a 2xx answer, or the typed error of any other answer."""
+    if not 200 <= status < 300:
+        raise error_from_response(status, body, method=method, path=path, retry_after=retry_after, secrets=secrets)
+    if not body.strip():
+        return {}
+    body = scrub(body, secrets)
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, dict):
+        raise MetrikaApiError(
+            status, "invalid_response", "expected a JSON object, got: " + _plain_text(body), method, path
+        )
+    return decoded
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret in ``text`` with ``***`` (defence in depth; Metrika does not echo tokens)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff and full jitter; ``Retry-After`` wins when sent.
+
+    ``max_retries`` counts retries, so a request is tried at most ``max_retries + 1``
+    times. ``jitter`` returns a factor in [0, 1); tests pin it.
+    """
+
+    max_retries: int = DEFAULT_MAX_RETRIES
+    base_delay: float = BASE_DELAY
+    max_delay: float = MAX_DELAY
+    jitter: Callable[[], float] = random.random
+
+    def delay(self, retry_number: int, error: BaseException | None = None) -> float:
+        """Seconds to wait before retry number ``retry_number`` (1-based) after ``error``."""
+        retry_after = error.retry_after if isinstance(error, MetrikaApiError) else None
+        if retry_after is not None:
+            return min(retry_after, MAX_RETRY_AFTER)
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
+        return self.jitter() * ceiling
+
+    def call(self, attempt: Callable[[], T], *, sleep: Callable[[float], None], what: str) -> T:
+        """Run ``attempt`` until it succeeds, fails for good, or the budget is spent."""
+        return tenacity.Retrying(sleep=sleep, **self._tenacity_options(what))(attempt)
+
+    async def acall(
+        self, attempt: Callable[[], Awaitable[T]], *, sleep: Callable[[float], Awaitable[None]], what: str
+    ) -> T:
+        """The asynchronous twin of :meth:`call` (same decisions, awaited sleep)."""
+        return await tenacity.AsyncRetrying(sleep=sleep, **self._tenacity_options(what))(attempt)
+
+    def _tenacity_options(self, what: str) -> dict[str, Any]:
+        def wait(state: tenacity.RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            return self.delay(state.attempt_number, error)
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "Metrika %s failed (%s); retry %d of %d in %.1f s",
+                what,
+                describe(error),
+                state.attempt_number,
+                self.max_retries,
+                state.upcoming_sleep,
+            )
+
+        return {
+            "stop": tenacity.stop_after_attempt(self.max_retries + 1),
+            "wait": wait,
+            "retry": tenacity.retry_if_exception(is_retryable),
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
+
+
+def describe(error: BaseException | None) -> str:
+    """A short, secret-free description of a failure for log lines."""
+    if isinstance(error, MetrikaApiError):
+        return f"HTTP {error.status} {error.error_type}"
+    return type(error).__name__
+
+
+def _error_details(body: str) -> tuple[str, str]:
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        decoded = None
+    if isinstance(decoded, dict):
+        errors = [e for e in decoded.get("errors") or [] if isinstance(e, dict)]
+        error_type = next((str(e["error_type"]) for e in errors if e.get("error_type")), "unknown")
+        messages = [str(e["message"]) for e in errors if e.get("message")]
+        message = "; ".join(messages) or str(decoded.get("message") or "")
+        return error_type, message or "no reason given"
+    return "unknown", _plain_text(body) or "empty response body"
+
+
+def _plain_text(body: str) -> str:
+    """A readable, bounded excerpt of a non-JSON body (an HTML page from a proxy, say)."""
+    text = _SPACES.sub(" ", _TAGS.sub(" ", body)).strip()
+    return text[:MAX_BODY_CHARS]
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and everything it wraps (``__cause__``, ``__context__``, urllib3's ``reason``, args)."""
+    seen: set[int] = set()
+    pending: list[Any] = [error]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        pending.extend([current.__cause__, current.__context__, getattr(current, "reason", None), *current.args])
