@@ -1,0 +1,44 @@
+"""Metrika file formats: streaming validators and writers, one per upload kind.
+
+``get_file_format(name)`` returns the format object whose ``validate``/``stream_checker``/
+``filter_rows``/``write_csv``/``to_json_body`` the operators use. Names match
+``UploadKind.file_format``.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.formats.base import (
+    FileFormat,
+    Problem,
+    StreamChecker,
+    ValidationOptions,
+    ValidationReport,
+)
+from airflow_provider_metrika.formats.calls import CALLS
+from airflow_provider_metrika.formats.cdp import CONTACTS, ORDERS, SIMPLE_ORDERS
+from airflow_provider_metrika.formats.offline_conversions import OFFLINE_CONVERSIONS
+from airflow_provider_metrika.formats.user_params import USER_PARAMS
+
+FILE_FORMATS: dict[str, FileFormat] = {
+    fmt.name: fmt for fmt in (OFFLINE_CONVERSIONS, CALLS, USER_PARAMS, CONTACTS, ORDERS, SIMPLE_ORDERS)
+}
+
+
+def get_file_format(name: str) -> FileFormat:
+    """The format called ``name``; an unknown name is a MetrikaConfigError listing the valid ones."""
+    try:
+        return FILE_FORMATS[name]
+    except (KeyError, TypeError):
+        raise MetrikaConfigError(f"unknown file format {name!r}; expected one of {', '.join(FILE_FORMATS)}") from None
+
+
+__all__ = [
+    "FILE_FORMATS",
+    "FileFormat",
+    "Problem",
+    "StreamChecker",
+    "ValidationOptions",
+    "ValidationReport",
+    "get_file_format",
+]

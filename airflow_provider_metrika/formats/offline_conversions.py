@@ -1,0 +1,101 @@
+"""Offline conversions CSV (§2.5), and the event-file format it shares with calls (§3.1).
+
+Both are "a visitor id + a unix-seconds DateTime + optional value" files that Metrika links to
+visits within a linkage window; only their column sets differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from airflow_provider_metrika.formats.base import FileFormat, HeaderContext, RowRules, ValidationOptions
+from airflow_provider_metrika.formats.values import (
+    check_currency,
+    check_decimal,
+    check_digits,
+    make_past_unix_seconds_check,
+)
+from airflow_provider_metrika.formats.writer import (
+    Column,
+    column_lookup,
+    encode_columns,
+    to_decimal_text,
+    to_unix_seconds,
+)
+
+DATETIME = "DateTime"
+
+CLIENT_ID = Column("ClientId", check_digits, ("client_id", "clientid"), to_decimal_text)
+USER_ID = Column("UserId", None, ("user_id", "userid"))
+YCLID = Column("Yclid", check_digits, ("yclid",), to_decimal_text)
+PURCHASE_ID = Column("PurchaseId", None, ("purchase_id", "purchaseid"))
+DATE_TIME = Column(DATETIME, None, ("date_time", "datetime"), to_unix_seconds)
+PRICE = Column("Price", check_decimal, ("price",), to_decimal_text)
+CURRENCY = Column("Currency", check_currency, ("currency",), lambda value: str(value).strip().upper())
+
+
+class EventFileFormat(FileFormat):
+    """A CSV of events with visitor ids and a unix-seconds DateTime, checked against ``now`` and the window."""
+
+    def __init__(
+        self,
+        name: str,
+        columns: Iterable[Column],
+        required: tuple[str, ...],
+        ids: tuple[str, ...],
+        foreign: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        self.columns = tuple(columns)
+        self.required = required
+        self.ids = ids
+        self.foreign = foreign
+        self._order = [column.name for column in self.columns]
+        self._lookup = column_lookup(self.columns)
+
+    def compile_rules(self, header: list[str], options: ValidationOptions, context: HeaderContext) -> RowRules:
+        index: dict[str, int] = {}
+        for position, name in enumerate(header):
+            index.setdefault(name, position)
+        lowered = {name.lower(): name for name in header}
+        for name in self.required:
+            if name not in index:
+                found = lowered.get(name.lower())
+                hint = f" (found {found!r}: column names are case-sensitive)" if found else ""
+                context.problem(name, f"required column {name} is missing{hint}")
+        id_columns = [name for name in self.ids if name in index]
+        if not id_columns:
+            context.problem(None, f"no id column: the header needs at least one of {', '.join(self.ids)}")
+        known = set(self._order)
+        for name in header:
+            if name in self.foreign:
+                context.warn(f"column {name!r} is not part of the {self.name} format and will be ignored")
+            elif name and name not in known:
+                context.warn(f"unknown column {name!r}; Metrika may ignore or reject it")
+        checks = [(index[c.name], c.name, c.check) for c in self.columns if c.check is not None and c.name in index]
+        if DATETIME in index:
+            checks.append((index[DATETIME], DATETIME, make_past_unix_seconds_check(options.now_timestamp())))
+        id_group = (tuple(index[name] for name in id_columns), f"no id: fill at least one of {', '.join(id_columns)}")
+        return RowRules(
+            width=len(header),
+            checks=tuple(checks),
+            required=tuple((index[name], name) for name in self.required if name in index),
+            any_of=(id_group,) if id_columns else (),
+            event_time=(index[DATETIME], DATETIME) if DATETIME in index else None,
+        )
+
+    def encode_csv_row(self, row: Mapping[str, Any], options: ValidationOptions) -> dict[str, str]:
+        return encode_columns(row, self._lookup, allow_unknown=False)
+
+    def header_for(self, columns: Iterable[str]) -> list[str]:
+        present = set(columns)
+        return [name for name in self._order if name in present]
+
+
+OFFLINE_CONVERSIONS = EventFileFormat(
+    "offline_conversions",
+    columns=(CLIENT_ID, USER_ID, YCLID, PURCHASE_ID, Column("Target", None, ("target",)), DATE_TIME, PRICE, CURRENCY),
+    required=("Target", DATETIME),
+    ids=("ClientId", "UserId", "Yclid", "PurchaseId"),
+)

@@ -1,0 +1,46 @@
+"""User (visitor) parameters CSV (§4.5): an id column (ClientId or UserId) and one column per parameter.
+
+The layout is not fully documented [verify]; this follows the known facts and is lenient on case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from airflow_provider_metrika.formats.base import CellError, FileFormat, HeaderContext, RowRules, ValidationOptions
+from airflow_provider_metrika.formats.offline_conversions import CLIENT_ID, USER_ID
+from airflow_provider_metrika.formats.values import check_digits
+from airflow_provider_metrika.formats.writer import column_lookup, encode_columns
+
+ID_COLUMNS = {"clientid": "ClientId", "userid": "UserId"}
+
+
+class UserParamsFormat(FileFormat):
+    name = "user_params"
+
+    def __init__(self) -> None:
+        self._lookup = column_lookup((CLIENT_ID, USER_ID))
+
+    def compile_rules(self, header: list[str], options: ValidationOptions, context: HeaderContext) -> RowRules:
+        ids = [(position, name) for position, name in enumerate(header) if name.lower() in ID_COLUMNS]
+        if not ids:
+            context.problem(None, "no id column: the header needs ClientId or UserId")
+        if len([name for name in header if name.lower() not in ID_COLUMNS]) == 0:
+            context.problem(None, "no parameter column: add at least one column besides the id")
+        checks = tuple((p, name, check_digits) for p, name in ids if name.lower() == "clientid")
+        any_of = ((tuple(p for p, _ in ids), f"no id: fill {' or '.join(n for _, n in ids)}"),) if ids else ()
+        return RowRules(width=len(header), checks=checks, any_of=any_of)
+
+    def encode_csv_row(self, row: Mapping[str, Any], options: ValidationOptions) -> dict[str, str]:
+        cells = encode_columns(row, self._lookup, allow_unknown=True)
+        if not any(name in cells for name in ID_COLUMNS.values()):
+            raise CellError("ClientId", "a row needs ClientId or UserId (or client_id / user_id)")
+        return cells
+
+    def header_for(self, columns: Iterable[str]) -> list[str]:
+        names = list(columns)
+        return [n for n in ID_COLUMNS.values() if n in names] + [n for n in names if n not in ID_COLUMNS.values()]
+
+
+USER_PARAMS = UserParamsFormat()

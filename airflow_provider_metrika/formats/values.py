@@ -1,0 +1,242 @@
+"""Cell-level rules: each ``check_*`` takes a non-empty cell and returns a problem message or None.
+
+Returning a message (rather than raising) keeps the per-row loop of a 1 GiB file free of
+exception handling; the fast path of every check is a ``str`` method implemented in C.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+
+CellCheck = Callable[[str], "str | None"]
+
+#: Active ISO 4217 codes (2025), including fund and precious-metal codes. Withdrawn codes
+#: (HRK, CUC, ZWL, ...) are left out; ANG and SLL are kept while they still circulate.
+ISO_4217_CODES: frozenset[str] = frozenset(
+    """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD
+    CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL
+    GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD
+    KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO
+    NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS
+    SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND
+    VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU XUA YER ZAR ZMW ZWG
+    """.split()  # noqa: SIM905 - a block of codes reads better than 180 quoted strings
+)
+
+#: §5.9: CSV dates and date-times; JSON accepts only the ISO-like pair.
+CSV_DATE_FORMATS = ("%d.%m.%Y", "%d.%m.%y", "%Y-%m-%d")
+CSV_DATETIME_FORMATS = (
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%y %H:%M",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%y %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+)
+JSON_DATE_FORMATS = ("%Y-%m-%d",)
+JSON_DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S",)
+CDP_DATETIME_OUTPUT = "%Y-%m-%d %H:%M:%S"
+CDP_DATE_OUTPUT = "%Y-%m-%d"
+MIN_CDP_YEAR = 1970
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_MD5 = re.compile(r"[0-9a-f]{32}")
+_ATTRIBUTE_ID = re.compile(r"[\w:-]+")
+MIN_PHONE_DIGITS = 7
+MAX_PHONE_DIGITS = 15
+
+
+def is_ascii_digits(value: str) -> bool:
+    """``str.isdigit`` also accepts '²' and Arabic-Indic digits; Metrika wants 0-9."""
+    return value.isdigit() and value.isascii()
+
+
+def check_digits(value: str) -> str | None:
+    return None if is_ascii_digits(value) else f"{value!r} must be digits only"
+
+
+def check_unix_seconds(value: str) -> str | None:
+    return None if is_ascii_digits(value) else f"{value!r} is not integer unix seconds"
+
+
+def make_past_unix_seconds_check(now_ts: int) -> CellCheck:
+    """DateTime must be integer unix seconds and not after ``now_ts`` (Metrika rejects future times)."""
+
+    def check(value: str) -> str | None:
+        if not is_ascii_digits(value):
+            return f"{value!r} is not integer unix seconds"
+        if int(value) > now_ts:
+            return f"{value} is in the future (now {now_ts})"
+        return None
+
+    return check
+
+
+def check_decimal(value: str) -> str | None:
+    """A non-negative decimal with '.' as the separator: ``1500``, ``1500.00``."""
+    whole, dot, fraction = value.partition(".")
+    if is_ascii_digits(whole) and (not dot or is_ascii_digits(fraction)):
+        return None
+    if "," in value and check_decimal(value.replace(",", ".", 1)) is None:
+        return f"{value!r}: use '.' as the decimal separator, not ','"
+    if value.startswith("-") and check_decimal(value[1:]) is None:
+        return f"{value!r} must not be negative"
+    return f"{value!r} is not a decimal number"
+
+
+def make_max_decimal_check(maximum: int) -> CellCheck:
+    def check(value: str) -> str | None:
+        problem = check_decimal(value)
+        if problem is None and float(value) > maximum:
+            return f"{value} exceeds the maximum {maximum}"
+        return problem
+
+    return check
+
+
+def check_currency(value: str) -> str | None:
+    return None if value in ISO_4217_CODES else f"{value!r} is not an ISO 4217 currency code"
+
+
+def check_flag(value: str) -> str | None:
+    return None if value in ("0", "1") else f"{value!r} must be 0 or 1"
+
+
+def check_non_negative_int(value: str) -> str | None:
+    return None if is_ascii_digits(value) else f"{value!r} must be a non-negative integer"
+
+
+def check_call_phone(value: str) -> str | None:
+    """Calls' PhoneNumber: ``+70123456789`` — digits with an optional leading '+', no spaces."""
+    return None if is_ascii_digits(value.removeprefix("+")) else f"{value!r} must be +digits with no spaces"
+
+
+def check_email(value: str) -> str | None:
+    if _EMAIL.fullmatch(value):
+        return None
+    return f"{value!r} is not an email (local@domain.tld, Latin letters)"
+
+
+def check_phone(value: str) -> str | None:
+    if is_ascii_digits(value) and MIN_PHONE_DIGITS <= len(value) <= MAX_PHONE_DIGITS:
+        return None
+    return f"{value!r}: phone must be digits with country code, e.g. 79995551111 (see normalize_phone)"
+
+
+def check_md5(value: str) -> str | None:
+    return None if _MD5.fullmatch(value) else f"{value!r} is not a lower-case hex MD5"
+
+
+def check_attribute_id(value: str) -> str | None:
+    return None if _ATTRIBUTE_ID.fullmatch(value) else f"{value!r} may hold only letters, digits, '_', '-', ':'"
+
+
+def make_max_length_check(limit: int) -> CellCheck:
+    def check(value: str) -> str | None:
+        return None if len(value) <= limit else f"is {len(value)} characters long; the limit is {limit}"
+
+    return check
+
+
+def make_equals_check(*allowed: str) -> CellCheck:
+    def check(value: str) -> str | None:
+        return None if value in allowed else f"{value!r} must be {' or '.join(allowed)}"
+
+    return check
+
+
+def parse_with_formats(value: str, formats: tuple[str, ...]) -> datetime | None:
+    for fmt in formats:
+        try:
+            return datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def make_cdp_time_check(formats: tuple[str, ...], what: str) -> CellCheck:
+    """A §5.9 date or date-time in one of ``formats``, not before 1970."""
+
+    def check(value: str) -> str | None:
+        parsed = parse_with_formats(value, formats)
+        if parsed is None:
+            return f"{value!r} is not a {what} Metrika reads"
+        if parsed.year < MIN_CDP_YEAR:
+            return f"{value!r} is before 1970-01-01"
+        return None
+
+    return check
+
+
+check_cdp_date = make_cdp_time_check(CSV_DATE_FORMATS, "date (dd.MM.yyyy, dd.MM.yy, yyyy-MM-dd)")
+check_cdp_datetime = make_cdp_time_check(
+    CSV_DATETIME_FORMATS + CSV_DATE_FORMATS, "date-time (e.g. yyyy-MM-dd HH:mm:ss, dd.MM.yyyy HH:mm)"
+)
+check_json_date = make_cdp_time_check(JSON_DATE_FORMATS, "JSON date (yyyy-MM-dd)")
+check_json_datetime = make_cdp_time_check(JSON_DATETIME_FORMATS, "JSON date-time (yyyy-MM-dd HH:mm:ss)")
+
+
+def split_multi(value: str) -> list[str]:
+    """Multi-value cells hold comma-separated values in one (quoted) cell."""
+    return [item.strip() for item in value.split(",")]
+
+
+def check_items(items: list[str], item_check: CellCheck, max_items: int) -> str | None:
+    """Shared by CSV cells and JSON arrays: count, duplicates, then each item."""
+    if len(items) > max_items:
+        return f"has {len(items)} values; at most {max_items} allowed"
+    if len(set(items)) != len(items):
+        return "has duplicate values"
+    for item in items:
+        if not item:
+            return "has an empty value in the list"
+        problem = item_check(item)
+        if problem is not None:
+            return problem
+    return None
+
+
+def make_multi_check(item_check: CellCheck, max_items: int) -> CellCheck:
+    def check(value: str) -> str | None:
+        return check_items(split_multi(value), item_check, max_items)
+
+    return check
+
+
+def _check_priced_items(value: str, what: str, check_name: CellCheck, check_amount: CellCheck, need_amount: bool):
+    for item in value.split(","):
+        name, sep, amount = item.strip().rpartition(":")
+        if not sep:
+            name, amount = amount, ""
+        if not name:
+            return f"{item!r}: {what} needs a name before ':'"
+        if need_amount and not amount:
+            return f"{item!r}: {what} needs ':quantity'"
+        problem = check_name(name) or (check_amount(amount) if amount else None)
+        if problem is not None:
+            return f"{item!r}: {problem}"
+    return None
+
+
+def check_goals_cell(value: str) -> str | None:
+    """``goal1[:price1],goal2[:price2]`` (orders, simple orders)."""
+    return _check_priced_items(value, "goal", check_attribute_id, check_decimal, need_amount=False)
+
+
+def _check_product_name(name: str) -> str | None:
+    return None
+
+
+def check_products_cell(value: str) -> str | None:
+    """``Name:qty,Name2:qty`` (orders)."""
+    return _check_priced_items(value, "product", _check_product_name, check_decimal, need_amount=True)
+
+
+def format_cdp_time(value: date) -> str:
+    """Metrika's CDP output format: date-times as ``yyyy-MM-dd HH:mm:ss``, dates as ``yyyy-MM-dd``."""
+    if isinstance(value, datetime):
+        return value.strftime(CDP_DATETIME_OUTPUT)
+    return value.strftime(CDP_DATE_OUTPUT)
