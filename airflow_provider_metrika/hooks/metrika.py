@@ -77,6 +77,11 @@ def auth_headers(settings: MetrikaConnectionSettings) -> dict[str, str]:
     }
 
 
+def api_path(path: str) -> str:
+    """A path relative to the base URL, with its leading slash."""
+    return path if path.startswith("/") else "/" + path
+
+
 def query_params(params: Mapping[str, Any] | None) -> dict[str, str]:
     """Query parameters as strings, ``None`` values dropped (aiohttp rejects both None and bools)."""
     cleaned: dict[str, str] = {}
@@ -348,8 +353,7 @@ class MetrikaHook(BaseHook):
         policy: RetryPolicy | None = None,
     ) -> dict[str, Any]:
         """The retry loop around single attempts; ``body`` builds fresh request-body kwargs per attempt."""
-        if not path.startswith("/"):
-            path = "/" + path
+        path = api_path(path)
         url = self.settings.base_url + path
         query = query_params(params)
         token = self.settings.token

@@ -58,6 +58,7 @@ _CONNECT_FAILURES: tuple[type[BaseException], ...] = (
     urllib3.exceptions.NewConnectionError,
     urllib3.exceptions.ConnectTimeoutError,
     aiohttp.ClientConnectorError,
+    aiohttp.ConnectionTimeoutError,
 )
 _TAGS = re.compile(r"<[^>]*>")
 _SPACES = re.compile(r"\s+")

@@ -1,0 +1,147 @@
+"""MetrikaAsyncHook: the non-blocking client the trigger polls with.
+
+Same connection parsing, retry policy, error mapping and endpoint plumbing as
+MetrikaHook, over aiohttp so the triggerer's event loop never blocks (connection
+lookup included: it goes through ``get_async_connection``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from airflow_provider_metrika.hooks.concurrency import async_request_slots
+from airflow_provider_metrika.hooks.connection import (
+    DEFAULT_CONNECT_TIMEOUT,
+    MetrikaConnectionSettings,
+    aload_settings,
+    parse_max_retries,
+    parse_timeout,
+    resolve_counter_id,
+)
+from airflow_provider_metrika.hooks.metrika import (
+    IDEMPOTENT_METHODS,
+    api_path,
+    auth_headers,
+    list_request,
+    query_params,
+    uploading_from_body,
+    uploading_path,
+    uploadings_from_body,
+)
+from airflow_provider_metrika.hooks.retry import RetryPolicy, decode_response, transport_failure
+from airflow_provider_metrika.uploads import Uploading, UploadKind, get_upload_kind
+
+
+class MetrikaAsyncHook:
+    """Reads uploadings without blocking the event loop.
+
+    ``timeout`` bounds each attempt as a whole (seconds); ``max_retries`` overrides the
+    connection's; ``sleep`` is injectable for tests. One ``aiohttp.ClientSession`` per
+    hook, created lazily inside the running loop; close it with :meth:`close` or use
+    ``async with``.
+    """
+
+    def __init__(
+        self,
+        metrika_conn_id: str = "metrika_default",
+        *,
+        timeout: float = 60.0,
+        max_retries: int | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.metrika_conn_id = metrika_conn_id
+        self.timeout = parse_timeout(timeout, "timeout")
+        self._max_retries = None if max_retries is None else parse_max_retries(max_retries, "max_retries")
+        self._sleep = sleep
+        self._settings: MetrikaConnectionSettings | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+
+    async def settings(self) -> MetrikaConnectionSettings:
+        """The parsed connection, fetched once without blocking the loop."""
+        if self._settings is None:
+            self._settings = await aload_settings(self.metrika_conn_id)
+        return self._settings
+
+    async def resolve_counter_id(self, counter_id: int | str | None) -> int:
+        return resolve_counter_id(counter_id, await self.settings())
+
+    async def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Send one API call (retried per the shared policy) and return its JSON object."""
+        settings = await self.settings()
+        method = method.upper()
+        path = api_path(path)
+        url = settings.base_url + path
+        query = query_params(params)
+        idempotent = method in IDEMPOTENT_METHODS
+        policy = RetryPolicy(max_retries=settings.max_retries if self._max_retries is None else self._max_retries)
+
+        async def attempt() -> dict[str, Any]:
+            session = await self._get_session(settings)
+            async with async_request_slots(settings.token):
+                try:
+                    async with session.request(method, url, params=query, allow_redirects=False) as response:
+                        status = response.status
+                        retry_after = response.headers.get("Retry-After")
+                        text = await response.text(encoding="utf-8", errors="replace")
+                except (TimeoutError, aiohttp.ClientError) as error:
+                    failure = transport_failure(error, idempotent=idempotent, method=method, path=path)
+                    if failure is error:
+                        raise
+                    raise failure from error
+            return decode_response(
+                status, text, method=method, path=path, retry_after=retry_after, secrets=(settings.token,)
+            )
+
+        return await policy.acall(attempt, sleep=self._sleep, what=f"{method} {path}")
+
+    async def get_uploading(
+        self, kind: str | UploadKind, counter_id: int | str | None, uploading_id: int | str
+    ) -> Uploading:
+        upload_kind = get_upload_kind(kind)
+        counter = await self.resolve_counter_id(counter_id)
+        body = await self.request("GET", uploading_path(upload_kind, counter, uploading_id))
+        return uploading_from_body(upload_kind, counter, body)
+
+    async def list_uploadings(
+        self,
+        kind: str | UploadKind,
+        counter_id: int | str | None,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> list[Uploading]:
+        """One page of uploadings (see :meth:`MetrikaHook.list_uploadings` for the CDP caveat)."""
+        upload_kind = get_upload_kind(kind)
+        counter = await self.resolve_counter_id(counter_id)
+        path, query = list_request(upload_kind, counter, limit, offset)
+        return uploadings_from_body(upload_kind, counter, await self.request("GET", path, params=query))
+
+    async def close(self) -> None:
+        session, self._session, self._session_loop = self._session, None, None
+        if session is not None and not session.closed:
+            await session.close()
+
+    async def __aenter__(self) -> MetrikaAsyncHook:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def _get_session(self, settings: MetrikaConnectionSettings) -> aiohttp.ClientSession:
+        """This hook's session on the running loop (a session cannot outlive or change its loop)."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session_loop is not loop:
+            self._session = aiohttp.ClientSession(
+                headers=auth_headers(settings),
+                timeout=aiohttp.ClientTimeout(total=self.timeout, connect=min(DEFAULT_CONNECT_TIMEOUT, self.timeout)),
+            )
+            self._session_loop = loop
+        return self._session
