@@ -28,6 +28,7 @@ STALE_POLICIES = ("warn", "drop", "fail")
 MERGE_MODES = ("SAVE", "UPDATE", "APPEND")
 _DELIMITERS = {",": ",", ";": ";", "comma": ",", "semicolon": ";"}
 _BOM = "\ufeff"
+_BARE_CR = "a carriage return (\\r) inside a line; line breaks must be \\n or \\r\\n"
 
 Source = str | os.PathLike | IO[bytes]
 
@@ -221,6 +222,7 @@ class StreamChecker:
         self._pending = ""
         self._line_base = 0
         self._header: list[str] | None = None
+        self._header_ok = False
         self._rules: RowRules | None = None
         self._problems: list[Problem] = []
         self._total = 0
@@ -329,7 +331,8 @@ class StreamChecker:
             except csv.Error as exc:
                 row = self._line_base + start + 1
                 start = reader.line_num
-                self.add_problem(row, None, f"malformed CSV: {exc}")
+                reason = _BARE_CR if "new-line character" in str(exc) else str(exc)
+                self.add_problem(row, None, f"malformed CSV: {reason}")
                 if self._header is None:
                     self._header = []
                 else:
@@ -365,8 +368,10 @@ class StreamChecker:
 
     def _on_header(self, fields: list[str]) -> None:
         self._header = fields
+        problems_before = self._total
         if not any(fields):
             self.add_problem(1, None, "the header row is empty")
+            self._header_ok = False
             return
         seen: set[str] = set()
         for name in fields:
@@ -376,6 +381,7 @@ class StreamChecker:
                 self.add_problem(1, name, f"duplicate column name {name!r}")
             seen.add(name)
         self._rules = self._format.compile_rules(fields, self._options, HeaderContext(self))
+        self._header_ok = self._total == problems_before
 
     def _check_row(self, fields: list[str], row: int) -> bool:
         """Apply the compiled rules; True when the row is valid and kept."""
@@ -453,7 +459,7 @@ class StreamChecker:
         return ValidationReport(
             file_name=self.file_name,
             rows=self._rows,
-            valid_rows=self._rows - self._bad_rows - self._dropped,
+            valid_rows=self._rows - self._bad_rows - self._dropped if self._header_ok else 0,
             dropped_rows=self._dropped,
             problems=list(self._problems),
             total_problems=self._total,
