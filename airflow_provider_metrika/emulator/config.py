@@ -1,0 +1,101 @@
+"""Runtime settings of the emulator, changeable through ``POST /_emulator/config``.
+
+The CLI gives the defaults; overrides set over the control API are persisted in the
+state store and survive a restart; ``reset`` drops them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_metrika.emulator.errors import invalid_parameter
+
+QUOTA_STATUSES = (420, 429)
+
+
+@dataclasses.dataclass(frozen=True)
+class EmulatorConfig:
+    """Settings read on every request.
+
+    ``tokens`` maps the sha256 of a token to the counter ids it may use (tokens
+    themselves are never kept); ``None`` accepts any non-empty token for any counter.
+    ``future_tolerance_seconds`` is how far a conversion's ``DateTime`` may lie ahead
+    of the emulator clock (client clocks and a frozen emulator clock drift apart
+    during a test).
+    """
+
+    stage_seconds: float = 60.0
+    daily_quota: int | None = None
+    parallel_limit: int = 3
+    quota_status: int = 429
+    tokens: Mapping[str, tuple[int, ...]] | None = None
+    future_tolerance_seconds: float = 120.0
+
+    def updated(self, changes: Mapping[str, Any]) -> EmulatorConfig:
+        """A copy with ``changes`` applied; 400 ``invalid_parameter`` on unknown keys or bad values."""
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise invalid_parameter(f"unknown config keys: {', '.join(unknown)}; expected some of {sorted(known)}")
+        values = {name: _coerce(name, value) for name, value in changes.items()}
+        return dataclasses.replace(self, **values)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["tokens"] = None if self.tokens is None else {token: list(ids) for token, ids in self.tokens.items()}
+        return data
+
+    def with_stored(self, overrides: Mapping[str, Any]) -> EmulatorConfig:
+        """Apply overrides read back from the store (token keys are hashes already)."""
+        values = dict(overrides)
+        if values.get("tokens") is not None:
+            values["tokens"] = {key: tuple(ids) for key, ids in values["tokens"].items()}
+        return dataclasses.replace(self, **values)
+
+
+def token_hash(token: str) -> str:
+    """How tokens are identified in counters, config and logs: never the token itself."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name in ("stage_seconds", "future_tolerance_seconds"):
+        return _number(name, value, minimum=0.0)
+    if name == "daily_quota":
+        return None if value is None else int(_number(name, value, minimum=0, integer=True))
+    if name == "parallel_limit":
+        return int(_number(name, value, minimum=1, integer=True))
+    if name == "quota_status":
+        if value not in QUOTA_STATUSES:
+            raise invalid_parameter(f"quota_status must be one of {QUOTA_STATUSES}")
+        return int(value)
+    if name == "tokens":
+        return parse_token_map(value)
+    raise AssertionError(name)  # pragma: no cover - guarded by updated()
+
+
+def _number(name: str, value: Any, minimum: float, integer: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and int(value) != value):
+        raise invalid_parameter(f"{name} must be a {'whole ' if integer else ''}number")
+    if value < minimum:
+        raise invalid_parameter(f"{name} must be >= {minimum}")
+    return value
+
+
+def parse_token_map(value: Any) -> Mapping[str, tuple[int, ...]] | None:
+    """Validate a ``{token: [counter ids]}`` map into ``{token sha256: ids}`` (``None`` switches it off)."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise invalid_parameter("tokens must be an object {token: [counter ids]} or null")
+    result: dict[str, tuple[int, ...]] = {}
+    for token, ids in value.items():
+        if not isinstance(token, str) or not token or not isinstance(ids, list):
+            raise invalid_parameter("tokens must map non-empty token strings to lists of counter ids")
+        if not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
+            raise invalid_parameter("counter ids in tokens must be positive integers")
+        result[token_hash(token)] = tuple(ids)
+    return result

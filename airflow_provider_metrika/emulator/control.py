@@ -1,0 +1,160 @@
+"""The control API under ``/_emulator/`` (no auth): clock, config, visitors, faults, inspection."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from aiohttp import web
+
+from airflow_provider_metrika.emulator.clock import iso_seconds
+from airflow_provider_metrika.emulator.errors import invalid_parameter
+from airflow_provider_metrika.emulator.lifecycle import is_terminal, seconds_to_finish
+from airflow_provider_metrika.emulator.state import STATE, EmulatorState
+
+routes = web.RouteTableDef()
+
+
+async def _json_body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise invalid_parameter("control request body must be JSON") from None
+
+
+def _clock(state: EmulatorState) -> web.Response:
+    now = state.now()
+    return web.json_response({"epoch": now, "iso": iso_seconds(now)})
+
+
+@routes.get("/_emulator/health")
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+@routes.post("/_emulator/reset")
+async def reset(request: web.Request) -> web.Response:
+    request.app[STATE].reset()
+    return web.json_response({"ok": True})
+
+
+@routes.get("/_emulator/clock")
+async def clock(request: web.Request) -> web.Response:
+    return _clock(request.app[STATE])
+
+
+@routes.post("/_emulator/clock/advance")
+async def advance(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    seconds = body.get("seconds") if isinstance(body, dict) else None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        raise invalid_parameter('body must be {"seconds": N} with N >= 0')
+    request.app[STATE].advance(float(seconds))
+    return _clock(request.app[STATE])
+
+
+@routes.post("/_emulator/finish_all")
+async def finish_all(request: web.Request) -> web.Response:
+    """Advance the clock so every uploading (user params: every confirmed one) is terminal."""
+    state = request.app[STATE]
+    state.advance(seconds_to_finish(state.config.stage_seconds))
+    return _clock(state)
+
+
+@routes.get("/_emulator/config")
+async def get_config(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].config.to_json())
+
+
+@routes.post("/_emulator/config")
+async def set_config(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise invalid_parameter("config body must be a JSON object")
+    return web.json_response(request.app[STATE].configure(body).to_json())
+
+
+@routes.post("/_emulator/visitors")
+async def add_visitors(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    ids = body.get("ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, str | int) for i in ids):
+        raise invalid_parameter('body must be {"ids": [visitor ids]}')
+    request.app[STATE].store.add_visitors(str(i) for i in ids)
+    return web.json_response({"ok": True, "added": len(ids)})
+
+
+@routes.post("/_emulator/faults")
+async def add_fault(request: web.Request) -> web.Response:
+    fault_id = request.app[STATE].faults.add(await _json_body(request))
+    return web.json_response({"id": fault_id})
+
+
+@routes.get("/_emulator/faults")
+async def list_faults(request: web.Request) -> web.Response:
+    return web.json_response({"faults": [fault.to_json() for fault in request.app[STATE].store.faults()]})
+
+
+@routes.delete("/_emulator/faults")
+async def clear_faults(request: web.Request) -> web.Response:
+    request.app[STATE].store.clear_faults()
+    return web.json_response({"ok": True})
+
+
+@routes.get("/_emulator/uploadings")
+async def uploadings(request: web.Request) -> web.Response:
+    """Every stored uploading, any kind, with its current status and file fingerprint."""
+    state = request.app[STATE]
+    kind = request.query.get("kind") or None
+    counter = request.query.get("counter_id")
+    if counter is not None and not counter.isdigit():
+        raise invalid_parameter("counter_id must be an integer")
+    found = state.store.list_uploadings([kind] if kind else None, int(counter) if counter else None)
+    result = []
+    for uploading in reversed(found):
+        view = await state.view(uploading)
+        result.append(
+            {
+                "kind": uploading.kind,
+                "counter_id": uploading.counter_id,
+                "id": uploading.id,
+                "status": view.get("status") or view.get("api_validation_status"),
+                "terminal": is_terminal(uploading, state.now(), state.config.stage_seconds),
+                "comment": uploading.comment,
+                "rows": uploading.rows,
+                "sha256": uploading.sha256,
+                "size": uploading.size,
+                "create_time": view.get("create_time") or view.get("datetime"),
+                "uploading": view,
+            }
+        )
+    return web.json_response({"uploadings": result})
+
+
+@routes.get("/_emulator/requests")
+async def request_stats(request: web.Request) -> web.Response:
+    """Request counts per token hash, day and route, plus the rate-limit answers given."""
+    state = request.app[STATE]
+    by_token: dict[str, int] = defaultdict(int)
+    by_day: dict[str, int] = defaultdict(int)
+    rows = []
+    for row in state.store.request_counts():
+        by_token[row["token_hash"]] += row["count"]
+        by_day[row["day"]] += row["count"]
+        rows.append({key: row[key] for key in ("token_hash", "day", "method", "route", "count")})
+    throttled = [dict(row) for row in state.store.throttled_counts()]
+    return web.json_response(
+        {
+            "total": sum(by_token.values()),
+            "by_token": by_token,
+            "by_day": by_day,
+            "requests": rows,
+            "throttled": throttled,
+            "throttled_total": sum(row["count"] for row in throttled),
+            "in_flight": state.quotas.in_flight_total(),
+        }
+    )

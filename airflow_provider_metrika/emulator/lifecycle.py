@@ -1,0 +1,59 @@
+"""Status of an uploading as a function of emulator time.
+
+Offline conversions and calls: stage ``floor(elapsed / stage_seconds)`` since creation,
+0 PREPARED, 1 UPLOADED, 2 EXPORTED, 3 MATCHED, then PROCESSED when a row linked or
+LINKAGE_FAILURE. User params: ``uploaded`` until confirmed, ``is_processed`` for one
+stage after the confirmation, then ``processed`` / ``linkage_failure``. CDP uploadings
+are judged at upload time and never change.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_metrika.emulator.store import StoredUploading
+
+CONVERSION_STAGES = ("PREPARED", "UPLOADED", "EXPORTED", "MATCHED")
+CONVERSION_KINDS = ("offline_conversions", "calls")
+USER_PARAMS_KIND = "user_params"
+CDP_KINDS = ("contacts", "orders", "simple_orders")
+USER_PARAMS_BEFORE_CONFIRM = "uploaded"
+
+
+def _stage(since: float, now: float, stage_seconds: float) -> int:
+    if stage_seconds <= 0:
+        return len(CONVERSION_STAGES)
+    return max(0, int((now - since) // stage_seconds))
+
+
+def is_terminal(uploading: StoredUploading, now: float, stage_seconds: float) -> bool:
+    """True once the uploading's final status is decided (CDP: always)."""
+    if uploading.kind in CONVERSION_KINDS:
+        return _stage(uploading.created, now, stage_seconds) >= len(CONVERSION_STAGES)
+    if uploading.kind == USER_PARAMS_KIND:
+        return uploading.confirmed is not None and _stage(uploading.confirmed, now, stage_seconds) >= 1
+    return True
+
+
+def needs_linkage(uploading: StoredUploading, now: float, stage_seconds: float) -> bool:
+    return uploading.kind not in CDP_KINDS and is_terminal(uploading, now, stage_seconds)
+
+
+def status_of(uploading: StoredUploading, now: float, stage_seconds: float) -> str:
+    """The status at ``now``; linkage must already be counted when the status is terminal."""
+    if uploading.kind in CDP_KINDS:
+        return uploading.attrs["api_validation_status"]
+    terminal = is_terminal(uploading, now, stage_seconds)
+    linked = bool(uploading.linkage and uploading.linkage["linked_quantity"])
+    if uploading.kind == USER_PARAMS_KIND:
+        if uploading.confirmed is None:
+            return USER_PARAMS_BEFORE_CONFIRM
+        if not terminal:
+            return "is_processed"
+        return "processed" if linked else "linkage_failure"
+    if not terminal:
+        return CONVERSION_STAGES[_stage(uploading.created, now, stage_seconds)]
+    return "PROCESSED" if linked else "LINKAGE_FAILURE"
+
+
+def seconds_to_finish(stage_seconds: float) -> float:
+    """Clock advance after which every existing (confirmed) uploading is terminal."""
+    return len(CONVERSION_STAGES) * max(stage_seconds, 0.0) + 1.0

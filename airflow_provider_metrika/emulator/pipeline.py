@@ -1,0 +1,85 @@
+"""The middleware every request passes: errors as §1.3 bodies, then (Metrika API only)
+route check -> auth -> counter access -> daily quota -> parallel slot -> faults -> handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from aiohttp import web
+
+from airflow_provider_metrika.emulator.config import token_hash
+from airflow_provider_metrika.emulator.errors import ApiError, invalid_parameter
+from airflow_provider_metrika.emulator.faults import Handler, run_with_fault
+from airflow_provider_metrika.emulator.state import STATE
+
+log = logging.getLogger(__name__)
+
+CONTROL_PREFIX = "/_emulator/"
+_AUTH = re.compile(r"OAuth\s+(\S+)\s*", re.IGNORECASE)
+_COUNTER = re.compile(r"[1-9][0-9]{0,18}")
+_HTTP_ERROR_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "invalid_uploading"}
+
+
+@web.middleware
+async def error_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every error into Metrika's JSON error body."""
+    try:
+        if request.match_info.http_exception is not None:
+            raise request.match_info.http_exception
+        if request.path.startswith(CONTROL_PREFIX):
+            return await handler(request)
+        return await _metrika_request(request, handler)
+    except ApiError as error:
+        return error.response()
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        fallback = "backend_error" if error.status >= 500 else "invalid_parameter"
+        error_type = _HTTP_ERROR_TYPES.get(error.status, fallback)
+        message = f"{error.reason}: {request.method} {request.path}"
+        return ApiError(error.status, error_type, message).response()
+    except (ConnectionError, OSError):
+        raise
+    except Exception:
+        log.exception("emulator failure on %s %s", request.method, request.path)
+        return ApiError(500, "backend_error", "internal emulator error").response()
+
+
+async def _metrika_request(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[STATE]
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else request.path
+    caller = token_hash(_token_of(request))
+    _check_access(request, caller)
+    state.quotas.count(caller, request.method, route)
+    with state.quotas.in_flight(caller):
+        fault = state.faults.take(request.method, request.path)
+        if fault is not None:
+            return await run_with_fault(fault, request, handler, state.quotas, caller)
+        return await handler(request)
+
+
+def _token_of(request: web.Request) -> str:
+    """The OAuth token from ``Authorization: OAuth <token>``; 401 otherwise. Never logged."""
+    header = request.headers.get("Authorization", "")
+    match = _AUTH.fullmatch(header)
+    if match is None:
+        reason = "is missing" if not header else "must be 'OAuth <token>'"
+        raise ApiError(401, "unauthorized", f"Authorization header {reason}")
+    return match.group(1)
+
+
+def _check_access(request: web.Request, caller: str) -> None:
+    raw = request.match_info.get("counter_id")
+    if raw is None:
+        return
+    if not _COUNTER.fullmatch(raw):
+        raise invalid_parameter(f"counter id must be a positive integer, not {raw!r}")
+    tokens = request.app[STATE].config.tokens
+    if tokens is None:
+        return
+    if caller not in tokens:
+        raise ApiError(403, "invalid_token", "the OAuth token is not valid")
+    if int(raw) not in tokens[caller]:
+        raise ApiError(403, "access_denied", f"no access to counter {raw}")

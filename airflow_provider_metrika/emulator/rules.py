@@ -1,0 +1,154 @@
+"""Server-side checks of uploaded files and query parameters (management API).
+
+Offline conversions / calls / chats and user-parameter files are checked as they
+stream in (see :mod:`csvstream`). Linkage is not decided here: the raw file is
+spooled and :mod:`linkage` counts linked rows once a status turns terminal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from airflow_provider_metrika.emulator.csvstream import CsvStream
+from airflow_provider_metrika.emulator.errors import invalid_parameter, invalid_uploading, missing_parameter
+
+MAX_COMMENT_CHARS = 255
+_COMMENT_OK = re.compile(r"[0-9A-Za-z\u0410-\u044f\u0401\u0451 _-]*")  # Cyrillic letters incl. Yo
+
+CONVERSION_TYPES = ("BASIC", "CALLS", "CHATS")
+ID_COLUMNS = {"clientid": "CLIENT_ID", "userid": "USER_ID", "yclid": "YCLID", "purchaseid": "PURCHASE_ID"}
+ID_COLUMN_NAMES = "ClientId, UserId, Yclid, PurchaseId"
+USER_PARAMS_ACTIONS = ("update", "delete_keys")
+USER_PARAMS_ID_COLUMNS = {"clientid": "CLIENT_ID", "userid": "USER_ID"}
+
+
+def check_comment(comment: str | None) -> str:
+    """Seed 002: at most 255 characters; letters (Latin, Cyrillic), digits, spaces, ``_`` and ``-``."""
+    comment = comment or ""
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise invalid_parameter(f"comment is longer than {MAX_COMMENT_CHARS} characters ({len(comment)})")
+    if not _COMMENT_OK.fullmatch(comment):
+        bad = sorted({ch for ch in comment if not _COMMENT_OK.fullmatch(ch)})
+        raise invalid_parameter(
+            f"comment may contain only letters, digits, spaces, '_' and '-'; found {''.join(bad)!r}"
+        )
+    return comment
+
+
+def check_choice(name: str, value: str | None, choices: tuple[str, ...], default: str | None = None) -> str:
+    """A query parameter limited to ``choices`` (case-insensitive); 400 when wrong."""
+    if value is None or value == "":
+        if default is None:
+            raise missing_parameter(f"query parameter {name} is required: one of {', '.join(choices)}")
+        return default
+    for choice in choices:
+        if value.lower() == choice.lower():
+            return choice
+    raise invalid_parameter(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LinkageColumns:
+    """Where the deferred linkage pass finds visitor ids (and the calls' StaticCall flag)."""
+
+    id_columns: tuple[int, ...]
+    static_column: int | None = None
+
+    def to_json(self) -> dict:
+        return {"id_columns": list(self.id_columns), "static_column": self.static_column}
+
+    @classmethod
+    def from_json(cls, data: dict) -> LinkageColumns:
+        return cls(tuple(data["id_columns"]), data.get("static_column"))
+
+
+def _positions(header: list[str]) -> dict[str, int]:
+    positions: dict[str, int] = {}
+    for index, name in enumerate(header):
+        positions.setdefault(name.lower(), index)
+    return positions
+
+
+class ConversionFile(CsvStream):
+    """Offline conversions (BASIC), calls (CALLS) and chats (CHATS) CSV.
+
+    Needs ``DateTime`` (unix seconds, not after ``latest_datetime``), ``Target`` for
+    BASIC, and at least one visitor id column. Column names match case-insensitively.
+    """
+
+    def __init__(self, conversion_type: str, latest_datetime: float):
+        super().__init__(",")
+        self.conversion_type = conversion_type
+        self.latest_datetime = int(latest_datetime)
+        self.client_id_type = ""
+        self.linkage_columns = LinkageColumns(())
+        self._datetime_index = 0
+
+    def check_header(self, header: list[str]) -> None:
+        positions = _positions(header)
+        required = ["DateTime"] if self.conversion_type != "BASIC" else ["Target", "DateTime"]
+        known = {*ID_COLUMNS, "target", "datetime", "staticcall", "price", "currency"}
+        if not known & positions.keys():
+            raise invalid_uploading(
+                f"file has no header row: the first line must name the columns, e.g. ClientId,{','.join(required)}"
+            )
+        for name in required:
+            if name.lower() not in positions:
+                raise invalid_uploading(f"the header has no {name} column (header: {','.join(header)})")
+        id_indexes = sorted(positions[name] for name in ID_COLUMNS if name in positions)
+        if not id_indexes:
+            raise invalid_uploading(f"the header has no visitor id column: expected one of {ID_COLUMN_NAMES}")
+        self.client_id_type = ID_COLUMNS[header[id_indexes[0]].lower()]
+        static = positions.get("staticcall") if self.conversion_type == "CALLS" else None
+        self.linkage_columns = LinkageColumns(tuple(id_indexes), static)
+        self._datetime_index = positions["datetime"]
+
+    def check_block(self, block: bytes) -> None:
+        values = self.column_values(block, self._datetime_index)
+        if values is not None and self._all_valid(values):
+            self.rows += len(values)
+            return
+        for row, fields in self.records(block):
+            value = fields[self._datetime_index] if self._datetime_index < len(fields) else ""
+            self._check_datetime(row, value)
+
+    def _all_valid(self, values: list[bytes]) -> bool:
+        if b"" in values or not b"".join(values).isdigit():
+            return False
+        latest = int(max(values)) if len(set(map(len, values))) == 1 else max(map(int, values))
+        return latest <= self.latest_datetime
+
+    def _check_datetime(self, row: int, value: str) -> None:
+        if not (value.isascii() and value.isdigit()):
+            raise invalid_uploading(f"row {row}: DateTime {value!r} is not a unix timestamp in seconds")
+        if int(value) > self.latest_datetime:
+            hint = " (milliseconds? DateTime is in seconds)" if len(value) >= 13 else ""
+            raise invalid_uploading(
+                f"row {row}: DateTime {value} is in the future (emulator time {self.latest_datetime}){hint}"
+            )
+
+
+class UserParamsFile(CsvStream):
+    """User parameters: a ``ClientId`` or ``UserId`` column plus at least one parameter column."""
+
+    def __init__(self) -> None:
+        super().__init__(",")
+        self.content_id_type = ""
+        self.linkage_columns = LinkageColumns(())
+
+    def check_header(self, header: list[str]) -> None:
+        positions = _positions(header)
+        id_indexes = sorted(positions[name] for name in USER_PARAMS_ID_COLUMNS if name in positions)
+        if not id_indexes:
+            raise invalid_uploading("user parameters file needs a ClientId or UserId column in its header row")
+        if len(header) < 2:
+            raise invalid_uploading("user parameters file needs at least one parameter column besides the id")
+        self.content_id_type = USER_PARAMS_ID_COLUMNS[header[id_indexes[0]].lower()]
+        self.linkage_columns = LinkageColumns((id_indexes[0],))
+
+    def check_block(self, block: bytes) -> None:
+        if b'"' not in block and b"\n\n" not in block and not block.startswith(b"\n"):
+            self.rows += block.count(b"\n")
+            return
+        super().check_block(block)
