@@ -263,12 +263,14 @@ class StreamChecker:
         self._take_text(self._decode(chunk, final=False), final=False)
         self._raise_if_failing()
 
-    def finish(self, no_rows_message: str = "the file has a header but no data rows") -> ValidationReport:
+    def finish(
+        self, no_rows_message: str = "the file has a header but no data rows", no_rows_row: int | None = 2
+    ) -> ValidationReport:
         """Check what is left and return the report (the caller decides whether to raise)."""
         if not self._finished:
             self._take_text(self._decode(b"", final=True), final=True)
             self._finished = True
-            self._final_checks(no_rows_message)
+            self._final_checks(no_rows_message, no_rows_row)
         return self._report()
 
     def _decode(self, chunk: bytes, final: bool) -> str:
@@ -440,11 +442,11 @@ class StreamChecker:
         return True
 
     # -- the end -------------------------------------------------------------------------
-    def _final_checks(self, no_rows_message: str) -> None:
+    def _final_checks(self, no_rows_message: str, no_rows_row: int | None) -> None:
         if self._header is None:
             self.add_problem(None, None, "the file is empty; a header row and data rows are required")
         elif self._rows == 0:
-            self.add_problem(2, None, no_rows_message)
+            self.add_problem(no_rows_row, None, no_rows_message)
         days = self._options.linkage_window_days
         if self._stale and self._options.stale_rows == "warn":
             self.warn(f"{self._stale} row(s) are older than the {days}-day linkage window; Metrika will not link them")
@@ -548,7 +550,10 @@ class FileFormat:
     def validate_rows(
         self, rows: Iterable[Mapping[str, Any]], options: ValidationOptions | None = None, file_name: str = "<rows>"
     ) -> ValidationReport:
-        """Check rows as the writer would emit them (every value problem is reported, not raised)."""
+        """Check rows as the writer would emit them (every value problem is reported, not raised).
+
+        "row N" is the line the row would occupy in the written CSV (the header is row 1).
+        """
         from airflow_provider_metrika.formats.writer import check_rows_as_csv
 
         return check_rows_as_csv(self, rows, options or ValidationOptions(), file_name)
@@ -585,10 +590,10 @@ def raise_problem(file_name: str, row: int | None, column: str | None, message: 
 class CellError(ValueError):
     """A value the writer cannot convert; carries the column so the error can name it."""
 
-    def __init__(self, column: str, reason: str) -> None:
+    def __init__(self, column: str | None, reason: str) -> None:
         self.column = column
         self.reason = reason
-        super().__init__(f"column {column}: {reason}")
+        super().__init__(f"column {column}: {reason}" if column else reason)
 
 
 Converter = Callable[[Any], str]

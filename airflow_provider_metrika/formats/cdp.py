@@ -300,7 +300,7 @@ class CdpFormat(FileFormat):
 
     def _encode(self, row: Mapping[str, Any], options: ValidationOptions, json: bool) -> dict[str, Any]:
         if not isinstance(row, Mapping):
-            raise CellError("-", f"a row must be a mapping, not {type(row).__name__}")
+            raise CellError(None, f"a row must be a mapping, not {type(row).__name__}")
         zone = options.counter_timezone
         encoded: dict[str, Any] = {}
         for key, value in row.items():
@@ -310,6 +310,8 @@ class CdpFormat(FileFormat):
                 if not json:
                     encoded[name] = ""
                 continue
+            if field is None and json and name != ATTRIBUTE_VALUES:
+                raise CellError(name, f"unknown field; custom attributes go under {ATTRIBUTE_VALUES}")
             try:
                 if field is not None:
                     encoded[name] = field.to_json(value, zone) if json else field.to_csv(value, zone)
@@ -323,7 +325,10 @@ class CdpFormat(FileFormat):
     def validate_rows(
         self, rows: Iterable[Mapping[str, Any]], options: ValidationOptions | None = None, file_name: str = "<rows>"
     ) -> ValidationReport:
-        """JSON rows (contacts/orders) are checked as JSON; row N is the N-th object (1-based)."""
+        """JSON rows (contacts/orders) are checked as JSON values; "row N" is the N-th object (1-based).
+
+        For simple orders (CSV only) rows are checked as the CSV writer would emit them.
+        """
         if self.json_root is None:
             return super().validate_rows(rows, options, file_name)
         options = dataclasses.replace(options or ValidationOptions(), columns_mapping=None)
@@ -334,7 +339,7 @@ class CdpFormat(FileFormat):
             for column, message in problems:
                 checker.add_problem(index, column, message)
             checker.record_row(ok=not problems)
-        return checker.finish(no_rows_message=f"no {self.json_root}: at least one is required")
+        return checker.finish(no_rows_message=f"no {self.json_root}: at least one is required", no_rows_row=None)
 
     def _json_row_problems(self, row: Any) -> list[tuple[str | None, str]]:
         if not isinstance(row, Mapping):

@@ -96,6 +96,8 @@ def to_unix_seconds(value: Any) -> str:
     """An absolute time -> integer unix seconds; naive datetimes are refused (ambiguous timezone)."""
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a time")
+    if isinstance(value, Decimal):
+        value = float(value) if value.is_finite() else math.nan
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
         if not math.isfinite(float(value)):
             raise ValueError(f"{value!r} is not a time")
@@ -159,7 +161,7 @@ def iter_records(rows: Iterable[Mapping[str, Any]] | Any) -> Iterator[Mapping[st
 def encode_columns(row: Mapping[str, Any], lookup: Mapping[str, Column], *, allow_unknown: bool) -> dict[str, str]:
     """Map a row's keys (headers or aliases) to Metrika headers and convert each value."""
     if not isinstance(row, Mapping):
-        raise CellError("-", f"a row must be a mapping, not {type(row).__name__}")
+        raise CellError(None, f"a row must be a mapping, not {type(row).__name__}")
     cells: dict[str, str] = {}
     for key, value in row.items():
         column = lookup.get(key)
