@@ -86,6 +86,39 @@ class EmulatorClient:
         self._session.close()
 
 
+class MetrikaTestApi:
+    """Plain ``requests`` calls to the emulator's Metrika endpoints, with the test token."""
+
+    def __init__(self, base_url: str, token: str | None = TEST_TOKEN, counter_id: int = 12345, timeout: float = 60.0):
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.counter_id = counter_id
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def url(self, path: str) -> str:
+        """``path`` may use ``{counter_id}``; absolute paths are taken as they are."""
+        return self.base_url + path.format(counter_id=self.counter_id)
+
+    def request(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
+        headers = dict(kwargs.pop("headers", None) or {})
+        token = token if token is not None else self.token
+        if token and "Authorization" not in headers:
+            headers["Authorization"] = f"OAuth {token}"
+        return self.session.request(method, self.url(path), headers=headers, timeout=self.timeout, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def upload(self, path: str, content: bytes | str, **kwargs: Any) -> requests.Response:
+        """POST ``content`` as the multipart part ``file``."""
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        return self.post(path, files={"file": ("data.csv", data, "text/csv")}, **kwargs)
+
+
 class EmulatorProcess:
     """The emulator as a subprocess; state in ``db_path`` (a temp file by default).
 
