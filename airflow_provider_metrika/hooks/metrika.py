@@ -413,7 +413,7 @@ class MetrikaHook(BaseHook):
                 data: Any = encoder
                 if log_progress:
                     progress = UploadProgressLogger(
-                        encoder.len, label=f"Metrika {upload_kind.name} upload of {file_name}", logger=self.log
+                        encoder.len, label=f"Metrika {upload_kind.name} upload of {file_name}"
                     )
                     data = MultipartEncoderMonitor(encoder, progress.monitor_callback)
                 try:
