@@ -255,9 +255,8 @@ def test_post_can_be_declared_idempotent(hook, answer):
 def test_token_never_leaks(hook, answer, caplog):
     echo = error_body(403, "invalid_token", f"bad token {TOKEN}")
     answer(response(503, echo), requests.ConnectTimeout(f"timeout {BASE_URL}"), response(403, echo))
-    with caplog.at_level(logging.DEBUG):
-        with pytest.raises(MetrikaClientError) as info:
-            hook.request("GET", "/x")
+    with caplog.at_level(logging.DEBUG), pytest.raises(MetrikaClientError) as info:
+        hook.request("GET", "/x")
     assert TOKEN not in caplog.text
     assert TOKEN not in str(info.value) and TOKEN not in repr(info.value)
     assert TOKEN not in repr(hook) and TOKEN not in repr(hook.settings)

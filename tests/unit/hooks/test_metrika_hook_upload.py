@@ -280,7 +280,7 @@ def test_refused_connection_retries_even_an_upload(monkeypatch, tmp_path, delays
 
     def source():
         opened.append(1)
-        return open(path, "rb")  # noqa: SIM115
+        return open(path, "rb")
 
     hook = MetrikaHook(sleep=delays.append, max_retries=2)
     with pytest.raises(requests.ConnectionError):
