@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from airflow_provider_metrika.emulator.csvstream import CsvStream
@@ -142,9 +142,12 @@ def check_date(value: str, json_mode: bool) -> str | None:
     return None
 
 
-def check_record(entity: CdpEntity, record: Mapping[str, Any], json_mode: bool) -> list[str]:
-    """Problems of one contact/order (a dict of attribute -> value)."""
-    problems = [f"{name} is required" for name in entity.required if _is_empty(record.get(name))]
+def check_record(
+    entity: CdpEntity, record: Mapping[str, Any], json_mode: bool, reported: Collection[str] = ()
+) -> list[str]:
+    """Problems of one contact/order (attribute -> value); ``reported`` fields were flagged file-wide."""
+    required = (name for name in entity.required if name not in reported)
+    problems = [f"{name} is required" for name in required if _is_empty(record.get(name))]
     for name, allowed in entity.fixed.items():
         value = record.get(name)
         if not _is_empty(value) and value not in allowed:
@@ -188,28 +191,31 @@ class CdpCsvFile(CsvStream):
         self.mapping = dict(mapping) if mapping is not None else None
         self.problems = ProblemList()
         self._columns: dict[str, int] = {}
+        self._missing: set[str] = set()
 
     def check_header(self, header: list[str]) -> None:
         positions = {name: index for index, name in reversed(list(enumerate(header)))}
         if self.mapping is None:
             self._columns = {name.lower(): index for name, index in positions.items()}
-            missing = [name for name in self.entity.required if name not in self._columns]
-            for name in missing:
+            self._missing = {name for name in self.entity.required if name not in self._columns}
+            for name in sorted(self._missing):
                 self.problems.add(f"header: required column {name} is missing")
             return
         for attribute, column in self.mapping.items():
             if column in positions:
                 self._columns[attribute] = positions[column]
             else:
+                self._missing.add(attribute)
                 self.problems.add(f"columns_mapping: column {column!r} (for {attribute}) is not in the file header")
         for name in self.entity.required:
             if name not in self.mapping:
+                self._missing.add(name)
                 self.problems.add(f"columns_mapping: required attribute {name} is not mapped to a column")
 
     def check_block(self, block: bytes) -> None:
         for row, fields in self.records(block):
             record = {name: fields[index] for name, index in self._columns.items() if index < len(fields)}
-            for problem in check_record(self.entity, record, json_mode=False):
+            for problem in check_record(self.entity, record, json_mode=False, reported=self._missing):
                 self.problems.add(f"row {row}: {problem}")
 
 
