@@ -165,12 +165,13 @@ class EmulatorProcess:
         self._client = EmulatorClient(self.url)
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM (SIGKILL after ``timeout``); returns the exit code, None if it was not running."""
         process, self._process = self._process, None
         if self._client is not None:
             self._client.close()
         if process is None:
-            return
+            return None
         if process.poll() is None:
             process.terminate()
             try:
@@ -180,6 +181,7 @@ class EmulatorProcess:
                 process.wait()
         if process.stdout is not None:
             process.stdout.close()
+        return process.returncode
 
     def restart(self) -> EmulatorProcess:
         """Stop and start again on the same db (and, if it is free, the same port)."""
