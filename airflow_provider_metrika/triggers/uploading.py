@@ -1,28 +1,44 @@
 """Deferrable wait on Metrika uploadings.
 
 The trigger only polls (GET): it can be rebuilt from ``serialize()`` and restarted
-by the triggerer any number of times without ever repeating an upload.
+by the triggerer any number of times without ever repeating an upload. Triggers of
+one triggerer that wait on the same connection, kind and counter share one poller
+(:mod:`airflow_provider_metrika.triggers.poller`), so a hundred waits cost one list
+request per poll cycle, not a hundred.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from airflow_provider_metrika.exceptions import MetrikaClientError, MetrikaConfigError, MetrikaError
 from airflow_provider_metrika.hooks.metrika_async import MetrikaAsyncHook
-from airflow_provider_metrika.uploads import Uploading
+from airflow_provider_metrika.triggers.poller import (
+    PERMANENT_ERRORS,
+    TRANSIENT_ERRORS,
+    PollerKey,
+    Subscription,
+    UploadingPoller,
+    next_interval,
+    poller_registry,
+    subscribed,
+)
 from airflow_provider_metrika.version_compat import BaseTrigger, TriggerEvent
 from airflow_provider_metrika.waiting import outcome
 
 DEFAULT_POLL_INTERVAL = 60.0
+#: Where polls stop backing off when the caller gives no ``max_poll_interval`` (5 minutes).
+DEFAULT_MAX_POLL_INTERVAL = 300.0
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
 
-
-def next_interval(current: float, maximum: float, factor: float = 1.5) -> float:
-    """Poll less often as a wait gets older, never beyond ``maximum``."""
-    return min(maximum, current * factor) if maximum > current else current
+__all__ = [
+    "DEFAULT_MAX_CONSECUTIVE_FAILURES",
+    "DEFAULT_MAX_POLL_INTERVAL",
+    "DEFAULT_POLL_INTERVAL",
+    "MetrikaUploadingTrigger",
+    "next_interval",
+]
 
 
 class MetrikaUploadingTrigger(BaseTrigger):
@@ -33,8 +49,11 @@ class MetrikaUploadingTrigger(BaseTrigger):
     :param uploading_ids: ids to wait for
     :param metrika_conn_id: Airflow connection (the token is read in the triggerer, never serialized)
     :param poll_interval: seconds between polls at the start
-    :param max_poll_interval: polls back off up to this many seconds (equal to ``poll_interval``: no backoff)
+    :param max_poll_interval: polls back off (x1.5 per poll) up to this many seconds; default
+        ``max(poll_interval, 300)``; equal to ``poll_interval``: no backoff
     :param max_consecutive_failures: transient poll errors tolerated in a row before giving up
+    :param shared: share one poller (list requests) with the other triggers of this triggerer that wait
+        on the same connection, kind and counter; ``False`` polls each id on its own (the naive way)
     """
 
     def __init__(
@@ -47,6 +66,7 @@ class MetrikaUploadingTrigger(BaseTrigger):
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_poll_interval: float | None = None,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        shared: bool = True,
     ) -> None:
         super().__init__()
         self.kind = kind
@@ -54,8 +74,11 @@ class MetrikaUploadingTrigger(BaseTrigger):
         self.uploading_ids = [str(i) for i in uploading_ids]
         self.metrika_conn_id = metrika_conn_id
         self.poll_interval = float(poll_interval)
-        self.max_poll_interval = float(max_poll_interval if max_poll_interval is not None else poll_interval)
+        self.max_poll_interval = float(
+            max_poll_interval if max_poll_interval is not None else max(self.poll_interval, DEFAULT_MAX_POLL_INTERVAL)
+        )
         self.max_consecutive_failures = int(max_consecutive_failures)
+        self.shared = bool(shared)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -68,28 +91,36 @@ class MetrikaUploadingTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_poll_interval": self.max_poll_interval,
                 "max_consecutive_failures": self.max_consecutive_failures,
+                "shared": self.shared,
             },
         )
 
     def _hook(self) -> MetrikaAsyncHook:
         return MetrikaAsyncHook(self.metrika_conn_id)
 
-    async def fetch(self, hook: MetrikaAsyncHook) -> list[Uploading]:
-        """One poll: the current state of every awaited uploading."""
-        return [await hook.get_uploading(self.kind, self.counter_id, uid) for uid in self.uploading_ids]
+    def _subscription(self) -> AbstractAsyncContextManager[Subscription]:
+        """A place in this loop's shared poller, or in a private one polling each id by GET."""
+        key = PollerKey(self.metrika_conn_id, self.kind, self.counter_id)
+        schedule = {"poll_interval": self.poll_interval, "max_poll_interval": self.max_poll_interval}
+        if self.shared:
+            return poller_registry().subscription(key, self.uploading_ids, hook_factory=self._hook, **schedule)
+        return subscribed(UploadingPoller(key, self._hook, use_list=False), self.uploading_ids, **schedule)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        interval = self.poll_interval
+        # The wait leaves its poller before the event is yielded: the triggerer may keep this
+        # generator suspended at the yield, and a finished wait must not hold the poller up.
+        yield TriggerEvent(await self.wait_for_outcome())
+
+    async def wait_for_outcome(self) -> dict[str, Any]:
+        """Take polls until every uploading is terminal; the event payload (success or error)."""
         failures = 0
-        hook = self._hook()
-        try:
+        async with self._subscription() as subscription:
             while True:
                 try:
-                    uploadings = await self.fetch(hook)
-                except (MetrikaClientError, MetrikaConfigError) as err:
-                    yield TriggerEvent(self._error(f"polling stopped: {err}"))
-                    return
-                except (MetrikaError, OSError, asyncio.TimeoutError) as err:
+                    uploadings = await subscription.next_poll()
+                except PERMANENT_ERRORS as err:
+                    return self._error(f"polling stopped: {err}")
+                except TRANSIENT_ERRORS as err:
                     failures += 1
                     self.log.warning(
                         "Transient error polling Metrika (%d/%d in a row): %s",
@@ -98,29 +129,22 @@ class MetrikaUploadingTrigger(BaseTrigger):
                         err,
                     )
                     if failures >= self.max_consecutive_failures:
-                        yield TriggerEvent(
-                            self._error(f"gave up after {failures} consecutive failed polls; last error: {err}")
-                        )
-                        return
+                        return self._error(f"gave up after {failures} consecutive failed polls; last error: {err}")
                 else:
                     failures = 0
                     event = outcome(uploadings)
                     if event is not None:
-                        yield TriggerEvent(event)
-                        return
+                        return event
                     self.log.info(
                         "Waiting %.0fs; %s",
-                        interval,
+                        subscription.wait,
                         "; ".join(f"{u.uploading_id}: {u.status}" for u in uploadings),
                     )
-                await asyncio.sleep(interval)
-                interval = next_interval(interval, self.max_poll_interval)
-        finally:
-            await hook.close()
 
     def _error(self, message: str) -> dict[str, Any]:
         return {
             "status": "error",
-            "message": f"{self.kind} uploadings {', '.join(self.uploading_ids)} of counter {self.counter_id}: {message}",
+            "message": f"{self.kind} uploadings {', '.join(self.uploading_ids)} of counter {self.counter_id}: "
+            + message,
             "uploadings": [],
         }

@@ -1,9 +1,8 @@
-import asyncio
 
 import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaClientError, MetrikaRetryableError
-from airflow_provider_metrika.triggers import uploading as trigger_module
+from airflow_provider_metrika.triggers import poller as poller_module
 from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger, next_interval
 from airflow_provider_metrika.version_compat import TriggerEvent
 from tests.unit.waiting.conftest import make_uploading
@@ -20,10 +19,18 @@ class FakeAsyncHook:
     def __init__(self, results):
         self.results = list(results)
         self.calls = []
+        self.list_calls = []
         self.closed = False
 
     async def get_uploading(self, kind, counter_id, uploading_id):
         self.calls.append((kind, counter_id, uploading_id))
+        result = self.results.pop(0)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def list_uploadings(self, kind, counter_id, *, limit=None, offset=None):
+        self.list_calls.append((kind, counter_id, limit, offset))
         result = self.results.pop(0)
         if isinstance(result, Exception):
             raise result
@@ -35,12 +42,16 @@ class FakeAsyncHook:
 
 @pytest.fixture
 def sleeps(monkeypatch):
+    """The poller waits on a virtual clock: each pause is recorded and moves the clock, nothing sleeps."""
     recorded = []
+    clock = [1000.0]
 
-    async def fake_sleep(seconds):
+    async def fake_pause(seconds):
         recorded.append(seconds)
+        clock[0] += seconds
 
-    monkeypatch.setattr(trigger_module.asyncio, "sleep", fake_sleep)
+    monkeypatch.setattr(poller_module, "pause", fake_pause)  # the poller does the waiting between polls
+    monkeypatch.setattr(poller_module, "monotonic", lambda: clock[0])
     return recorded
 
 
@@ -54,7 +65,7 @@ def test_serialize_round_trip_has_no_secrets():
     assert classpath == "airflow_provider_metrika.triggers.uploading.MetrikaUploadingTrigger"
     assert kwargs == {"kind": "offline_conversions", "counter_id": 5, "uploading_ids": ["1"],
                       "metrika_conn_id": "metrika_default", "poll_interval": 30.0, "max_poll_interval": 300.0,
-                      "max_consecutive_failures": 3}
+                      "max_consecutive_failures": 3, "shared": True}
     rebuilt = MetrikaUploadingTrigger(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
 
@@ -86,7 +97,7 @@ async def test_run_reports_linkage_failure(monkeypatch, sleeps):
 async def test_run_rides_out_transient_errors(monkeypatch, sleeps):
     blip = MetrikaRetryableError(503, "backend_error", "busy")
     install(monkeypatch, FakeAsyncHook([blip, OSError("reset"), make_uploading("MATCHED"), blip,
-                                        asyncio.TimeoutError(), make_uploading("PROCESSED")]))
+                                        TimeoutError(), make_uploading("PROCESSED")]))
     event = await make_trigger().run().asend(None)
     assert event.payload["status"] == "success"
 
@@ -108,9 +119,36 @@ async def test_run_fails_at_once_on_client_error(monkeypatch, sleeps):
 
 
 async def test_run_waits_for_every_id(monkeypatch, sleeps):
-    hook = FakeAsyncHook([make_uploading("PROCESSED", "1"), make_uploading("MATCHED", "2"),
-                          make_uploading("PROCESSED", "1"), make_uploading("PROCESSED", "2")])
+    # Two ids: one list page answers both; "1" is then known final, so only "2" is asked for, by id.
+    hook = FakeAsyncHook([[make_uploading("PROCESSED", "1"), make_uploading("MATCHED", "2"),
+                           make_uploading("PREPARED", "3")],
+                          make_uploading("PROCESSED", "2")])
     install(monkeypatch, hook)
     event = await make_trigger(uploading_ids=["1", "2"]).run().asend(None)
+    assert event.payload["status"] == "success"
     assert [u["uploading_id"] for u in event.payload["uploadings"]] == ["1", "2"]
-    assert [c[2] for c in hook.calls] == ["1", "2", "1", "2"]
+    assert hook.list_calls == [("offline_conversions", 5, 1000, 0)]
+    assert [c[2] for c in hook.calls] == ["2"]
+    assert sleeps == [30] and hook.closed
+
+
+async def test_run_shared_false_gets_each_id_every_poll(monkeypatch, sleeps):
+    hook = FakeAsyncHook([make_uploading("MATCHED", "1"), make_uploading("MATCHED", "2"),
+                          make_uploading("PROCESSED", "1"), make_uploading("PROCESSED", "2")])
+    install(monkeypatch, hook)
+    trigger = make_trigger(uploading_ids=["1", "2"], shared=False)
+    event = await trigger.run().asend(None)
+    assert event.payload["status"] == "success"
+    assert [c[2] for c in hook.calls] == ["1", "2", "1", "2"] and hook.list_calls == []
+    assert trigger.serialize()[1]["shared"] is False and hook.closed
+
+
+def test_max_poll_interval_defaults_to_five_minutes_or_the_poll_interval():
+    assert make_trigger(max_poll_interval=None).max_poll_interval == 300
+    assert make_trigger(poll_interval=600, max_poll_interval=None).max_poll_interval == 600
+
+
+def test_old_serialized_kwargs_still_build_a_shared_trigger():
+    kwargs = {"kind": "calls", "counter_id": 5, "uploading_ids": ["1"], "metrika_conn_id": "c", "poll_interval": 60.0,
+              "max_poll_interval": 60.0, "max_consecutive_failures": 10}
+    assert MetrikaUploadingTrigger(**kwargs).shared is True
