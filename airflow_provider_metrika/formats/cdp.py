@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from collections.abc import Callable, Iterable, Mapping
-from datetime import tzinfo
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -95,7 +95,12 @@ def time(name: str, date_only: bool = False, required: bool = False) -> CdpField
     def check_json(value: Any) -> str | None:
         return json_check(value) if isinstance(value, str) else f"must be a string, not {type(value).__name__}"
 
-    return CdpField(name, csv_check, check_json, to_cdp_time, to_cdp_time, required)
+    def to_json(value: Any, zone: tzinfo | None) -> str:
+        if not date_only and isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime.combine(value, datetime.min.time())  # JSON date-times need a time of day
+        return to_cdp_time(value, zone)
+
+    return CdpField(name, csv_check, check_json, to_cdp_time, to_json, required)
 
 
 def _json_number(value: Any, _zone: tzinfo | None) -> Any:

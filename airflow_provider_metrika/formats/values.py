@@ -222,7 +222,10 @@ def _check_priced_items(value: str, what: str, check_name: CellCheck, check_amou
 
 
 def check_goals_cell(value: str) -> str | None:
-    """``goal1[:price1],goal2[:price2]`` (orders, simple orders)."""
+    """``goal1[:price1],goal2[:price2]`` (orders, simple orders).
+
+    Text after the last ':' is read as the price, so a goal id that contains ':' must carry a price.
+    """
     return _check_priced_items(value, "goal", check_attribute_id, check_decimal, need_amount=False)
 
 

@@ -50,7 +50,7 @@ def is_missing(value: Any) -> bool:
         return True
     try:
         return bool(value != value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ArithmeticError):
         return False
 
 
@@ -202,7 +202,22 @@ class _RowCells:
         extra = [name for name in cells if name not in self._known]
         if extra:
             raise CellError(extra[0], "column not present in the first row (the header is fixed by the first row)")
-        return [cells.get(name, "") for name in self.header]
+        fields = [cells.get(name, "") for name in self.header]
+        _check_encodable(fields, self.header)
+        return fields
+
+
+def _check_encodable(fields: list[str], header: list[str]) -> None:
+    """Lone surrogates (e.g. from badly decoded sources) cannot be written as UTF-8."""
+    try:
+        "".join(fields).encode()
+    except UnicodeEncodeError:
+        for name, value in zip(header, fields, strict=True):
+            if not value.isascii():
+                try:
+                    value.encode()
+                except UnicodeEncodeError:
+                    raise CellError(name, "is not valid Unicode text (a lone surrogate); it cannot be UTF-8") from None
 
 
 def write_rows_csv(file_format: FileFormat, rows: Any, out: IO[bytes], options: ValidationOptions) -> int:
@@ -215,7 +230,10 @@ def write_rows_csv(file_format: FileFormat, rows: Any, out: IO[bytes], options: 
     checker = file_format.stream_checker("<rows>", options, fail_fast=True)
     cells_of = _RowCells(file_format, checker)
     buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=file_format.csv_delimiter(options), lineterminator="\n")
+    delimiter = file_format.csv_delimiter(options)
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\n")
+    # csv quotes a lone "\r" only when it is in the line terminator: quote such rows in full.
+    quote_all = csv.writer(buffer, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL)
     written = 0
     started = False
     for index, row in enumerate(iter_records(rows)):
@@ -232,7 +250,7 @@ def write_rows_csv(file_format: FileFormat, rows: Any, out: IO[bytes], options: 
             checker.raise_if_failing()
             if checker.total_problems == problems_before:
                 continue  # outside the linkage window under stale_rows="drop": not written
-        writer.writerow(fields)
+        (quote_all if any("\r" in field for field in fields) else writer).writerow(fields)
         written += 1
         if buffer.tell() > FLUSH_CHARS:
             out.write(buffer.getvalue().encode())
