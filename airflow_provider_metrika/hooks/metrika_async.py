@@ -41,8 +41,9 @@ class MetrikaAsyncHook:
     """Reads uploadings without blocking the event loop.
 
     ``timeout`` bounds each attempt as a whole (seconds); ``max_retries`` overrides the
-    connection's; ``sleep`` is injectable for tests. One ``aiohttp.ClientSession`` per
-    hook, created lazily inside the running loop; close it with :meth:`close` or use
+    connection's; ``sleep`` is injectable for tests, as is ``retry_policy`` (built from
+    the connection on the first request when left None). One ``aiohttp.ClientSession``
+    per hook, created lazily inside the running loop; close it with :meth:`close` or use
     ``async with``.
     """
 
@@ -58,6 +59,7 @@ class MetrikaAsyncHook:
         self.timeout = parse_timeout(timeout, "timeout")
         self._max_retries = None if max_retries is None else parse_max_retries(max_retries, "max_retries")
         self._sleep = sleep
+        self.retry_policy: RetryPolicy | None = None
         self._settings: MetrikaConnectionSettings | None = None
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
@@ -79,7 +81,9 @@ class MetrikaAsyncHook:
         url = settings.base_url + path
         query = query_params(params)
         idempotent = method in IDEMPOTENT_METHODS
-        policy = RetryPolicy(max_retries=settings.max_retries if self._max_retries is None else self._max_retries)
+        if self.retry_policy is None:
+            max_retries = settings.max_retries if self._max_retries is None else self._max_retries
+            self.retry_policy = RetryPolicy(max_retries=max_retries)
 
         async def attempt() -> dict[str, Any]:
             session = await self._get_session(settings)
@@ -98,7 +102,7 @@ class MetrikaAsyncHook:
                 status, text, method=method, path=path, retry_after=retry_after, secrets=(settings.token,)
             )
 
-        return await policy.acall(attempt, sleep=self._sleep, what=f"{method} {path}")
+        return await self.retry_policy.acall(attempt, sleep=self._sleep, what=f"{method} {path}")
 
     async def get_uploading(
         self, kind: str | UploadKind, counter_id: int | str | None, uploading_id: int | str
