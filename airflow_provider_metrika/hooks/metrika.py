@@ -174,9 +174,11 @@ class _UploadReader:
     """The file part's bytes for the multipart encoder.
 
     Reports the bytes still to send as its length (the encoder sizes the body from
-    it), passes every chunk to ``chunk_filter`` before it goes out, and remembers an
-    error raised while reading so the hook can re-raise it unchanged (urllib3 may
-    wrap errors raised mid-body).
+    it), passes every chunk to ``chunk_filter`` before it goes out, reads once past
+    the announced size to confirm the end (a validating wrapper finishes its checks
+    there, before the last chunk is sent), and remembers an error raised while
+    reading so the hook can re-raise it unchanged (urllib3 may wrap errors raised
+    mid-body).
     """
 
     def __init__(self, handle: BinaryIO, chunk_filter: Callable[[bytes], None] | None) -> None:
@@ -200,22 +202,31 @@ class _UploadReader:
                 raise MetrikaError(f"the upload source ended {self._remaining} bytes before its announced size")
             if self._filter is not None:
                 self._filter(data)
+            self._remaining -= len(data)
+            if self._remaining <= 0 and self._handle.read(1):
+                raise MetrikaError("the upload source grew beyond its announced size while it was being sent")
         except BaseException as error:
             self.error = error
             raise
-        self._remaining -= len(data)
         return data
 
 
 def _remaining_size(handle: BinaryIO) -> int:
-    """Bytes from the current position to the end; a Content-Length is needed, so the source must seek."""
+    """Bytes still to read: the handle's own ``len`` (requests-toolbelt's convention), else found by seeking.
+
+    A Content-Length is needed, so a source that neither announces nor can seek is refused.
+    """
+    announced = getattr(handle, "len", None)
+    if isinstance(announced, int) and not isinstance(announced, bool):
+        return announced
     try:
         start = handle.tell()
         end = handle.seek(0, os.SEEK_END)
         handle.seek(start)
     except (AttributeError, OSError, ValueError):
         raise MetrikaConfigError(
-            "the upload source must be a seekable binary file (its size is sent as Content-Length)"
+            "the upload source must be a seekable binary file or announce its size as `len` "
+            "(the size is sent as Content-Length)"
         ) from None
     return end - start
 
@@ -397,9 +408,12 @@ class MetrikaHook(BaseHook):
         """Stream a file to the kind's upload endpoint as multipart part ``file``.
 
         The body is never held in memory: it is encoded while it is sent, from a handle
-        opened afresh on every attempt. ``chunk_filter`` sees every chunk of file bytes
-        before it is sent; if it raises, the upload is aborted mid-body (Metrika never
-        gets a complete request) and its exception propagates unchanged.
+        opened afresh on every attempt (a path is reopened, a callable called again; it
+        must return a binary reader that can seek or announces its remaining size as
+        ``len``). ``chunk_filter`` sees every chunk of file bytes before it is sent; if
+        it — or the reader itself, even at end of file — raises, the upload is aborted
+        mid-body (Metrika never gets a complete request) and the exception propagates
+        unchanged.
         """
         upload_kind = get_upload_kind(kind)
         counter = self.resolve_counter_id(counter_id)

@@ -306,12 +306,51 @@ class Shrinking(io.BytesIO):
         return b""
 
 
+class ValidatingStream:
+    """Like the operators' in-flight validator: announces ``len``, cannot seek, judges the file at EOF."""
+
+    def __init__(self, path: Path) -> None:
+        self._raw = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self.len = path.stat().st_size
+        self.fed = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._raw.read(size)
+        self.fed += len(chunk)
+        if not chunk:
+            raise Rejected(f"row 3 of {self.fed} bytes: bad Target")
+        return chunk
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+def test_a_reader_that_fails_at_end_of_file_never_completes_the_body(hook, server, big_file, delays):
+    streams = []
+
+    def source():
+        streams.append(ValidatingStream(big_file))
+        return streams[-1]
+
+    with pytest.raises(Rejected, match="bad Target"):
+        hook.upload_file("offline_conversions", 42, source, log_progress=False)
+    seen = server.finished.get(timeout=10)
+    assert seen["received"] < seen["expected"]
+    assert streams[0].fed == big_file.stat().st_size
+    assert len(server.requests) == 1 and delays == []
+
+
+class Growing(io.BytesIO):
+    len = 4  # announces fewer bytes than it holds
+
+
 @pytest.mark.parametrize(
     ("source", "error", "match"),
     [
         (lambda: Unseekable(), MetrikaConfigError, "seekable"),
         (lambda: io.TextIOWrapper(io.BytesIO(b"a\n")), MetrikaConfigError, "binary mode"),
         (lambda: Shrinking(), MetrikaError, "ended 1000000 bytes before"),
+        (lambda: Growing(b"a,b\n1,2\n"), MetrikaError, "grew beyond"),
     ],
 )
 def test_bad_sources(hook, server, source, error, match):
