@@ -103,8 +103,6 @@ class Subscription:
     """One waiter's place in a poller: its ids, its backoff schedule and its next delivered poll."""
 
     def __init__(self, poller: UploadingPoller, ids: Sequence[str], poll_interval: float, max_poll_interval: float):
-        if not ids:
-            raise MetrikaConfigError("a poller subscription needs at least one uploading id")
         self.poller = poller
         self.ids = tuple(str(i) for i in ids)
         self.poll_interval = float(poll_interval)
