@@ -34,10 +34,10 @@ async def upload_csv(request: web.Request, kind: str) -> web.Response:
     check_merge_mode(request.query.get("merge_mode"))
     mapping = None if kind == "simple_orders" else parse_columns_mapping(request.query.get("columns_mapping"))
     checker = CdpCsvFile(entity, mapping, delimiter_of(request.query.get("delimiter_type")))
-    await receive_file(request, checker)
+    received = await receive_file(request, checker)
     if checker.rows == 0:
         checker.problems.add("file has no data rows")
-    return _store(request, kind, "CSV", checker.rows, checker.problems, checker.sha256, checker.size)
+    return _store(request, kind, "CSV", checker.rows, checker.problems, received.sha256, received.size)
 
 
 async def upload_json(request: web.Request, kind: str) -> web.Response:

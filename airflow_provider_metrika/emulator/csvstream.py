@@ -9,10 +9,14 @@ a newline: a block is only cut where the number of quote characters is even.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import re
 from collections.abc import Iterator
+
+try:  # optional accelerator: numpy comes with pandas, the provider does not require it
+    import numpy as _numpy
+except ImportError:  # pragma: no cover - exercised in environments without numpy
+    _numpy = None
 
 from airflow_provider_metrika.emulator.errors import invalid_uploading
 
@@ -20,13 +24,13 @@ MAX_FILE_BYTES = 1 << 30
 MAX_CARRY_BYTES = 64 << 20
 UTF8_BOM = b"\xef\xbb\xbf"
 
-_column_patterns: dict[tuple[int, bytes], re.Pattern[bytes]] = {}
+_column_patterns: dict[int, re.Pattern[bytes]] = {}
 
 
 class CsvStream:
     """Feeds complete-line blocks to :meth:`check_header` and :meth:`check_block`.
 
-    Counts bytes and data records, hashes the raw bytes, and rejects (400
+    Counts bytes and data records and rejects (400
     ``invalid_uploading``) empty, oversized, non-UTF-8 and header-less files.
     Subclasses implement the two hooks.
     """
@@ -36,7 +40,6 @@ class CsvStream:
         self.size = 0
         self.rows = 0
         self.header: list[str] | None = None
-        self._sha256 = hashlib.sha256()
         self._carry = b""
         self._consumed = 0
 
@@ -45,7 +48,6 @@ class CsvStream:
         self.size += len(chunk)
         if self.size > MAX_FILE_BYTES:
             raise invalid_uploading(f"file is larger than the 1 GiB limit ({MAX_FILE_BYTES} bytes)")
-        self._sha256.update(chunk)
         data = self._carry + chunk if self._carry else chunk
         cut = data.rfind(b"\n") + 1
         if cut and _even_quotes(data, cut):
@@ -65,10 +67,6 @@ class CsvStream:
             self._process(carry + b"\n")
         if self.header is None:
             raise invalid_uploading("file has no header row")
-
-    @property
-    def sha256(self) -> str:
-        return self._sha256.hexdigest()
 
     # -- hooks ------------------------------------------------------------------------------
     def check_header(self, header: list[str]) -> None:
@@ -92,19 +90,33 @@ class CsvStream:
         except csv.Error as error:
             raise invalid_uploading(f"row {self.rows + 1}: malformed CSV ({error})") from None
 
-    def column_values(self, block: bytes, index: int) -> list[bytes] | None:
-        """Fast path: the raw bytes of column ``index`` on every line, or None when unsafe.
+    def digit_column_max(self, block: bytes, index: int) -> int | None:
+        """Fast path: the largest value of column ``index`` when, on every line, it is plain digits.
 
-        Unsafe means quotes or CR characters in the block, another delimiter, or a line
-        without that column (blank lines included); the caller then uses :meth:`records`.
+        None means "cannot tell quickly" (quotes, CR, blank or short lines, non-digits,
+        another delimiter); the caller then walks :meth:`records` for an exact answer.
+        Uses numpy when it is installed (about twice as fast), else a regex.
         """
         if self.delimiter != "," or b'"' in block or b"\r" in block:
             return None
-        pattern = _column_patterns.get((index, b","))
+        if _numpy is not None and self.header:
+            found = _numpy_digit_column_max(block, index, len(self.header))
+            if found is not None:
+                return found
+        values = self._column_values(block, index)
+        if values is None or b"" in values or not b"".join(values).isdigit():
+            return None
+        return int(max(values)) if len(set(map(len, values))) == 1 else max(map(int, values))
+
+    def _column_values(self, block: bytes, index: int) -> list[bytes] | None:
+        """The raw bytes of column ``index`` on every line, or None when a line lacks it."""
+        pattern = _column_patterns.get(index)
         if pattern is None:
-            pattern = re.compile(rb"^(?:[^,\n]*,){%d}([^,\n]*)" % index, re.M)
-            _column_patterns[(index, b",")] = pattern
-        values = pattern.findall(block, 0, len(block) - 1)
+            # Anchored on the newline before each line (a literal prefix the regex engine
+            # scans for quickly); possessive quantifiers never backtrack.
+            pattern = re.compile(rb"\n(?:[^,\n]*+,){%d}([^,\n]*+)" % index)
+            _column_patterns[index] = pattern
+        values = pattern.findall(b"\n" + block, 0, len(block))
         return values if len(values) == block.count(b"\n") else None
 
     # -- internals --------------------------------------------------------------------------
@@ -133,6 +145,33 @@ class CsvStream:
         self.header = [name.strip() for name in header]
         self.check_header(self.header)
         return rest
+
+
+def _numpy_digit_column_max(block: bytes, index: int, columns: int) -> int | None:
+    """Vectorised :meth:`CsvStream.digit_column_max` for blocks where every line has ``columns`` fields
+    and the column's values all have the same width (the common machine-written case)."""
+    np = _numpy
+    data = np.frombuffer(block, dtype=np.uint8)
+    newlines = np.flatnonzero(data == 10)
+    commas = np.flatnonzero(data == 44)
+    per_line = columns - 1
+    if not newlines.size or commas.size != newlines.size * per_line:
+        return None
+    if per_line:
+        grid = commas.reshape(newlines.size, per_line)
+        # Each line's commas lie between its own newlines, so every line has exactly per_line.
+        if (grid[:, -1] > newlines).any() or (grid[1:, 0] < newlines[:-1]).any():
+            return None
+    starts = grid[:, index - 1] + 1 if index else np.concatenate(([0], newlines[:-1] + 1))
+    ends = grid[:, index] if index < per_line else newlines
+    width = int(ends[0] - starts[0])
+    if not 1 <= width <= 18 or ((ends - starts) != width).any():
+        return None
+    digits = data[starts[:, None] + np.arange(width)] - np.uint8(48)
+    if (digits > 9).any():
+        return None
+    values = digits.astype(np.int64) @ (10 ** np.arange(width - 1, -1, -1, dtype=np.int64))
+    return int(values.max())
 
 
 def _even_quotes(data: bytes, end: int) -> bool:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from airflow_provider_metrika.emulator.csvstream import CsvStream
 from airflow_provider_metrika.emulator.errors import invalid_parameter, not_found
-from airflow_provider_metrika.emulator.receive import int_param, path_int, receive_file
+from airflow_provider_metrika.emulator.receive import ReceivedFile, int_param, path_int, receive_file
 from airflow_provider_metrika.emulator.rules import (
     CONVERSION_TYPES,
     USER_PARAMS_ACTIONS,
@@ -52,11 +51,11 @@ async def upload_conversions(request: web.Request, kind: str) -> web.Response:
     variant = _conversion_variant(request, kind)
     checker = ConversionFile(variant, state.now() + state.config.future_tolerance_seconds)
     spool = state.new_spool_path()
-    await receive_file(request, checker, spool)
+    received = await receive_file(request, checker, spool)
     attrs = {"client_id_type": checker.client_id_type, "linkage_columns": checker.linkage_columns.to_json()}
     if kind == "calls" and request.query.get("new_goal_name"):
         attrs["new_goal_name"] = request.query["new_goal_name"]
-    uploading = _store_file_uploading(state, request, kind, variant, comment, checker, attrs, spool)
+    uploading = _store_file_uploading(state, request, kind, variant, comment, checker.rows, received, attrs, spool)
     return web.json_response({"uploading": await state.view(uploading)})
 
 
@@ -66,13 +65,13 @@ async def upload_user_params(request: web.Request) -> web.Response:
     comment = check_comment(request.query.get("comment"))
     checker = UserParamsFile()
     spool = state.new_spool_path()
-    await receive_file(request, checker, spool)
+    received = await receive_file(request, checker, spool)
     attrs = {
         "content_id_type": checker.content_id_type,
         "action": action,
         "linkage_columns": checker.linkage_columns.to_json(),
     }
-    uploading = _store_file_uploading(state, request, "user_params", "", comment, checker, attrs, spool)
+    uploading = _store_file_uploading(state, request, "user_params", "", comment, checker.rows, received, attrs, spool)
     return web.json_response({"uploading": await state.view(uploading)})
 
 
@@ -82,7 +81,8 @@ def _store_file_uploading(
     kind: str,
     variant: str,
     comment: str,
-    checker: CsvStream,
+    rows: int,
+    received: ReceivedFile,
     attrs: dict,
     spool: str,
 ) -> StoredUploading:
@@ -95,9 +95,9 @@ def _store_file_uploading(
         created=now,
         created_ms=int(now * 1000),
         comment=comment,
-        rows=checker.rows,
-        sha256=checker.sha256,
-        size=checker.size,
+        rows=rows,
+        sha256=received.sha256,
+        size=received.size,
         attrs=attrs,
         visitor_seq=state.store.visitor_seq(),
         spool=spool,

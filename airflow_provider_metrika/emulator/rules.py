@@ -105,19 +105,13 @@ class ConversionFile(CsvStream):
         self._datetime_index = positions["datetime"]
 
     def check_block(self, block: bytes) -> None:
-        values = self.column_values(block, self._datetime_index)
-        if values is not None and self._all_valid(values):
-            self.rows += len(values)
+        latest = self.digit_column_max(block, self._datetime_index)
+        if latest is not None and latest <= self.latest_datetime:
+            self.rows += block.count(b"\n")
             return
         for row, fields in self.records(block):
             value = fields[self._datetime_index] if self._datetime_index < len(fields) else ""
             self._check_datetime(row, value)
-
-    def _all_valid(self, values: list[bytes]) -> bool:
-        if b"" in values or not b"".join(values).isdigit():
-            return False
-        latest = int(max(values)) if len(set(map(len, values))) == 1 else max(map(int, values))
-        return latest <= self.latest_datetime
 
     def _check_datetime(self, row: int, value: str) -> None:
         if not (value.isascii() and value.isdigit()):
