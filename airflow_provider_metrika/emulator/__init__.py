@@ -1,0 +1,35 @@
+"""A local Yandex Metrika data-import emulator: a real aiohttp server on loopback.
+
+Run it with ``python -m airflow_provider_metrika.emulator --port 0`` (see ``__main__``) or,
+from tests, with :class:`airflow_provider_metrika.emulator.testing.EmulatorProcess`.
+
+Layout (one responsibility per module):
+
+- ``app`` routes (paths come from :data:`airflow_provider_metrika.uploads.UPLOAD_KINDS`),
+  ``pipeline`` the per-request chain (errors -> auth -> quotas -> faults),
+  ``management_api`` / ``cdp_api`` the Metrika handlers, ``control`` the ``/_emulator/`` API;
+- ``csvstream`` incremental CSV reading, ``rules`` management file checks, ``cdp`` CDP validation,
+  ``receive`` multipart streaming (hash + spool on a worker thread);
+- ``store`` SQLite state, ``state`` the bundle handlers use, ``clock``, ``config``, ``quotas``,
+  ``faults``, ``lifecycle`` (status from time), ``linkage``, ``views`` (response shapes).
+
+Choices where the real API is undocumented (see ``/work/shared/metrika-api.md`` [verify] items):
+
+- Lists of management uploadings are newest first; ``type`` filters offline conversions only
+  when given. ``last_uploadings`` is newest first.
+- CDP ``datetime`` is UTC with milliseconds and strictly increasing per emulator (a later
+  uploading in the same millisecond gets the next one). ``datetime_offset`` accepts
+  ``2020-02-10 10:00:00`` and ``2020-02-10T10:00:00.000Z`` (UTC unless a zone is given) and
+  returns uploadings strictly earlier, compared at full precision: pass the last ``datetime``
+  seen, unchanged, to get the next page.
+- User params before confirmation have status ``uploaded`` (a guess).
+- ``DateTime`` may lie up to ``future_tolerance_seconds`` (default 120) ahead of the emulator
+  clock: clients validate against the real clock while a frozen emulator clock stands still.
+- Linkage counters (``linked_quantity``, ``user_not_found_quantity`` = rows that did not link,
+  ``static/dynamic_calls_quantity``) appear once the status is terminal; they are counted then,
+  from the spooled file, with the visitors registered before the upload.
+  ``goal_not_found_quantity`` is always 0 (the emulator knows no goals).
+- Settings changed over the control API persist in the db and win over CLI flags on restart;
+  ``reset`` returns to the CLI defaults and re-anchors the clock at the real time.
+- Tokens are never stored: request counters and the token map use the token's sha256.
+"""
