@@ -151,8 +151,9 @@ class UploadingPoller:
     :param key: connection id, kind and counter this poller answers for
     :param hook_factory: builds the hook on first use (closed when the poller stops)
     :param use_list: answer with a LIST page first; ``False`` gets every id on its own (the naive way)
-    :param page_size: ``limit`` of a list page
+    :param page_size: ``limit`` of a list page (default :data:`DEFAULT_PAGE_SIZE`)
     :param max_pages: list pages read per cycle at most, before falling back to GETs
+        (default :data:`DEFAULT_MAX_PAGES`)
     :param clock: seconds on a monotonic clock (default: :func:`monotonic`)
     """
 
@@ -162,14 +163,14 @@ class UploadingPoller:
         hook_factory: HookFactory,
         *,
         use_list: bool = True,
-        page_size: int = DEFAULT_PAGE_SIZE,
-        max_pages: int = DEFAULT_MAX_PAGES,
+        page_size: int | None = None,
+        max_pages: int | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.key = key
         self.use_list = use_list
-        self.page_size = int(page_size)
-        self.max_pages = int(max_pages)
+        self.page_size = int(page_size or DEFAULT_PAGE_SIZE)
+        self.max_pages = int(max_pages or DEFAULT_MAX_PAGES)
         self._hook_factory = hook_factory
         self._hook: StatusSource | None = None
         self._clock = clock
@@ -182,6 +183,7 @@ class UploadingPoller:
         self._replan: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._stopped = False
         #: Requests sent, by kind of request ("list", "get"): for logs, tests and benchmarks.
         self.requests = {"list": 0, "get": 0}
         self.cycles = 0
@@ -195,6 +197,11 @@ class UploadingPoller:
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
+
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`aclose` has finished: no task, hook closed."""
+        return self._stopped
 
     def subscribe(self, ids: Sequence[str], *, poll_interval: float, max_poll_interval: float) -> Subscription:
         """Start waiting on ``ids``; the first poll comes within ``poll_interval`` (at once on a new poller)."""
@@ -227,6 +234,7 @@ class UploadingPoller:
         hook, self._hook = self._hook, None
         if hook is not None:
             await hook.close()
+        self._stopped = True
 
     def _acknowledge(self, subscription: Subscription) -> None:
         self._unacknowledged.discard(subscription)
@@ -389,6 +397,10 @@ class PollerRegistry:
 
     def get(self, key: PollerKey) -> UploadingPoller | None:
         return self._pollers.get(key)
+
+    @property
+    def pollers(self) -> tuple[UploadingPoller, ...]:
+        return tuple(self._pollers.values())
 
     def __len__(self) -> int:
         return len(self._pollers)

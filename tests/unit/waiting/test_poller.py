@@ -421,9 +421,10 @@ async def test_a_slow_waiter_holds_the_next_cycle_until_it_took_its_poll(clock):
     await slow.next_poll()
     await fast_next
     assert len(fake.calls) == 2
+    assert not poller.stopped
     await poller.aclose()
     await poller.aclose()
-    assert fake.closed == 1
+    assert fake.closed == 1 and poller.stopped and not poller.running
     with pytest.raises(RuntimeError, match="closed"):
         poller.subscribe(["1"], poll_interval=1, max_poll_interval=1)
 
