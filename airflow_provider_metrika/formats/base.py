@@ -16,18 +16,22 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
+from itertools import islice
 from typing import IO, Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaValidationError
-from airflow_provider_metrika.formats.values import CellCheck
+from airflow_provider_metrika.formats.values import STALE, CellCheck, column_stale_count
 
 CHUNK_SIZE = 1 << 20
+#: Rows checked column-wise at once by the fast path.
+BATCH_ROWS = 256
 #: A quoted field may span chunks; past this much buffered text we stop waiting for its end.
 MAX_PENDING_CHARS = 8 << 20
 STALE_POLICIES = ("warn", "drop", "fail")
 MERGE_MODES = ("SAVE", "UPDATE", "APPEND")
 _DELIMITERS = {",": ",", ";": ";", "comma": ",", "semicolon": ";"}
 _BOM = "\ufeff"
+_OTHER_LINE_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
 _BARE_CR = "a carriage return (\\r) inside a line; line breaks must be \\n or \\r\\n"
 
 Source = str | os.PathLike | IO[bytes]
@@ -166,17 +170,28 @@ class ValidationReport:
 class RowRules:
     """A format's checks bound to one header's column indexes (built once, used per row).
 
-    ``checks`` run on non-empty cells; ``required`` cells must be non-empty; each ``any_of``
-    group needs one non-empty cell; ``event_time`` is the unix-seconds column subject to the
-    linkage window; ``warn_if_empty`` cells only produce a counted warning.
+    ``checks`` run on non-empty cells (a check may answer :data:`STALE`: valid but older than
+    the linkage window); ``required`` cells must be non-empty; each ``any_of`` group needs one
+    non-empty cell; ``warn_if_empty`` cells only produce a counted warning.
     """
 
     width: int
     checks: tuple[tuple[int, str, CellCheck], ...] = ()
     required: tuple[tuple[int, str], ...] = ()
     any_of: tuple[tuple[tuple[int, ...], str], ...] = ()
-    event_time: tuple[int, str] | None = None
     warn_if_empty: tuple[tuple[int, str, str], ...] = ()
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines ending in "\\n" (kept), as csv expects; ``str.splitlines`` is faster but also splits
+    on a bare "\\r", form feeds and Unicode separators, so it is used only when none occur."""
+    if text.count("\r") == text.count("\r\n") and not any(char in text for char in _OTHER_LINE_BREAKS):
+        return text.splitlines(keepends=True)
+    return io.StringIO(text).readlines()
+
+
+def _csv_reason(exc: csv.Error) -> str:
+    return _BARE_CR if "new-line character" in str(exc) else str(exc)
 
 
 class HeaderContext:
@@ -233,8 +248,6 @@ class StreamChecker:
         self._stale = 0
         self._blank = 0
         self._warned_empty: dict[str, int] = {}
-        self._now = options.now_timestamp()
-        self._window_start = self._now - options.linkage_window_days * 86400
         self._finished = False
 
     # -- problem bookkeeping -------------------------------------------------------------
@@ -310,37 +323,93 @@ class StreamChecker:
 
     # -- the row loop --------------------------------------------------------------------
     def _process(self, block: str) -> None:
-        lines = io.StringIO(block).readlines()
+        """Check a block that ends on a record boundary: header first, then rows in batches."""
+        lines = split_lines(block)
+        reader = csv.reader(lines, delimiter=self._delimiter)
+        start = self._read_header(reader, lines) if self._header is None else 0
+        while start < len(lines):
+            try:
+                batch: list[list[str]] | None = list(islice(reader, BATCH_ROWS))
+            except csv.Error:
+                batch = None  # the row loop re-reads these lines and words the error
+            end = reader.line_num
+            if end <= start:
+                break
+            if batch is None or not self._batch_is_clean(batch, lines, start, end):
+                self._check_lines(lines[start:end], self._line_base + start)
+            start = end
+        self._line_base += len(lines)
+
+    def _read_header(self, reader: Any, lines: list[str]) -> int:
+        """Take the header record; returns how many lines it used."""
+        try:
+            fields = next(reader, None)
+        except csv.Error as exc:
+            self.add_problem(1, None, f"malformed CSV: {_csv_reason(exc)}")
+            self._header = []
+            return reader.line_num
+        self._on_header(fields or [])
+        if self._sink is not None:
+            self._sink.write("".join(lines[: reader.line_num]).encode())
+        return reader.line_num
+
+    def _batch_is_clean(self, batch: list[list[str]], lines: list[str], start: int, end: int) -> bool:
+        """Fast path: check a batch column by column with C-level loops.
+
+        True when every row is fine (stale rows counted per policy) and the batch is done;
+        False sends it to the row loop, which finds and words the problems. Batches stay
+        small so their lists die young (a big batch wakes the cyclic GC's older generations).
+        """
+        rules = self._rules
+        if rules is None or set(map(len, batch)) != {rules.width}:
+            return False
+        columns = list(zip(*batch, strict=True))
+        stale = 0
+        for index, _column, check in rules.checks:
+            count = column_stale_count(check, columns[index])
+            if count is None:
+                return False
+            stale += count
+        if any("" in columns[index] for index, _ in rules.required):
+            return False
+        for indexes, _message in rules.any_of:
+            if not all(map(any, zip(*(columns[i] for i in indexes), strict=True))):
+                return False
+        if any("" in columns[index] for index, _column, _message in rules.warn_if_empty):
+            return False
+        policy = self._options.stale_rows
+        if stale and (policy == "fail" or (policy == "drop" and self._sink is not None)):
+            return False
+        self._rows += len(batch)
+        self._stale += stale
+        if policy == "drop":
+            self._dropped += stale
+        if self._sink is not None:
+            self._sink.write("".join(lines[start:end]).encode())
+        return True
+
+    def _check_lines(self, lines: list[str], lines_before: int) -> None:
+        """The row loop: every record of ``lines`` through :meth:`_check_row`, with its file line."""
         reader = csv.reader(lines, delimiter=self._delimiter)
         start = 0
         while True:
             try:
                 for fields in reader:
                     end = reader.line_num
-                    row = self._line_base + start + 1
-                    if self._header is None:
-                        self._on_header(fields)
-                        if self._sink is not None:
-                            self._sink.write("".join(lines[start:end]).encode())
-                    elif not fields:
+                    if not fields:
                         self._blank += 1
                     else:
                         self._rows += 1
-                        if self._check_row(fields, row) and self._sink is not None:
+                        kept = self._check_row(fields, lines_before + start + 1)
+                        if kept and self._sink is not None:
                             self._sink.write("".join(lines[start:end]).encode())
                     start = end
                 break
             except csv.Error as exc:
-                row = self._line_base + start + 1
+                self.add_problem(lines_before + start + 1, None, f"malformed CSV: {_csv_reason(exc)}")
                 start = reader.line_num
-                reason = _BARE_CR if "new-line character" in str(exc) else str(exc)
-                self.add_problem(row, None, f"malformed CSV: {reason}")
-                if self._header is None:
-                    self._header = []
-                else:
-                    self._rows += 1
-                    self._bad_rows += 1
-        self._line_base += len(lines)
+                self._rows += 1
+                self._bad_rows += 1
 
     # -- direct entry points for rows that never were CSV text (writers, validate_rows) ---
     def take_header(self, fields: list[str]) -> None:
@@ -368,6 +437,44 @@ class StreamChecker:
         """Under ``fail_fast``, raise once ``max_problems`` problems are known."""
         self._raise_if_failing()
 
+    def _block_is_clean(self, lines: list[str], block: str) -> bool:
+        """Fast path: check the block column by column with C-level loops.
+
+        True when every row is fine (stale rows counted per policy) and the block is done;
+        False sends it to the row-by-row loop, which finds and words the problems.
+        """
+        rules = self._rules
+        try:
+            records = list(csv.reader(lines, delimiter=self._delimiter))
+        except csv.Error:
+            return False
+        if not records or set(map(len, records)) != {rules.width}:
+            return False
+        columns = list(zip(*records, strict=True))
+        stale = 0
+        for index, _column, check in rules.checks:
+            count = column_stale_count(check, columns[index])
+            if count is None:
+                return False
+            stale += count
+        if any("" in columns[index] for index, _ in rules.required):
+            return False
+        for indexes, _message in rules.any_of:
+            if not all(map(any, zip(*(columns[i] for i in indexes), strict=True))):
+                return False
+        if any("" in columns[index] for index, _column, _message in rules.warn_if_empty):
+            return False
+        policy = self._options.stale_rows
+        if stale and (policy == "fail" or (policy == "drop" and self._sink is not None)):
+            return False
+        self._rows += len(records)
+        self._stale += stale
+        if policy == "drop":
+            self._dropped += stale
+        if self._sink is not None:
+            self._sink.write(block.encode())
+        return True
+
     def _on_header(self, fields: list[str]) -> None:
         self._header = fields
         problems_before = self._total
@@ -386,7 +493,7 @@ class StreamChecker:
         self._header_ok = self._total == problems_before
 
     def _check_row(self, fields: list[str], row: int) -> bool:
-        """Apply the compiled rules; True when the row is valid and kept."""
+        """Apply the compiled rules; True when the row is valid and kept (the per-row hot path)."""
         rules = self._rules
         if rules is None:
             self._bad_rows += 1
@@ -396,19 +503,26 @@ class StreamChecker:
             self._bad_rows += 1
             return False
         ok = True
+        stale = None
         for index, column, check in rules.checks:
             value = fields[index]
             if value:
                 message = check(value)
                 if message is not None:
-                    self.add_problem(row, column, message)
-                    ok = False
+                    if message is STALE:
+                        stale = (column, value)
+                    else:
+                        self.add_problem(row, column, message)
+                        ok = False
         for index, column in rules.required:
             if not fields[index]:
                 self.add_problem(row, column, "is empty; a value is required")
                 ok = False
         for indexes, message in rules.any_of:
-            if not any(fields[i] for i in indexes):
+            for index in indexes:
+                if fields[index]:
+                    break
+            else:
                 self.add_problem(row, None, message)
                 ok = False
         for index, column, message in rules.warn_if_empty:
@@ -418,21 +532,15 @@ class StreamChecker:
         if not ok:
             self._bad_rows += 1
             return False
-        if rules.event_time is not None:
-            return self._check_window(fields[rules.event_time[0]], rules.event_time[1], row)
-        return True
+        return stale is None or self._outside_window(row, *stale)
 
-    def _check_window(self, value: str, column: str, row: int) -> bool:
-        if not value or int(value) >= self._window_start:
-            return True
+    def _outside_window(self, row: int, column: str, value: str) -> bool:
+        """A row older than the linkage window, per ``stale_rows``; True when it is still kept."""
         policy = self._options.stale_rows
         if policy == "fail":
-            self.add_problem(
-                row,
-                column,
-                f"{value} is older than the {self._options.linkage_window_days}-day linkage window "
-                f"(starts {self._window_start})",
-            )
+            days = self._options.linkage_window_days
+            message = f"{value} is older than the {days}-day linkage window; Metrika will not link it"
+            self.add_problem(row, column, message)
             self._bad_rows += 1
             return False
         self._stale += 1

@@ -14,7 +14,7 @@ from airflow_provider_metrika.formats.values import (
     check_currency,
     check_decimal,
     check_digits,
-    make_past_unix_seconds_check,
+    make_event_time_check,
 )
 from airflow_provider_metrika.formats.writer import (
     Column,
@@ -75,14 +75,15 @@ class EventFileFormat(FileFormat):
                 context.warn(f"unknown column {name!r}; Metrika may ignore or reject it")
         checks = [(index[c.name], c.name, c.check) for c in self.columns if c.check is not None and c.name in index]
         if DATETIME in index:
-            checks.append((index[DATETIME], DATETIME, make_past_unix_seconds_check(options.now_timestamp())))
+            now = options.now_timestamp()
+            window_start = now - options.linkage_window_days * 86400
+            checks.append((index[DATETIME], DATETIME, make_event_time_check(now, window_start)))
         id_group = (tuple(index[name] for name in id_columns), f"no id: fill at least one of {', '.join(id_columns)}")
         return RowRules(
             width=len(header),
             checks=tuple(checks),
             required=tuple((index[name], name) for name in self.required if name in index),
             any_of=(id_group,) if id_columns else (),
-            event_time=(index[DATETIME], DATETIME) if DATETIME in index else None,
         )
 
     def encode_csv_row(self, row: Mapping[str, Any], options: ValidationOptions) -> dict[str, str]:

@@ -202,3 +202,30 @@ def test_corpus_directory_exists():
 def test_default_now_is_the_current_time():
     options = ValidationOptions()
     assert abs(options.now_timestamp() - datetime.now().timestamp()) < 60
+
+
+def test_split_lines_keeps_odd_line_breaks_inside_records():
+    assert base_module.split_lines("a,b\r\nc,d\n") == ["a,b\r\n", "c,d\n"]
+    assert base_module.split_lines('a,"x\x0cy"\nc\rd\n') == ['a,"x\x0cy"\n', "c\rd\n"]
+    report = report_of(rows(f'1,"page\x0cbreak",{RECENT},,'), 1 << 20)
+    assert report.ok and report.rows == 1
+
+
+def test_fast_and_row_paths_agree_on_a_large_file():
+    lines = [f"{i},t,{RECENT if i % 3 else STALE},{i}.5,RUB" for i in range(1, 2001)]
+    clean = rows(*lines)
+    assert report_of(clean, 4096).rows == 2000
+    dropped = report_of(clean, 4096, stale_rows="drop")
+    assert (dropped.valid_rows, dropped.dropped_rows) == (1334, 666)
+    lines[1500] = "x,t,1,1,RUB"
+    broken = report_of(rows(*lines), 4096, stale_rows="fail")
+    assert broken.total_problems == 667
+    assert (broken.problems[0].row, broken.problems[0].column) == (4, "DateTime")
+    assert any(p.row == 1502 and p.column == "ClientId" for p in report_of(rows(*lines), 4096).problems)
+
+
+def test_filter_rows_passes_clean_blocks_through_unchanged():
+    data = rows(*[f"{i},t,{RECENT},,RUB" for i in range(1, 3000)])
+    out = io.BytesIO()
+    report = OC.filter_rows(io.BytesIO(data), out, ValidationOptions(now=NOW))
+    assert out.getvalue() == data and report.valid_rows == 2999

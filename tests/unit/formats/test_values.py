@@ -56,11 +56,14 @@ def test_check(check, good, bad, fragment):
     assert message is not None and fragment in message
 
 
-def test_past_unix_seconds_check():
-    check = v.make_past_unix_seconds_check(1000)
-    assert check("1000") is None
+def test_event_time_check():
+    check = v.make_event_time_check(1000, window_start=500)
+    assert check("1000") is None and check("500") is None
+    assert check("499") is v.STALE
     assert check("1001") == "1001 is in the future (now 1000)"
     assert "integer unix seconds" in check("-5")
+    assert v.make_event_time_check(1000)("0") is None
+    assert v.is_ascii_digits("12") and not v.is_ascii_digits("١٢")
 
 
 def test_currency_list_is_current():
