@@ -37,6 +37,13 @@ def needs_linkage(uploading: StoredUploading, now: float, stage_seconds: float) 
     return uploading.kind not in CDP_KINDS and is_terminal(uploading, now, stage_seconds)
 
 
+def linkage_due(uploading: StoredUploading, now: float, stage_seconds: float) -> bool:
+    """Past the first stage (or confirmed): a good moment to start counting in the background."""
+    if uploading.kind in CONVERSION_KINDS:
+        return _stage(uploading.created, now, stage_seconds) >= 1
+    return uploading.kind == USER_PARAMS_KIND and uploading.confirmed is not None
+
+
 def status_of(uploading: StoredUploading, now: float, stage_seconds: float) -> str:
     """The status at ``now``; linkage must already be counted when the status is terminal."""
     if uploading.kind in CDP_KINDS:

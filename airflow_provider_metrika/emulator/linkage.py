@@ -74,19 +74,25 @@ class LinkageBook:
         self._count = counter
         self._pending: dict[int, asyncio.Future[dict[str, int]]] = {}
 
+    def prefetch(self, uploading: StoredUploading) -> None:
+        """Start counting without waiting, so a large file is ready by its terminal poll."""
+        if uploading.linkage is None:
+            self._start(uploading)
+
     async def ensure(self, uploading: StoredUploading) -> dict[str, int]:
         if uploading.linkage is not None:
             return uploading.linkage
+        future = self._start(uploading)
+        uploading.linkage = await asyncio.shield(future)
+        return uploading.linkage
+
+    def _start(self, uploading: StoredUploading) -> asyncio.Future[dict[str, int]]:
         future = self._pending.get(uploading.id)
         if future is None:
             future = asyncio.ensure_future(self._compute(uploading))
+            future.add_done_callback(lambda _: self._pending.pop(uploading.id, None))
             self._pending[uploading.id] = future
-        try:
-            uploading.linkage = await asyncio.shield(future)
-        finally:
-            if future.done():
-                self._pending.pop(uploading.id, None)
-        return uploading.linkage
+        return future
 
     async def _compute(self, uploading: StoredUploading) -> dict[str, int]:
         spool = uploading.spool
@@ -97,7 +103,11 @@ class LinkageBook:
             columns = LinkageColumns.from_json(uploading.attrs["linkage_columns"])
             registered = self._store.visitors_up_to(uploading.visitor_seq)
             loop = asyncio.get_running_loop()
-            linkage = await loop.run_in_executor(None, self._count, spool, columns, registered)
+            try:
+                linkage = await loop.run_in_executor(None, self._count, spool, columns, registered)
+            except (OSError, ValueError, csv.Error):
+                log.exception("could not count linkage of uploading %s; counting it as not linked", uploading.id)
+                linkage = dict(ZERO_LINKAGE)
         self._store.set_linkage(uploading.id, linkage)
         if spool is not None:
             remove_quietly(spool)

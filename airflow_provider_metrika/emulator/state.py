@@ -13,7 +13,7 @@ from aiohttp import web
 from airflow_provider_metrika.emulator.clock import EmulatorClock
 from airflow_provider_metrika.emulator.config import EmulatorConfig
 from airflow_provider_metrika.emulator.faults import FaultBook
-from airflow_provider_metrika.emulator.lifecycle import is_terminal, needs_linkage, status_of
+from airflow_provider_metrika.emulator.lifecycle import is_terminal, linkage_due, needs_linkage, status_of
 from airflow_provider_metrika.emulator.linkage import LinkageBook, remove_quietly
 from airflow_provider_metrika.emulator.quotas import QuotaGuard
 from airflow_provider_metrika.emulator.store import Store, StoredUploading
@@ -73,6 +73,8 @@ class EmulatorState:
         now, stage_seconds = self.now(), self.config.stage_seconds
         if needs_linkage(uploading, now, stage_seconds):
             await self.linkage.ensure(uploading)
+        elif linkage_due(uploading, now, stage_seconds):
+            self.linkage.prefetch(uploading)
         terminal = is_terminal(uploading, now, stage_seconds)
         return render_uploading(uploading, status_of(uploading, now, stage_seconds), terminal)
 

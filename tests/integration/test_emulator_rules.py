@@ -7,8 +7,9 @@ import pytest
 from airflow_provider_metrika.emulator import csvstream
 from airflow_provider_metrika.emulator.cdp import CDP_ENTITIES, check_date, parse_columns_mapping
 from airflow_provider_metrika.emulator.errors import ApiError
-from airflow_provider_metrika.emulator.linkage import count_linkage, is_known_visitor
+from airflow_provider_metrika.emulator.linkage import LinkageBook, count_linkage, is_known_visitor
 from airflow_provider_metrika.emulator.rules import ConversionFile, LinkageColumns, UserParamsFile, check_comment
+from airflow_provider_metrika.emulator.store import Store, StoredUploading
 
 NOW = 1_800_000_000
 
@@ -149,3 +150,39 @@ def test_columns_mapping_parsing():
         with pytest.raises(ApiError):
             parse_columns_mapping(bad)
     assert CDP_ENTITIES["orders"].fixed == {"client_type": ("CONTACT",)}
+
+
+async def test_linkage_book_counts_once_and_survives_bad_spools(tmp_path):
+    store = Store(str(tmp_path / "state.db"))
+    spool = tmp_path / "spool.csv"
+    spool.write_text("ClientId,Target,DateTime\nunknown-1,g,1\n")
+    columns = LinkageColumns((0,)).to_json()
+
+    def uploading(path: str | None) -> StoredUploading:
+        item = StoredUploading(
+            0, "offline_conversions", "BASIC", 1, 0.0, 0, "", 1, "0" * 64, 1, {"linkage_columns": columns}
+        )
+        item.spool = path
+        store.add_uploading(item)
+        return item
+
+    calls = []
+
+    def counter(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            raise ValueError("broken spool")
+        return count_linkage(*args)
+
+    book = LinkageBook(store, counter)
+    first = uploading(str(spool))
+    book.prefetch(first)
+    assert (await book.ensure(first))["user_not_found_quantity"] == 1
+    assert not spool.exists() and len(calls) == 1
+    assert store.get_uploading("offline_conversions", 1, first.id).linkage == first.linkage
+    spool.write_text("x\n")
+    broken = uploading(str(spool))
+    assert (await book.ensure(broken))["linked_quantity"] == 0
+    missing = uploading(None)
+    assert (await book.ensure(missing))["linked_quantity"] == 0
+    assert len(calls) == 2
