@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
-from itertools import islice
+from itertools import compress, islice
 from typing import IO, Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaValidationError
@@ -365,11 +365,14 @@ class StreamChecker:
             return False
         columns = list(zip(*batch, strict=True))
         stale = 0
+        stale_checks = []
         for index, _column, check in rules.checks:
             count = column_stale_count(check, columns[index])
             if count is None:
                 return False
-            stale += count
+            if count:
+                stale += count
+                stale_checks.append((index, check))
         if any("" in columns[index] for index, _ in rules.required):
             return False
         for indexes, _message in rules.any_of:
@@ -378,13 +381,17 @@ class StreamChecker:
         if any("" in columns[index] for index, _column, _message in rules.warn_if_empty):
             return False
         policy = self._options.stale_rows
-        if stale and (policy == "fail" or (policy == "drop" and self._sink is not None)):
-            return False
+        dropping = stale and policy == "drop" and self._sink is not None
+        if (stale and policy == "fail") or (dropping and end - start != len(batch)):
+            return False  # problems to word, or stale rows to cut out of multi-line records
         self._rows += len(batch)
         self._stale += stale
         if policy == "drop":
             self._dropped += stale
-        if self._sink is not None:
+        if dropping:
+            kept = [not any(check(fields[index]) is STALE for index, check in stale_checks) for fields in batch]
+            self._sink.write("".join(compress(lines[start:end], kept)).encode())
+        elif self._sink is not None:
             self._sink.write("".join(lines[start:end]).encode())
         return True
 

@@ -229,3 +229,11 @@ def test_filter_rows_passes_clean_blocks_through_unchanged():
     out = io.BytesIO()
     report = OC.filter_rows(io.BytesIO(data), out, ValidationOptions(now=NOW))
     assert out.getvalue() == data and report.valid_rows == 2999
+
+
+def test_filter_rows_drops_stale_lines_in_clean_batches():
+    lines = [f"{i},t,{RECENT if i % 3 else STALE},,RUB" for i in range(1, 3000)]
+    out = io.BytesIO()
+    report = OC.filter_rows(io.BytesIO(rows(*lines)), out, ValidationOptions(now=NOW, stale_rows="drop"))
+    assert out.getvalue() == rows(*[line for i, line in enumerate(lines, start=1) if i % 3])
+    assert (report.valid_rows, report.dropped_rows) == (2000, 999)
