@@ -22,7 +22,7 @@ PREFIX = "afm"
 FINGERPRINT_LEN = len(PREFIX) + 20
 # Seed 002: "digits, Latin and Cyrillic letters are allowed". Spaces, '_' and '-' are
 # tolerated; anything else is rejected before upload because Metrika's behaviour is unknown.
-_COMMENT_RE = re.compile(r"[0-9A-Za-zА-Яа-яЁё _-]*")
+_COMMENT_RE = re.compile(r"[0-9A-Za-zА-Яа-яЁё _-]*")  # noqa: RUF001
 
 
 def validate_comment(comment: str | None, *, reserve: int = 0, param: str = "comment") -> str:

@@ -19,7 +19,7 @@ MANAGEMENT = "/management/v1/counter/{counter_id}"
 CDP = "/cdp/api/v1/counter/{counter_id}"
 
 
-class UploadState(str, enum.Enum):
+class UploadState(enum.StrEnum):
     """Provider-level meaning of a Metrika status, independent of the kind's vocabulary."""
 
     RUNNING = "running"
@@ -109,7 +109,7 @@ UPLOAD_KINDS: dict[str, UploadKind] = {
             list_path=MANAGEMENT + "/offline_conversions/calls_uploadings",
             get_path=MANAGEMENT + "/offline_conversions/calls_uploading/{uploading_id}",
             file_format="calls",
-            counters=_CONVERSION_COUNTERS + ("static_calls_quantity", "dynamic_calls_quantity"),
+            counters=(*_CONVERSION_COUNTERS, "static_calls_quantity", "dynamic_calls_quantity"),
             **_CONVERSION_STATUSES,
         ),
         UploadKind(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 SCHEMA = """
@@ -48,7 +48,7 @@ def create_crm_database(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
-    end = (end or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None, microsecond=0)
+    end = (end or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None, microsecond=0)
     rng = random.Random(seed)
     span = int(timedelta(days=days).total_seconds())
     with sqlite3.connect(path) as db:

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 EXAMPLE_DAGS = Path(__file__).resolve().parent
@@ -73,7 +73,7 @@ def migrate(env: dict[str, str]) -> None:
 
 def run_dag(dag_id: str, env: dict[str, str], logical_date: datetime | None = None, echo: bool = False) -> DagRunResult:
     """``airflow dags test`` for one DAG; logical date defaults to today's midnight UTC (yesterday's data)."""
-    logical_date = logical_date or datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    logical_date = logical_date or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     command = [*airflow_cli(), "dags", "test", dag_id, logical_date.strftime("%Y-%m-%dT%H:%M:%S+00:00")]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []

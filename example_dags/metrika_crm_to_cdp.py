@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +65,8 @@ def crm_rows(sql: str, start: datetime, end: datetime):
         from airflow.hooks.base import BaseHook
 
     engine = BaseHook.get_connection(CRM_CONN_ID).get_hook().get_sqlalchemy_engine()
-    params = {"start": start.astimezone(timezone.utc).replace(tzinfo=None),
-              "end": end.astimezone(timezone.utc).replace(tzinfo=None)}
+    params = {"start": start.astimezone(UTC).replace(tzinfo=None),
+              "end": end.astimezone(UTC).replace(tzinfo=None)}
     with engine.connect() as conn:
         yield from conn.execution_options(stream_results=True).execute(text(sql), params)
 
@@ -77,7 +77,7 @@ def counter_time(value: Any, tz_name: str) -> str:
 
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return pendulum.instance(moment).in_timezone(tz_name).strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -90,7 +90,7 @@ def counter_timezone() -> str:
 @dag(
     dag_id="metrika_crm_to_cdp",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     tags=["metrika", "example"],
     default_args={"retries": 2},

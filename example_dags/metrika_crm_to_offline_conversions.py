@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +48,14 @@ ORDER BY d.paid_at
 def as_utc(value: Any) -> datetime:
     """CRM timestamps are UTC; SQLite hands back text, PostgreSQL a naive datetime."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 @dag(
     dag_id="metrika_crm_to_offline_conversions",
     # Each run loads the previous day's deals: data interval [midnight - 1 day, midnight) UTC.
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     tags=["metrika", "example"],
     default_args={"retries": 2},
@@ -75,8 +75,8 @@ def metrika_crm_to_offline_conversions():
 
         engine = BaseHook.get_connection(CRM_CONN_ID).get_hook().get_sqlalchemy_engine()
         params = {
-            "start": data_interval_start.astimezone(timezone.utc).replace(tzinfo=None),
-            "end": data_interval_end.astimezone(timezone.utc).replace(tzinfo=None),
+            "start": data_interval_start.astimezone(UTC).replace(tzinfo=None),
+            "end": data_interval_end.astimezone(UTC).replace(tzinfo=None),
         }
         path = Path(DATA_DIR) / f"offline_conversions_{ds_nodash}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)

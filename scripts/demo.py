@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     crm_db = create_crm_database(args.workdir / "crm.db", customers=args.customers, deals=args.deals)
     print(f"Seeded CRM database {crm_db} ({args.customers} customers, {args.deals} deals over 3 days)")
     # A fast emulator clock: each processing stage takes 60 emulated seconds = 0.2 s real time.
-    with EmulatorProcess(db_path=args.workdir / "emulator.db", extra_args=["--clock", "real", "--speed", "300"]) as emu:
+    with EmulatorProcess(str(args.workdir / "emulator.db"), "--clock", "real", "--speed", "300") as emu:
         print(f"Metrika emulator at {emu.url}")
         env = airflow_env(args.workdir, emu.url, crm_db)
         migrate(env)

@@ -127,9 +127,8 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         fmt = get_file_format(self.file_format)
         report = fmt.validate_rows(json_rows, options=options)
         report.raise_for_problems()
-        uploading = hook.upload_json(
-            self.kind, counter_id, fmt.to_json_body(json_rows, options=options), params={"merge_mode": options.merge_mode}
-        )
+        body = fmt.to_json_body(json_rows, options=options)
+        uploading = hook.upload_json(self.kind, counter_id, body, params={"merge_mode": options.merge_mode})
         return uploading, {"source": "rows", "rows": len(json_rows)}
 
     def json_rows(self) -> list[Mapping[str, Any]] | None:

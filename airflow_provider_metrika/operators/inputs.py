@@ -90,7 +90,7 @@ def rows_to_records(rows: Any, param: str = "rows") -> Iterable[Mapping[str, Any
     """Rows from XCom (list of dicts) or a pandas DataFrame, as an iterable of mappings."""
     if hasattr(rows, "to_dict") and hasattr(rows, "columns"):
         return rows.to_dict("records")
-    if isinstance(rows, Mapping) or isinstance(rows, str | bytes):
+    if isinstance(rows, Mapping | str | bytes):
         raise MetrikaConfigError(f"{param}: expected a list of dicts or a DataFrame, got {type(rows).__name__}")
     records = list(rows)
     for index, row in enumerate(records):

@@ -115,7 +115,8 @@ class MetrikaBaseUploadOperator(BaseOperator):
         if self.rows is not None:
             records = rows_to_records(self.rows)
             fmt = get_file_format(self.file_format)
-            return spool_rows(lambda out: fmt.write_csv(records, out, options=self.validation_options()), tmpdir, self.kind)
+            options = self.validation_options()
+            return spool_rows(lambda out: fmt.write_csv(records, out, options=options), tmpdir, self.kind)
         return prepare_file(self.src, source_conn_id=self.source_conn_id)
 
     def execute(self, context: Context) -> Any:
@@ -160,9 +161,8 @@ class MetrikaBaseUploadOperator(BaseOperator):
             self.log.info("Reusing %s (fingerprint %s): not uploading again", existing.describe(), mark)
             return existing
         try:
-            return hook.upload_file(
-                self.kind, counter_id, opener, params=self.upload_params(comment, source), file_name=file_name_of(source)
-            )
+            params = self.upload_params(comment, source)
+            return hook.upload_file(self.kind, counter_id, opener, params=params, file_name=file_name_of(source))
         except MetrikaAmbiguousResponseError:
             found = find_uploading(hook, self.kind, counter_id, mark)
             if found is None:

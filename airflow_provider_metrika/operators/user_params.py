@@ -41,9 +41,6 @@ class MetrikaUploadUserParamsOperator(MetrikaBaseUploadOperator):
         if uploading.status in CONFIRMED_STATUSES:
             return uploading
         self.log.info("Confirming user-params uploading %s", uploading.uploading_id)
-        body = {
-            "uploading": {
-                key: uploading.raw[key] for key in ("id", "action", "comment", "content_id_type") if key in uploading.raw
-            }
-        }
+        fields = ("id", "action", "comment", "content_id_type")
+        body = {key: uploading.raw[key] for key in fields if key in uploading.raw}
         return hook.confirm_user_params(counter_id, uploading.uploading_id, body)

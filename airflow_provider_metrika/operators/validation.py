@@ -71,7 +71,9 @@ def check_header(fmt_name: str, source: PreparedInput, options: ValidationOption
         report.raise_for_problems()
 
 
-def preflight(fmt_name: str, source: PreparedInput, options: ValidationOptions, log: logging.Logger) -> ValidationReport:
+def preflight(
+    fmt_name: str, source: PreparedInput, options: ValidationOptions, log: logging.Logger
+) -> ValidationReport:
     """Validate the whole file before uploading; raise on problems."""
     with source.opener() as stream:
         report = get_file_format(fmt_name).validate(stream, file_name=source.name, options=options)

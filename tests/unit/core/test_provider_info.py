@@ -33,9 +33,8 @@ def test_connection_type_matches_the_hook():
 
 def test_connection_fields_fit_airflows_schema():
     """Validate our connection-types entry against the provider.yaml schema that Airflow ships."""
-    import jsonschema
-
     import airflow
+    import jsonschema
 
     schema_path = Path(airflow.__file__).parent / "provider.yaml.schema.json"
     if not schema_path.exists():  # Airflow 2.11 ships only the runtime schema

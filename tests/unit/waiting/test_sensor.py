@@ -48,7 +48,7 @@ def test_poke_done_pushes_counters(hook):
 
 def test_poke_fails_on_linkage_failure(hook):
     hook.get_uploading.return_value = make_uploading("LINKAGE_FAILURE", line_quantity=3, linked_quantity=0)
-    with pytest.raises(AirflowFailException, match="LINKAGE_FAILURE.*line_quantity=3"):
+    with pytest.raises(AirflowFailException, match=r"LINKAGE_FAILURE.*line_quantity=3"):
         make_sensor().poke({})
 
 
