@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.formats import FILE_FORMATS, ValidationOptions, get_file_format
-from airflow_provider_metrika.formats.base import STALE_POLICIES
+from airflow_provider_metrika.formats.options import STALE_POLICIES
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 

@@ -8,16 +8,13 @@
 from __future__ import annotations
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
-from airflow_provider_metrika.formats.base import (
-    FileFormat,
-    Problem,
-    StreamChecker,
-    ValidationOptions,
-    ValidationReport,
-)
+from airflow_provider_metrika.formats.base import FileFormat
 from airflow_provider_metrika.formats.calls import CALLS
 from airflow_provider_metrika.formats.cdp import CONTACTS, ORDERS, SIMPLE_ORDERS
+from airflow_provider_metrika.formats.checker import StreamChecker
 from airflow_provider_metrika.formats.offline_conversions import OFFLINE_CONVERSIONS
+from airflow_provider_metrika.formats.options import ValidationOptions
+from airflow_provider_metrika.formats.report import Problem, ValidationReport
 from airflow_provider_metrika.formats.user_params import USER_PARAMS
 
 FILE_FORMATS: dict[str, FileFormat] = {

@@ -14,16 +14,11 @@ from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from airflow_provider_metrika.formats.base import (
-    CellError,
-    FileFormat,
-    HeaderContext,
-    RowRules,
-    ValidationOptions,
-    ValidationReport,
-    raise_problem,
-)
+from airflow_provider_metrika.formats.base import CellError, FileFormat
+from airflow_provider_metrika.formats.checker import HeaderContext, RowRules
 from airflow_provider_metrika.formats.normalize import normalize_email, normalize_phone
+from airflow_provider_metrika.formats.options import ValidationOptions
+from airflow_provider_metrika.formats.report import ValidationReport, raise_problem
 from airflow_provider_metrika.formats.values import (
     CellCheck,
     check_attribute_id,

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from airflow_provider_metrika.formats.base import FileFormat, HeaderContext, RowRules, ValidationOptions
+from airflow_provider_metrika.formats.base import FileFormat
+from airflow_provider_metrika.formats.checker import HeaderContext, RowRules
+from airflow_provider_metrika.formats.options import ValidationOptions
 from airflow_provider_metrika.formats.values import (
     check_currency,
     check_decimal,

@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from airflow_provider_metrika.formats.base import CellError, FileFormat, HeaderContext, RowRules, ValidationOptions
+from airflow_provider_metrika.formats.base import CellError, FileFormat
+from airflow_provider_metrika.formats.checker import HeaderContext, RowRules
 from airflow_provider_metrika.formats.offline_conversions import CLIENT_ID, USER_ID
+from airflow_provider_metrika.formats.options import ValidationOptions
 from airflow_provider_metrika.formats.values import check_digits
 from airflow_provider_metrika.formats.writer import column_lookup, encode_columns
 

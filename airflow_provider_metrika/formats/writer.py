@@ -18,13 +18,10 @@ from datetime import date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import IO, TYPE_CHECKING, Any
 
-from airflow_provider_metrika.formats.base import (
-    CellError,
-    StreamChecker,
-    ValidationOptions,
-    ValidationReport,
-    raise_problem,
-)
+from airflow_provider_metrika.formats.base import CellError
+from airflow_provider_metrika.formats.checker import StreamChecker
+from airflow_provider_metrika.formats.options import ValidationOptions
+from airflow_provider_metrika.formats.report import ValidationReport, raise_problem
 from airflow_provider_metrika.formats.values import CellCheck, format_cdp_time
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaValidationError
 from airflow_provider_metrika.formats import FILE_FORMATS, Problem, ValidationOptions, get_file_format
-from airflow_provider_metrika.formats import base as base_module
+from airflow_provider_metrika.formats import checker as checker_module
 from tests.unit.formats.conftest import DATA, NOW
 
 OC = get_file_format("offline_conversions")
@@ -155,7 +155,7 @@ def test_text_mode_and_unknown_sources_are_config_errors(tmp_path):
 
 
 def test_a_quoted_field_longer_than_the_pending_limit_is_processed(monkeypatch):
-    monkeypatch.setattr(base_module, "MAX_PENDING_CHARS", 64)
+    monkeypatch.setattr(checker_module, "MAX_PENDING_CHARS", 64)
     data = rows(f'1,"{"x" * 50}\n{"y" * 50}",{RECENT},,', f"2,t,{RECENT},,")
     report = report_of(data, 16)
     assert report.rows >= 2  # the split field is reported, never held in memory without bound
@@ -205,8 +205,8 @@ def test_default_now_is_the_current_time():
 
 
 def test_split_lines_keeps_odd_line_breaks_inside_records():
-    assert base_module.split_lines("a,b\r\nc,d\n") == ["a,b\r\n", "c,d\n"]
-    assert base_module.split_lines('a,"x\x0cy"\nc\rd\n') == ['a,"x\x0cy"\n', "c\rd\n"]
+    assert checker_module.split_lines("a,b\r\nc,d\n") == ["a,b\r\n", "c,d\n"]
+    assert checker_module.split_lines('a,"x\x0cy"\nc\rd\n') == ['a,"x\x0cy"\n', "c\rd\n"]
     report = report_of(rows(f'1,"page\x0cbreak",{RECENT},,'), 1 << 20)
     assert report.ok and report.rows == 1
 

@@ -1,0 +1,449 @@
+"""The chunk-fed CSV checker every format and entry point shares.
+
+Bytes arrive in chunks of any size; text is cut into blocks at record boundaries and each
+block goes through ``csv.reader``: clean batches are checked column-wise with C-level loops,
+anything else row by row, which words the problems with their file line and column.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import dataclasses
+import io
+from itertools import compress, islice
+from typing import IO, TYPE_CHECKING, Any
+
+from airflow_provider_metrika.formats.options import ValidationOptions
+from airflow_provider_metrika.formats.report import Problem, ValidationReport
+from airflow_provider_metrika.formats.values import STALE, CellCheck, column_stale_count
+
+if TYPE_CHECKING:
+    from airflow_provider_metrika.formats.base import FileFormat
+
+#: Rows checked column-wise at once by the fast path.
+BATCH_ROWS = 256
+#: A quoted field may span chunks; past this much buffered text we stop waiting for its end.
+MAX_PENDING_CHARS = 8 << 20
+_BOM = "\ufeff"
+_OTHER_LINE_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+_BARE_CR = "a carriage return (\\r) inside a line; line breaks must be \\n or \\r\\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class RowRules:
+    """A format's checks bound to one header's column indexes (built once, used per row).
+
+    ``checks`` run on non-empty cells (a check may answer :data:`STALE`: valid but older than
+    the linkage window); ``required`` cells must be non-empty; each ``any_of`` group needs one
+    non-empty cell; ``warn_if_empty`` cells only produce a counted warning.
+    """
+
+    width: int
+    checks: tuple[tuple[int, str, CellCheck], ...] = ()
+    required: tuple[tuple[int, str], ...] = ()
+    any_of: tuple[tuple[tuple[int, ...], str], ...] = ()
+    warn_if_empty: tuple[tuple[int, str, str], ...] = ()
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines ending in "\\n" (kept), as csv expects; ``str.splitlines`` is faster but also splits
+    on a bare "\\r", form feeds and Unicode separators, so it is used only when none occur."""
+    if text.count("\r") == text.count("\r\n") and not any(char in text for char in _OTHER_LINE_BREAKS):
+        return text.splitlines(keepends=True)
+    return io.StringIO(text).readlines()
+
+
+def _csv_reason(exc: csv.Error) -> str:
+    return _BARE_CR if "new-line character" in str(exc) else str(exc)
+
+
+class HeaderContext:
+    """Lets a format's header compiler report row-1 problems and warnings."""
+
+    def __init__(self, checker: StreamChecker) -> None:
+        self._checker = checker
+
+    def problem(self, column: str | None, message: str) -> None:
+        self._checker.add_problem(1, column, message)
+
+    def warn(self, message: str) -> None:
+        self._checker.warn(message)
+
+
+class StreamChecker:
+    """Checks a CSV fed in byte chunks of any size, keeping only a partial record in memory.
+
+    Text is cut into blocks at record boundaries (a newline with an even number of quote
+    characters before it), and each block goes through ``csv.reader``. With ``fail_fast``,
+    :meth:`feed` raises :class:`MetrikaValidationError` once ``max_problems`` problems are found.
+    With a ``sink``, the header and every valid row are written to it byte-for-byte.
+    """
+
+    def __init__(
+        self,
+        file_format: FileFormat,
+        file_name: str,
+        options: ValidationOptions,
+        *,
+        fail_fast: bool = True,
+        sink: IO[bytes] | None = None,
+        delimiter: str | None = None,
+    ) -> None:
+        self._format = file_format
+        self.file_name = file_name
+        self._options = options
+        self._fail_fast = fail_fast
+        self._sink = sink
+        self._delimiter = delimiter or file_format.csv_delimiter(options)
+        self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self._started = False
+        self._pending = ""
+        self._line_base = 0
+        self._header: list[str] | None = None
+        self._header_ok = False
+        self._rules: RowRules | None = None
+        self._problems: list[Problem] = []
+        self._total = 0
+        self._warnings: list[str] = []
+        self._rows = 0
+        self._bad_rows = 0
+        self._dropped = 0
+        self._stale = 0
+        self._blank = 0
+        self._warned_empty: dict[str, int] = {}
+        self._finished = False
+
+    # -- problem bookkeeping -------------------------------------------------------------
+    def add_problem(self, row: int | None, column: str | None, message: str) -> None:
+        self._total += 1
+        if len(self._problems) < self._options.max_problems:
+            self._problems.append(Problem(self.file_name, row, column, message))
+
+    @property
+    def total_problems(self) -> int:
+        return self._total
+
+    def warn(self, message: str) -> None:
+        if message not in self._warnings:
+            self._warnings.append(message)
+
+    def _raise_if_failing(self) -> None:
+        if self._fail_fast and self._total >= self._options.max_problems:
+            self._report().raise_for_problems()
+
+    # -- feeding -------------------------------------------------------------------------
+    def feed(self, chunk: bytes) -> None:
+        """Check the next bytes of the file; raises early under ``fail_fast``."""
+        if self._finished:
+            raise RuntimeError("feed() after finish()")
+        self._take_text(self._decode(chunk, final=False), final=False)
+        self._raise_if_failing()
+
+    def finish(
+        self, no_rows_message: str = "the file has a header but no data rows", no_rows_row: int | None = 2
+    ) -> ValidationReport:
+        """Check what is left and return the report (the caller decides whether to raise)."""
+        if not self._finished:
+            self._take_text(self._decode(b"", final=True), final=True)
+            self._finished = True
+            self._final_checks(no_rows_message, no_rows_row)
+        return self._report()
+
+    def _decode(self, chunk: bytes, final: bool) -> str:
+        buffered = self._decoder.getstate()[0]
+        try:
+            text = self._decoder.decode(chunk, final)
+        except UnicodeDecodeError as exc:
+            data = buffered + chunk
+            row = self._line_base + self._pending.count("\n") + data[: exc.start].count(b"\n") + 1
+            self.add_problem(row, None, f"not valid UTF-8 (byte 0x{data[exc.start]:02X}); save the file as UTF-8")
+            self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            text = self._decoder.decode(data, final)
+        if not self._started and text:
+            self._started = True
+            if text.startswith(_BOM):
+                text = text[1:]
+                self.warn("the file starts with a UTF-8 BOM; it is ignored")
+        return text
+
+    def _take_text(self, text: str, final: bool) -> None:
+        block = self._pending + text if self._pending else text
+        if final:
+            self._pending = ""
+            if block:
+                self._process(block)
+            return
+        cut = block.rfind("\n") + 1
+        if cut == 0:
+            self._pending = block
+            return
+        head = block[:cut]
+        if head.count('"') % 2 and len(block) <= MAX_PENDING_CHARS:
+            self._pending = block  # a quoted field spans the cut: wait for its end
+            return
+        self._pending = block[cut:]
+        self._process(head)
+
+    # -- the row loop --------------------------------------------------------------------
+    def _process(self, block: str) -> None:
+        """Check a block that ends on a record boundary: header first, then rows in batches."""
+        lines = split_lines(block)
+        reader = csv.reader(lines, delimiter=self._delimiter)
+        start = self._read_header(reader, lines) if self._header is None else 0
+        while start < len(lines):
+            try:
+                batch: list[list[str]] | None = list(islice(reader, BATCH_ROWS))
+            except csv.Error:
+                batch = None  # the row loop re-reads these lines and words the error
+            end = reader.line_num
+            if end <= start:
+                break
+            if batch is None or not self._batch_is_clean(batch, lines, start, end):
+                self._check_lines(lines[start:end], self._line_base + start)
+            start = end
+        self._line_base += len(lines)
+
+    def _read_header(self, reader: Any, lines: list[str]) -> int:
+        """Take the header record; returns how many lines it used."""
+        try:
+            fields = next(reader, None)
+        except csv.Error as exc:
+            self.add_problem(1, None, f"malformed CSV: {_csv_reason(exc)}")
+            self._header = []
+            return reader.line_num
+        self._on_header(fields or [])
+        if self._sink is not None:
+            self._sink.write("".join(lines[: reader.line_num]).encode())
+        return reader.line_num
+
+    def _batch_is_clean(self, batch: list[list[str]], lines: list[str], start: int, end: int) -> bool:
+        """Fast path: check a batch column by column with C-level loops.
+
+        True when every row is fine (stale rows counted per policy) and the batch is done;
+        False sends it to the row loop, which finds and words the problems. Batches stay
+        small so their lists die young (a big batch wakes the cyclic GC's older generations).
+        """
+        rules = self._rules
+        if rules is None or set(map(len, batch)) != {rules.width}:
+            return False
+        columns = list(zip(*batch, strict=True))
+        stale = 0
+        stale_checks = []
+        for index, _column, check in rules.checks:
+            count = column_stale_count(check, columns[index])
+            if count is None:
+                return False
+            if count:
+                stale += count
+                stale_checks.append((index, check))
+        if any("" in columns[index] for index, _ in rules.required):
+            return False
+        for indexes, _message in rules.any_of:
+            if not all(map(any, zip(*(columns[i] for i in indexes), strict=True))):
+                return False
+        if any("" in columns[index] for index, _column, _message in rules.warn_if_empty):
+            return False
+        policy = self._options.stale_rows
+        dropping = stale and policy == "drop" and self._sink is not None
+        if (stale and policy == "fail") or (dropping and end - start != len(batch)):
+            return False  # problems to word, or stale rows to cut out of multi-line records
+        self._rows += len(batch)
+        self._stale += stale
+        if policy == "drop":
+            self._dropped += stale
+        if dropping:
+            kept = [not any(check(fields[index]) is STALE for index, check in stale_checks) for fields in batch]
+            self._sink.write("".join(compress(lines[start:end], kept)).encode())
+        elif self._sink is not None:
+            self._sink.write("".join(lines[start:end]).encode())
+        return True
+
+    def _check_lines(self, lines: list[str], lines_before: int) -> None:
+        """The row loop: every record of ``lines`` through :meth:`_check_row`, with its file line."""
+        reader = csv.reader(lines, delimiter=self._delimiter)
+        start = 0
+        while True:
+            try:
+                for fields in reader:
+                    end = reader.line_num
+                    if not fields:
+                        self._blank += 1
+                    else:
+                        self._rows += 1
+                        kept = self._check_row(fields, lines_before + start + 1)
+                        if kept and self._sink is not None:
+                            self._sink.write("".join(lines[start:end]).encode())
+                    start = end
+                break
+            except csv.Error as exc:
+                self.add_problem(lines_before + start + 1, None, f"malformed CSV: {_csv_reason(exc)}")
+                start = reader.line_num
+                self._rows += 1
+                self._bad_rows += 1
+
+    # -- direct entry points for rows that never were CSV text (writers, validate_rows) ---
+    def take_header(self, fields: list[str]) -> None:
+        self._started = True
+        self._line_base = 1
+        self._on_header(fields)
+
+    def take_row(self, fields: list[str], row: int) -> bool:
+        """Check one row given as cells; True when valid and kept."""
+        self._rows += 1
+        return self._check_row(fields, row)
+
+    def reject_row(self, row: int, column: str | None, message: str) -> None:
+        """Count a row that could not even be turned into cells."""
+        self._rows += 1
+        self._bad_rows += 1
+        self.add_problem(row, column, message)
+
+    def record_row(self, ok: bool) -> None:
+        """Count a row checked outside the CSV rules (JSON rows)."""
+        self._rows += 1
+        self._bad_rows += not ok
+
+    def raise_if_failing(self) -> None:
+        """Under ``fail_fast``, raise once ``max_problems`` problems are known."""
+        self._raise_if_failing()
+
+    def _block_is_clean(self, lines: list[str], block: str) -> bool:
+        """Fast path: check the block column by column with C-level loops.
+
+        True when every row is fine (stale rows counted per policy) and the block is done;
+        False sends it to the row-by-row loop, which finds and words the problems.
+        """
+        rules = self._rules
+        try:
+            records = list(csv.reader(lines, delimiter=self._delimiter))
+        except csv.Error:
+            return False
+        if not records or set(map(len, records)) != {rules.width}:
+            return False
+        columns = list(zip(*records, strict=True))
+        stale = 0
+        for index, _column, check in rules.checks:
+            count = column_stale_count(check, columns[index])
+            if count is None:
+                return False
+            stale += count
+        if any("" in columns[index] for index, _ in rules.required):
+            return False
+        for indexes, _message in rules.any_of:
+            if not all(map(any, zip(*(columns[i] for i in indexes), strict=True))):
+                return False
+        if any("" in columns[index] for index, _column, _message in rules.warn_if_empty):
+            return False
+        policy = self._options.stale_rows
+        if stale and (policy == "fail" or (policy == "drop" and self._sink is not None)):
+            return False
+        self._rows += len(records)
+        self._stale += stale
+        if policy == "drop":
+            self._dropped += stale
+        if self._sink is not None:
+            self._sink.write(block.encode())
+        return True
+
+    def _on_header(self, fields: list[str]) -> None:
+        self._header = fields
+        problems_before = self._total
+        if not any(fields):
+            self.add_problem(1, None, "the header row is empty")
+            self._header_ok = False
+            return
+        seen: set[str] = set()
+        for name in fields:
+            if not name.strip():
+                self.add_problem(1, None, "a column has an empty name")
+            elif name in seen:
+                self.add_problem(1, name, f"duplicate column name {name!r}")
+            seen.add(name)
+        self._rules = self._format.compile_rules(fields, self._options, HeaderContext(self))
+        self._header_ok = self._total == problems_before
+
+    def _check_row(self, fields: list[str], row: int) -> bool:
+        """Apply the compiled rules; True when the row is valid and kept (the per-row hot path)."""
+        rules = self._rules
+        if rules is None:
+            self._bad_rows += 1
+            return False
+        if len(fields) != rules.width:
+            self.add_problem(row, None, f"has {len(fields)} fields; the header has {rules.width}")
+            self._bad_rows += 1
+            return False
+        ok = True
+        stale = None
+        for index, column, check in rules.checks:
+            value = fields[index]
+            if value:
+                message = check(value)
+                if message is not None:
+                    if message is STALE:
+                        stale = (column, value)
+                    else:
+                        self.add_problem(row, column, message)
+                        ok = False
+        for index, column in rules.required:
+            if not fields[index]:
+                self.add_problem(row, column, "is empty; a value is required")
+                ok = False
+        for indexes, message in rules.any_of:
+            for index in indexes:
+                if fields[index]:
+                    break
+            else:
+                self.add_problem(row, None, message)
+                ok = False
+        for index, column, message in rules.warn_if_empty:
+            if not fields[index]:
+                key = f"{message} (column {column})"
+                self._warned_empty[key] = self._warned_empty.get(key, 0) + 1
+        if not ok:
+            self._bad_rows += 1
+            return False
+        return stale is None or self._outside_window(row, *stale)
+
+    def _outside_window(self, row: int, column: str, value: str) -> bool:
+        """A row older than the linkage window, per ``stale_rows``; True when it is still kept."""
+        policy = self._options.stale_rows
+        if policy == "fail":
+            days = self._options.linkage_window_days
+            message = f"{value} is older than the {days}-day linkage window; Metrika will not link it"
+            self.add_problem(row, column, message)
+            self._bad_rows += 1
+            return False
+        self._stale += 1
+        if policy == "drop":
+            self._dropped += 1
+            return False
+        return True
+
+    # -- the end -------------------------------------------------------------------------
+    def _final_checks(self, no_rows_message: str, no_rows_row: int | None) -> None:
+        if self._header is None:
+            self.add_problem(None, None, "the file is empty; a header row and data rows are required")
+        elif self._rows == 0:
+            self.add_problem(no_rows_row, None, no_rows_message)
+        days = self._options.linkage_window_days
+        if self._stale and self._options.stale_rows == "warn":
+            self.warn(f"{self._stale} row(s) are older than the {days}-day linkage window; Metrika will not link them")
+        if self._dropped:
+            self.warn(f"{self._dropped} row(s) older than the {days}-day linkage window were dropped")
+        if self._blank:
+            self.warn(f"{self._blank} blank line(s) ignored")
+        for message, count in self._warned_empty.items():
+            self.warn(f"{count} row(s): {message}")
+
+    def _report(self) -> ValidationReport:
+        return ValidationReport(
+            file_name=self.file_name,
+            rows=self._rows,
+            valid_rows=self._rows - self._bad_rows - self._dropped if self._header_ok else 0,
+            dropped_rows=self._dropped,
+            problems=list(self._problems),
+            total_problems=self._total,
+            warnings=list(self._warnings),
+            header=list(self._header or []),
+        )
