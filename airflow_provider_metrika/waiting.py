@@ -98,6 +98,11 @@ def finish_wait(event: Mapping[str, Any], log: logging.Logger) -> dict[str, Any]
     return xcom_result(event.get("uploadings", []))
 
 
+def pause(seconds: float) -> None:
+    """The worker-side wait between polls (a seam for tests that drive the emulator's clock)."""
+    time.sleep(seconds)
+
+
 def wait_blocking(
     hook: MetrikaHook,
     kind: str,
@@ -107,10 +112,12 @@ def wait_blocking(
     poll_interval: float,
     timeout: float,
     log: logging.Logger,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """Poll on the worker until every uploading is terminal (the non-deferrable path of the operators)."""
+    clock = clock or time.monotonic
+    sleep = sleep or pause
     deadline = clock() + timeout
     while True:
         uploadings = [hook.get_uploading(kind, counter_id, uid) for uid in uploading_ids]

@@ -1,0 +1,189 @@
+"""Upload operators end to end against the emulator: every kind, waits, retries and bad input."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from airflow_provider_metrika.exceptions import MetrikaClientError, MetrikaConfigError, MetrikaValidationError
+from airflow_provider_metrika.operators.cdp import (
+    MetrikaUploadContactsOperator,
+    MetrikaUploadOrdersOperator,
+    MetrikaUploadSimpleOrdersOperator,
+)
+from airflow_provider_metrika.operators.upload import MetrikaUploadCallsOperator, MetrikaUploadOfflineConversionsOperator
+from airflow_provider_metrika.operators.user_params import MetrikaUploadUserParamsOperator
+from airflow_provider_metrika.version_compat import AirflowFailException
+
+pytestmark = pytest.mark.integration
+COUNTER = 12345
+
+
+def conversions(path, rows=5, prefix=""):
+    now = int(time.time()) - 3600
+    id_column = "UserId" if prefix else "ClientId"
+    body = f"{id_column},Target,DateTime,Price,Currency\n" + "".join(
+        f"{prefix}{100 + i},paid,{now - i * 60},{i}.50,RUB\n" for i in range(rows)
+    )
+    path.write_text(body)
+    return path
+
+
+def test_offline_conversions_upload_and_wait(metrika_conn, emulator, emulated_waits, context, tmp_path):
+    op = MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(conversions(tmp_path / "c.csv")),
+                                                 comment="crm 20260101", wait_for_completion=True, poll_interval=60)
+    result = op.execute(context)
+    assert result["status"] == "PROCESSED" and result["line_quantity"] == 5
+    assert emulated_waits and all(s == 60 for s in emulated_waits)
+    (stored,) = emulator.uploadings(kind="offline_conversions")
+    assert stored["comment"].startswith("crm 20260101 afm")
+    assert context["ti"].xcom["uploading_id"] == str(stored["id"])
+
+
+def test_rows_from_xcom_are_written_in_metrika_format(metrika_conn, emulator, context):
+    paid = datetime.now(timezone.utc) - timedelta(hours=2)
+    rows = [{"client_id": "7", "target": "paid", "date_time": paid, "price": 12.5, "currency": "RUB"},
+            {"client_id": "8", "target": "paid", "date_time": int(paid.timestamp()), "price": 3, "currency": "USD"}]
+    result = MetrikaUploadOfflineConversionsOperator(task_id="up", rows=rows).execute(context)
+    assert result["source_quantity"] == 2 and result["source"].endswith(".csv")
+
+
+def test_task_retry_reuses_the_uploading(metrika_conn, emulator, context, tmp_path):
+    src = str(conversions(tmp_path / "c.csv"))
+    first = MetrikaUploadOfflineConversionsOperator(task_id="up", src=src).execute(context)
+    again = MetrikaUploadOfflineConversionsOperator(task_id="up", src=src).execute(context)
+    assert again["uploading_id"] == first["uploading_id"]
+    assert len(emulator.uploadings(kind="offline_conversions")) == 1
+
+
+def test_linkage_failure_fails_the_task_with_counters(metrika_conn, emulator, emulated_waits, context, tmp_path):
+    op = MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(conversions(tmp_path / "c.csv", 3, "unknown")),
+                                                 wait_for_completion=True)
+    with pytest.raises(AirflowFailException, match=r"LINKAGE_FAILURE.*line_quantity=3"):
+        op.execute(context)
+
+
+@pytest.mark.parametrize(
+    ("content", "kwargs", "error", "match"),
+    [
+        (None, {}, MetrikaConfigError, "file not found"),
+        (b"", {}, MetrikaValidationError, "empty"),
+        (b"ClientId,DateTime\n1,1700000000\n", {}, MetrikaValidationError, "Target"),
+        (b"Target,DateTime\npaid,1700000000\n", {}, MetrikaValidationError, "ClientId"),
+        (None, {"comment": "x" * 256}, MetrikaConfigError, "255"),
+        (None, {"comment": "bad;comment"}, MetrikaConfigError, "letters"),
+        (None, {"counter_id": "abc"}, MetrikaConfigError, "counter_id"),
+    ],
+)
+def test_bad_input_fails_before_any_request(metrika_conn, emulator, context, tmp_path, content, kwargs, error, match):
+    path = tmp_path / "in.csv"
+    if content is not None:
+        path.write_bytes(content)
+    elif kwargs:
+        conversions(path)
+    before = emulator.request_stats()
+    with pytest.raises(error, match=match) as err:
+        MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(path), **kwargs).execute(context)
+    assert "in.csv" in str(err.value) or error is MetrikaConfigError
+    assert emulator.request_stats() == before
+    assert emulator.uploadings() == []
+
+
+def test_inflight_validation_aborts_before_metrika_has_the_file(metrika_conn, emulator, context, tmp_path):
+    path = conversions(tmp_path / "c.csv", rows=50_000)
+    with path.open("a") as out:
+        out.write("999,paid,not-a-time,1.00,RUB\n")
+    op = MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(path), validation="inflight")
+    with pytest.raises(MetrikaValidationError, match="DateTime"):
+        op.execute(context)
+    assert emulator.uploadings() == []
+
+
+def test_calls_operator(metrika_conn, emulator, emulated_waits, context, tmp_path):
+    now = int(time.time()) - 600
+    path = tmp_path / "calls.csv"
+    path.write_text(f"ClientId,DateTime,StaticCall,PhoneNumber,TalkDuration\n1,{now},0,+70123456789,30\n")
+    result = MetrikaUploadCallsOperator(task_id="calls", src=str(path), new_goal_name="Calls",
+                                        wait_for_completion=True).execute(context)
+    assert result["status"] == "PROCESSED" and result["kind"] == "calls"
+
+
+def test_user_params_operator_confirms_then_waits(metrika_conn, emulator, emulated_waits, context, tmp_path):
+    path = tmp_path / "params.csv"
+    path.write_text("ClientId,age,segment\n1,30,vip\n2,41,regular\n")
+    result = MetrikaUploadUserParamsOperator(task_id="params", src=str(path), action="update",
+                                             wait_for_completion=True).execute(context)
+    assert result["status"] == "processed"
+
+
+def test_user_params_rejects_unknown_action(metrika_conn, emulator, context, tmp_path):
+    path = tmp_path / "params.csv"
+    path.write_text("ClientId,age\n1,30\n")
+    with pytest.raises(MetrikaConfigError, match="action"):
+        MetrikaUploadUserParamsOperator(task_id="p", src=str(path), action="replace").execute(context)
+    assert emulator.uploadings() == []
+
+
+def test_contacts_csv_with_columns_mapping(metrika_conn, emulator, context, tmp_path):
+    path = tmp_path / "contacts.csv"
+    path.write_text("ID,Email,Phone\nc1,a@example.com,79995551111\nc2,b@example.com,79995551112\n")
+    result = MetrikaUploadContactsOperator(
+        task_id="contacts", src=str(path), merge_mode="UPDATE",
+        columns_mapping={"uniq_id": "ID", "emails": "Email", "phones": "Phone"},
+    ).execute(context)
+    assert result["status"] == "PASSED" and result["elements_count"] == 2
+
+
+def test_orders_json_rows(metrika_conn, emulator, context):
+    rows = [{"id": "o1", "client_uniq_id": "c1", "client_type": "CONTACT",
+             "create_date_time": "2026-11-20 10:00:00", "order_status": "PAID", "revenue": "100.5"}]
+    result = MetrikaUploadOrdersOperator(task_id="orders", rows=rows, merge_mode="SAVE").execute(context)
+    assert result["status"] == "PASSED" and result["elements_count"] == 1
+
+
+def test_simple_orders_csv(metrika_conn, emulator, context, tmp_path):
+    path = tmp_path / "simple.csv"
+    path.write_text("id;create_date_time;emails;revenue\n1;2026-11-20 10:00:00;a@example.com;10\n")
+    result = MetrikaUploadSimpleOrdersOperator(task_id="simple", src=str(path), merge_mode="APPEND",
+                                               delimiter_type="SEMICOLON").execute(context)
+    assert result["status"] == "PASSED"
+
+
+def test_cdp_failed_validation_fails_the_task(metrika_conn, emulator, context, tmp_path):
+    path = tmp_path / "contacts.csv"
+    path.write_text("uniq_id,emails\nc1,not-an-email\n")
+    op = MetrikaUploadContactsOperator(task_id="contacts", src=str(path), merge_mode="SAVE", validation="none")
+    with pytest.raises(AirflowFailException, match=r"FAILED.*email"):
+        op.execute(context)
+
+
+def test_cdp_400_body_surfaces_metrikas_reason(metrika_conn, emulator, context, tmp_path):
+    path = tmp_path / "contacts.csv"
+    path.write_text("uniq_id,emails\nc1,a@example.com\n")
+    emulator.inject_fault(method="POST", path="data/contacts", action="status", status=400,
+                          error_type="invalid_parameter", message="validation failed: row 2")
+    op = MetrikaUploadContactsOperator(task_id="contacts", src=str(path), merge_mode="SAVE")
+    with pytest.raises(MetrikaClientError) as err:
+        op.execute(context)
+    assert err.value.status == 400 and err.value.error_type == "invalid_parameter"
+
+
+@pytest.mark.parametrize("merge_mode", ["MERGE", "", None])
+def test_cdp_merge_mode_is_required_and_checked(metrika_conn, emulator, context, tmp_path, merge_mode):
+    path = tmp_path / "contacts.csv"
+    path.write_text("uniq_id\nc1\n")
+    with pytest.raises(MetrikaConfigError, match="merge_mode"):
+        MetrikaUploadContactsOperator(task_id="c", src=str(path), merge_mode=merge_mode).execute(context)
+    assert emulator.uploadings() == []
+
+
+def test_columns_mapping_naming_a_missing_column_is_caught_before_upload(metrika_conn, emulator, context, tmp_path):
+    path = tmp_path / "contacts.csv"
+    path.write_text("ID,Email\nc1,a@example.com\n")
+    op = MetrikaUploadContactsOperator(task_id="c", src=str(path), merge_mode="SAVE",
+                                       columns_mapping={"uniq_id": "ID", "emails": "E-mail"})
+    with pytest.raises(MetrikaValidationError, match="E-mail"):
+        op.execute(context)
+    assert emulator.uploadings() == []
