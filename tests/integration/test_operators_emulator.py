@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,10 @@ from airflow_provider_metrika.operators.cdp import (
     MetrikaUploadOrdersOperator,
     MetrikaUploadSimpleOrdersOperator,
 )
-from airflow_provider_metrika.operators.upload import MetrikaUploadCallsOperator, MetrikaUploadOfflineConversionsOperator
+from airflow_provider_metrika.operators.upload import (
+    MetrikaUploadCallsOperator,
+    MetrikaUploadOfflineConversionsOperator,
+)
 from airflow_provider_metrika.operators.user_params import MetrikaUploadUserParamsOperator
 from airflow_provider_metrika.version_compat import AirflowFailException
 
@@ -43,7 +46,7 @@ def test_offline_conversions_upload_and_wait(metrika_conn, emulator, emulated_wa
 
 
 def test_rows_from_xcom_are_written_in_metrika_format(metrika_conn, emulator, context):
-    paid = datetime.now(timezone.utc) - timedelta(hours=2)
+    paid = datetime.now(UTC) - timedelta(hours=2)
     rows = [{"client_id": "7", "target": "paid", "date_time": paid, "price": 12.5, "currency": "RUB"},
             {"client_id": "8", "target": "paid", "date_time": int(paid.timestamp()), "price": 3, "currency": "USD"}]
     result = MetrikaUploadOfflineConversionsOperator(task_id="up", rows=rows).execute(context)
