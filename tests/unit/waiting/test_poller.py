@@ -446,3 +446,49 @@ async def test_private_poller_context_closes_its_hook(clock):
 def test_key_names_the_connection_never_a_token():
     key = PollerKey("metrika_default", KIND, 5)
     assert str(key) == "offline_conversions uploadings of counter 5 (connection 'metrika_default')"
+
+
+async def test_a_waiter_that_leaves_mid_poll_is_not_served_nor_waited_for(clock):
+    release = asyncio.Event()
+
+    class SlowList(FakeMetrika):
+        async def list_uploadings(self, kind, counter_id, *, limit=None, offset=None):
+            await release.wait()
+            return await super().list_uploadings(kind, counter_id, limit=limit, offset=offset)
+
+    fake = SlowList(clock)
+    fake.add(1, done_after=10_000)
+    fake.add(2, done_after=10_000)
+    poller = UploadingPoller(PollerKey("c", KIND, 5), fake.factory)
+    stays = poller.subscribe(["1"], poll_interval=30, max_poll_interval=30)
+    leaves = poller.subscribe(["2"], poll_interval=30, max_poll_interval=30)
+    taken = asyncio.ensure_future(stays.next_poll())
+    await settle()
+    assert fake.calls == []  # the list is in flight
+    poller.unsubscribe(leaves)
+    release.set()
+    assert [u.uploading_id for u in await taken] == ["1"]
+    assert leaves._delivered is None
+    await stays.next_poll()  # the next cycle came without waiting for the one that left
+    assert len(fake.calls) == 2
+    await poller.aclose()
+
+
+async def test_a_poller_left_empty_before_its_first_poll_wakes_for_a_newcomer(clock):
+    fake = FakeMetrika(clock)
+    fake.add(1, done_after=0)
+    poller = UploadingPoller(PollerKey("c", KIND, 5), fake.factory)
+    poller.unsubscribe(poller.subscribe(["1"], poll_interval=30, max_poll_interval=30))
+    await settle()
+    assert fake.calls == [] and poller.running  # idle, nobody to poll for
+    again = poller.subscribe(["1"], poll_interval=30, max_poll_interval=30)
+    assert (await asyncio.wait_for(again.next_poll(), 5))[0].status == "PROCESSED"
+    await poller.aclose()
+
+
+def test_each_event_loop_has_its_own_registry():
+    async def registry():
+        return poller_registry()
+
+    first, second = asyncio.run(registry()), asyncio.run(registry())
+    assert first is not second
