@@ -119,7 +119,9 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
             self.kind, counter_id, opener, params=self.upload_params(comment, source), file_name="data.csv"
         )
 
-    def upload(self, hook: MetrikaHook, counter_id: int, context: Context, tmpdir: str) -> tuple[Uploading, dict]:
+    def upload(
+        self, hook: MetrikaHook, counter_id: int, context: Context, tmpdir: str
+    ) -> tuple[list[Uploading], dict[str, Any]]:
         json_rows = self.json_rows()
         if json_rows is None:
             return super().upload(hook, counter_id, context, tmpdir)
@@ -129,7 +131,7 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         report.raise_for_problems()
         body = fmt.to_json_body(json_rows, options=options)
         uploading = hook.upload_json(self.kind, counter_id, body, params={"merge_mode": options.merge_mode})
-        return uploading, {"source": "rows", "rows": len(json_rows)}
+        return [uploading], {"source": "rows", "rows": len(json_rows)}
 
     def json_rows(self) -> list[Mapping[str, Any]] | None:
         """Rows to send to the JSON endpoint: XCom rows, or a ``.json`` file; None means CSV."""

@@ -15,13 +15,14 @@ from airflow_provider_metrika.exceptions import MetrikaAmbiguousResponseError, M
 from airflow_provider_metrika.fingerprint import comment_with, find_uploading, fingerprint
 from airflow_provider_metrika.formats import ValidationOptions, get_file_format
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
-from airflow_provider_metrika.operators.inputs import PreparedInput, prepare_file, rows_to_records, spool_rows
-from airflow_provider_metrika.operators.validation import (
-    check_header,
-    check_mode,
-    inflight_opener,
-    preflight,
+from airflow_provider_metrika.operators.inputs import (
+    MAX_FILE_BYTES,
+    PreparedInput,
+    prepare_file,
+    rows_to_records,
+    spool_rows,
 )
+from airflow_provider_metrika.operators.validation import check_mode, plan_parts
 from airflow_provider_metrika.sensors.uploading import THREE_HOURS
 from airflow_provider_metrika.triggers.uploading import DEFAULT_MAX_CONSECUTIVE_FAILURES, MetrikaUploadingTrigger
 from airflow_provider_metrika.uploads import Uploading, get_upload_kind
@@ -46,6 +47,8 @@ class MetrikaBaseUploadOperator(BaseOperator):
     :param deferrable: wait in the triggerer instead of on a worker
     :param poll_interval: seconds between status polls while waiting
     :param wait_timeout: seconds to wait for processing before failing (default 3 h)
+    :param max_file_bytes: larger files are split into several uploads on row boundaries (Metrika's limit: 1 GB);
+        the XCom then lists every uploading and the wait covers all of them
     """
 
     kind: ClassVar[str]
@@ -71,6 +74,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         max_poll_interval: float | None = None,
         wait_timeout: float = THREE_HOURS,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        max_file_bytes: int = MAX_FILE_BYTES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -93,6 +97,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         self.max_poll_interval = max_poll_interval
         self.wait_timeout = wait_timeout
         self.max_consecutive_failures = max_consecutive_failures
+        self.max_file_bytes = max_file_bytes
 
     # -- what subclasses vary -------------------------------------------------------------
     def upload_params(self, comment: str, source: PreparedInput) -> dict[str, Any]:
@@ -123,30 +128,42 @@ class MetrikaBaseUploadOperator(BaseOperator):
         hook = MetrikaHook(self.metrika_conn_id)
         counter_id = hook.resolve_counter_id(self.counter_id)
         with tempfile.TemporaryDirectory(prefix="metrika-") as tmpdir:
-            uploading, extra = self.upload(hook, counter_id, context, tmpdir)
-        uploading = self.after_upload(hook, counter_id, uploading)
-        self.log.info("Uploaded: %s", uploading.describe())
-        context["ti"].xcom_push(key="uploading_id", value=uploading.uploading_id)
-        result = uploading.to_xcom() | extra
+            uploadings, extra = self.upload(hook, counter_id, context, tmpdir)
+        uploadings = [self.after_upload(hook, counter_id, uploading) for uploading in uploadings]
+        for uploading in uploadings:
+            self.log.info("Uploaded: %s", uploading.describe())
+        ids = [uploading.uploading_id for uploading in uploadings]
+        context["ti"].xcom_push(key="uploading_id", value=ids[0] if len(ids) == 1 else ids)
+        if len(uploadings) == 1:
+            result: dict[str, Any] = uploadings[0].to_xcom() | extra
+        else:
+            result = {"kind": self.kind, "counter_id": counter_id, "uploadings": [u.to_xcom() for u in uploadings]}
+            result |= extra
         if not self.wait_for_completion:
             return result
-        return self.wait(hook, context, counter_id, [uploading.uploading_id])
+        return self.wait(hook, context, counter_id, ids)
 
-    def upload(self, hook: MetrikaHook, counter_id: int, context: Context, tmpdir: str) -> tuple[Uploading, dict]:
-        """Prepare and validate the file, then upload it unless this task already did."""
-        options = self.validation_options()
+    def upload(
+        self, hook: MetrikaHook, counter_id: int, context: Context, tmpdir: str
+    ) -> tuple[list[Uploading], dict[str, Any]]:
+        """Prepare and validate the input, then upload each part unless this task already did."""
         source = self.prepare_input(tmpdir)
-        opener = source.opener
-        if self.validation == "preflight":
-            report = preflight(self.file_format, source, options, self.log)
-            self.log.info("Validated %s: %d rows", source.name, report.rows)
-        elif self.validation == "inflight":
-            check_header(self.file_format, source, options)
-            opener = inflight_opener(self.file_format, source, options)
-        mark = fingerprint(context, source.sampled_digest())
-        comment = comment_with(self.comment, mark)
-        uploading = self.upload_once(hook, counter_id, source, opener, comment, mark)
-        return uploading, {"fingerprint": mark, "source": source.name}
+        parts = plan_parts(
+            self.file_format,
+            source,
+            self.validation_options(),
+            mode=self.validation,
+            max_bytes=self.max_file_bytes,
+            directory=tmpdir,
+            log=self.log,
+        )
+        digest = source.sampled_digest()
+        uploadings, marks = [], []
+        for index, (part, opener) in enumerate(parts, start=1):
+            mark = fingerprint(context, digest if len(parts) == 1 else f"{digest}:{index}/{len(parts)}")
+            marks.append(mark)
+            uploadings.append(self.upload_once(hook, counter_id, part, opener, comment_with(self.comment, mark), mark))
+        return uploadings, {"fingerprint": marks[0] if len(marks) == 1 else marks, "source": source.name}
 
     def upload_once(
         self, hook: MetrikaHook, counter_id: int, source: PreparedInput, opener: Any, comment: str, mark: str

@@ -8,12 +8,16 @@ The header is checked before any request in every mode but ``none``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.formats import ValidationOptions, ValidationReport, get_file_format
-from airflow_provider_metrika.operators.inputs import PreparedInput
+from airflow_provider_metrika.operators.inputs import PreparedInput, prepare_file
+from airflow_provider_metrika.operators.splitting import split_csv
 
 VALIDATION_MODES = ("preflight", "inflight", "none")
 
@@ -91,3 +95,54 @@ def inflight_opener(fmt_name: str, source: PreparedInput, options: ValidationOpt
         return ValidatingReader(source.opener(), checker, source.size)
 
     return opener
+
+
+def drop_stale_rows(
+    fmt_name: str, source: PreparedInput, options: ValidationOptions, directory: str, log: logging.Logger
+) -> PreparedInput:
+    """``stale_rows="drop"``: copy only the rows inside the linkage window; other problems still fail."""
+    kept = Path(directory) / "within-window.csv"
+    with source.opener() as stream, kept.open("wb") as out:
+        report = get_file_format(fmt_name).filter_rows(stream, out, options=options)
+    report.raise_for_problems()
+    log.warning("%s: dropped %d row(s) older than the linkage window", source.name, report.dropped_rows)
+    filtered = prepare_file(kept)
+    return dataclasses.replace(filtered, name=source.name)
+
+
+def plan_parts(
+    fmt_name: str,
+    source: PreparedInput,
+    options: ValidationOptions,
+    *,
+    mode: str,
+    max_bytes: int,
+    directory: str,
+    log: logging.Logger,
+) -> list[tuple[PreparedInput, Callable[[], Any]]]:
+    """The parts to upload, each with the opener the hook should use; all validation done up front.
+
+    A file over ``max_bytes`` is split, and the splitting pass also validates (whatever
+    the mode but ``none``), so no part is sent unless every row is good.
+    """
+    if mode != "none" and options.stale_rows == "drop":
+        source = drop_stale_rows(fmt_name, source, options, directory, log)
+        mode = "validated"
+    if source.size > max_bytes:
+        checker = None
+        if mode in ("preflight", "inflight"):
+            checker = get_file_format(fmt_name).stream_checker(file_name=source.name, options=options)
+        parts = split_csv(source, max_bytes, directory, on_bytes=checker.feed if checker else None)
+        if checker is not None:
+            report = checker.finish()
+            report.raise_for_problems()
+        log.info("%s is %d bytes: split into %d uploads of at most %d bytes", source.name, source.size, len(parts),
+                 max_bytes)
+        return [(part, part.opener) for part in parts]
+    if mode == "preflight":
+        report = preflight(fmt_name, source, options, log)
+        log.info("Validated %s: %d rows", source.name, report.rows)
+    elif mode == "inflight":
+        check_header(fmt_name, source, options)
+        return [(source, inflight_opener(fmt_name, source, options))]
+    return [(source, source.opener)]

@@ -190,3 +190,42 @@ def test_columns_mapping_naming_a_missing_column_is_caught_before_upload(metrika
     with pytest.raises(MetrikaValidationError, match="E-mail"):
         op.execute(context)
     assert emulator.uploadings() == []
+
+
+def test_file_over_the_limit_is_split_and_every_part_awaited(metrika_conn, emulator, emulated_waits, context,
+                                                             tmp_path):
+    path = conversions(tmp_path / "big.csv", rows=1000)
+    result = MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(path), max_file_bytes=8000,
+                                                     wait_for_completion=True).execute(context)
+    stored = emulator.uploadings(kind="offline_conversions")
+    assert len(stored) == len(result) > 1
+    assert sum(u["rows"] for u in stored) == 1000
+    assert all(u["status"] == "PROCESSED" for u in result)
+    assert context["ti"].xcom["uploading_id"] == [u["uploading_id"] for u in result]
+
+
+def test_split_file_with_a_bad_row_uploads_no_part(metrika_conn, emulator, context, tmp_path):
+    path = conversions(tmp_path / "big.csv", rows=1000)
+    with path.open("a") as out:
+        out.write("5,paid,soon,1.00,RUB\n")
+    with pytest.raises(MetrikaValidationError, match=r"big\.csv row 1002, column DateTime"):
+        MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(path), max_file_bytes=8000,
+                                                validation="inflight").execute(context)
+    assert emulator.uploadings() == []
+
+
+def test_stale_rows_dropped_before_upload(metrika_conn, emulator, context, tmp_path):
+    now = int(time.time())
+    path = tmp_path / "c.csv"
+    path.write_text(f"ClientId,Target,DateTime\n1,paid,{now - 3600}\n2,paid,{now - 30 * 86400}\n")
+    result = MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(path), stale_rows="drop").execute(context)
+    assert result["source_quantity"] == 1
+
+
+def test_stale_rows_fail_policy(metrika_conn, emulator, context, tmp_path):
+    now = int(time.time())
+    path = tmp_path / "c.csv"
+    path.write_text(f"ClientId,Target,DateTime\n1,paid,{now - 3600}\n2,paid,{now - 30 * 86400}\n")
+    with pytest.raises(MetrikaValidationError, match="row 3, column DateTime"):
+        MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(path), stale_rows="fail").execute(context)
+    assert emulator.uploadings() == []

@@ -1,0 +1,67 @@
+"""Split a CSV larger than Metrika's 1 GB limit into several uploads on row boundaries.
+
+Each part repeats the header. Rows never straddle parts: a newline inside a quoted
+field does not end a row (quote parity is tracked per line). The same pass can feed
+a validator, so a bad row anywhere stops the upload before any part is sent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import IO
+
+from airflow_provider_metrika.exceptions import MetrikaValidationError
+from airflow_provider_metrika.operators.inputs import PreparedInput, prepare_file
+
+BUFFER = 1024 * 1024
+
+
+def split_csv(
+    source: PreparedInput,
+    max_bytes: int,
+    directory: str,
+    *,
+    on_bytes: Callable[[bytes], None] | None = None,
+) -> list[PreparedInput]:
+    """Write ``source`` as parts of at most ``max_bytes`` each (header included) into ``directory``."""
+    parts: list[str] = []
+    with source.opener() as stream:
+        header = stream.readline()
+        if on_bytes:
+            on_bytes(header)
+        if len(header) * 2 > max_bytes:
+            raise MetrikaValidationError(f"{source.name}: the header alone is too long to split the file")
+        out: IO[bytes] | None = None
+        size = 0
+        row: list[bytes] = []
+        row_size = 0
+        quotes = 0
+        for line in stream:
+            if on_bytes:
+                on_bytes(line)
+            row.append(line)
+            row_size += len(line)
+            quotes += line.count(b'"')
+            if quotes % 2:
+                continue  # inside a quoted field: the row goes on
+            if out is None or size + row_size > max_bytes:
+                if len(header) + row_size > max_bytes:
+                    raise MetrikaValidationError(
+                        f"{source.name}: a row near byte {sum(os.path.getsize(p) for p in parts) + size} is larger "
+                        f"than the {max_bytes}-byte upload limit"
+                    )
+                if out is not None:
+                    out.close()
+                parts.append(os.path.join(directory, f"part-{len(parts) + 1:04d}.csv"))
+                out = open(parts[-1], "wb")  # noqa: SIM115 - closed when the next part starts or below
+                out.write(header)
+                size = len(header)
+            out.writelines(row)
+            size += row_size
+            row, row_size, quotes = [], 0, 0
+        if out is not None:
+            out.close()
+        if row:
+            raise MetrikaValidationError(f"{source.name}: the file ends inside a quoted field")
+    return [prepare_file(path) for path in parts]

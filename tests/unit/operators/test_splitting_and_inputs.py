@@ -1,0 +1,87 @@
+import pandas as pd
+import pytest
+
+from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaValidationError
+from airflow_provider_metrika.operators.inputs import prepare_file, rows_to_records
+from airflow_provider_metrika.operators.splitting import split_csv
+from airflow_provider_metrika.version_compat import ObjectStoragePath
+
+
+def source(tmp_path, text: str):
+    path = tmp_path / "in.csv"
+    path.write_bytes(text.encode())
+    return prepare_file(path)
+
+
+def test_split_keeps_header_and_row_boundaries(tmp_path):
+    rows = "".join(f"{i},paid,{1700000000 + i}\n" for i in range(100))
+    parts = split_csv(source(tmp_path, "ClientId,Target,DateTime\n" + rows), 300, str(tmp_path))
+    texts = [open(p.name).read() for p in parts]
+    assert len(parts) > 3
+    assert all(t.startswith("ClientId,Target,DateTime\n") and len(t.encode()) <= 300 for t in texts)
+    assert "".join(t.split("\n", 1)[1] for t in texts) == rows
+
+
+def test_split_never_cuts_a_quoted_newline(tmp_path):
+    rows = "".join(f'{i},"line one\nline ""two""",x\n' for i in range(40))
+    parts = split_csv(source(tmp_path, "a,b,c\n" + rows), 120, str(tmp_path))
+    for part in parts:
+        body = open(part.name).read().split("\n", 1)[1]
+        assert body.count('"') % 2 == 0
+
+
+def test_split_feeds_every_byte_to_the_validator(tmp_path):
+    text = "h\n" + "row\n" * 50
+    seen = bytearray()
+    split_csv(source(tmp_path, text), 40, str(tmp_path), on_bytes=seen.extend)
+    assert seen.decode() == text
+
+
+def test_split_rejects_a_row_bigger_than_the_limit(tmp_path):
+    with pytest.raises(MetrikaValidationError, match="larger than the 50-byte upload limit"):
+        split_csv(source(tmp_path, "h\n" + "x" * 100 + "\n"), 50, str(tmp_path))
+
+
+def test_split_rejects_an_unterminated_quote(tmp_path):
+    with pytest.raises(MetrikaValidationError, match="ends inside a quoted field"):
+        split_csv(source(tmp_path, 'h\n"open\n'), 500, str(tmp_path))
+
+
+def test_prepare_file_errors(tmp_path):
+    with pytest.raises(MetrikaConfigError, match="src: file not found"):
+        prepare_file(tmp_path / "missing.csv")
+    with pytest.raises(MetrikaConfigError, match="not a regular file"):
+        prepare_file(tmp_path)
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(MetrikaValidationError, match="empty.csv: the file is empty"):
+        prepare_file(tmp_path / "empty.csv")
+    with pytest.raises(MetrikaConfigError, match="give a file"):
+        prepare_file("  ")
+
+
+def test_prepare_file_reads_object_storage_urls(tmp_path):
+    (tmp_path / "c.csv").write_bytes(b"a,b\n1,2\n")
+    for src in (f"file://{tmp_path}/c.csv", ObjectStoragePath(f"file://{tmp_path}/c.csv")):
+        prepared = prepare_file(src)
+        assert prepared.size == 8 and prepared.first_line() == b"a,b\n"
+        with prepared.opener() as stream:
+            assert stream.read() == b"a,b\n1,2\n"
+    with pytest.raises(MetrikaConfigError, match="file not found"):
+        prepare_file(ObjectStoragePath(f"file://{tmp_path}/none.csv"))
+
+
+def test_sampled_digest_changes_with_content(tmp_path):
+    one = source(tmp_path, "a\n1\n").sampled_digest()
+    (tmp_path / "in.csv").write_bytes(b"a\n2\n")
+    assert prepare_file(tmp_path / "in.csv").sampled_digest() != one
+
+
+def test_rows_to_records():
+    assert rows_to_records([{"a": 1}]) == [{"a": 1}]
+    assert rows_to_records(pd.DataFrame([{"a": 1}, {"a": 2}])) == [{"a": 1}, {"a": 2}]
+    with pytest.raises(MetrikaConfigError, match="expected a list of dicts"):
+        rows_to_records({"a": 1})
+    with pytest.raises(MetrikaConfigError, match=r"rows\[1\]: expected a dict"):
+        rows_to_records([{"a": 1}, 5])
+    with pytest.raises(MetrikaValidationError, match="no rows"):
+        rows_to_records([])
