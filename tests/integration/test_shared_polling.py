@@ -53,20 +53,25 @@ class VirtualTime:
         await future
 
     async def run(self, tasks):
-        """Drive the tasks to the end, moving the clock whenever every poller not yet stopped is pausing."""
-        pending = set(tasks)
-        while pending:
+        """Drive the tasks to the end, moving the clock only when nothing else can happen before it moves.
+
+        That is: every trigger task is either done or subscribed (none is between polls, leaving,
+        or not yet started), and every poller not yet stopped is pausing.
+        """
+        tasks = list(tasks)
+        while not all(task.done() for task in tasks):
             self._changed.clear()
             self.pollers.update({id(p): p for p in poller_registry().pollers})
             live = [p for p in self.pollers.values() if not p.stopped]  # a closing poller is still busy
             sleeping = [s for s in self._sleepers if not s[2].done()]
-            if live and len(sleeping) == len(live):
+            subscribed = sum(len(p.subscriptions) for p in poller_registry().pollers)
+            settled = subscribed + sum(task.done() for task in tasks) == len(tasks)
+            if settled and live and len(sleeping) == len(live):
                 self._advance_to(min(s[0] for s in sleeping))
                 continue
             waiting_for = asyncio.ensure_future(self._changed.wait())
-            done, _ = await asyncio.wait({waiting_for, *pending}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({waiting_for, *(t for t in tasks if not t.done())}, return_when=asyncio.FIRST_COMPLETED)
             waiting_for.cancel()
-            pending -= done
 
     def _advance_to(self, moment):
         self.emulator.advance(moment - self.now)
