@@ -46,3 +46,25 @@ def test_connection_fields_fit_airflows_schema():
     conn_schema = schema["properties"].get("connection-types")
     if conn_schema:
         jsonschema.validate(info["connection-types"], conn_schema | {"definitions": schema.get("definitions", {})})
+
+
+def test_importing_the_provider_triggers_no_deprecation_warning_from_our_code():
+    """No deprecated Airflow import paths (e.g. airflow.hooks.base on Airflow 3) anywhere in the package."""
+    import subprocess
+    import sys
+
+    code = """
+import importlib, pkgutil, warnings
+import airflow_provider_metrika as pkg
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    for mod in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
+        if ".emulator" not in mod.name:
+            importlib.import_module(mod.name)
+ours = [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in caught
+        if "Deprecat" in w.category.__name__ and "airflow_provider_metrika" in w.filename]
+print("\\n".join(ours))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == ""
