@@ -59,7 +59,7 @@ def test_wait_for_completion_defers_to_the_polling_trigger(hook, context, tmp_pa
 
 
 def test_src_and_rows_are_exclusive_and_one_is_required():
-    with pytest.raises(MetrikaConfigError, match="src .* or rows"):
+    with pytest.raises(MetrikaConfigError, match=r"src .* or rows"):
         MetrikaUploadOfflineConversionsOperator(task_id="a")
     with pytest.raises(MetrikaConfigError, match="not both"):
         MetrikaUploadOfflineConversionsOperator(task_id="b", src="x.csv", rows=[{}])
