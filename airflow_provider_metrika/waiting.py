@@ -13,11 +13,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.triggers.poller import PERMANENT_ERRORS, TRANSIENT_ERRORS
 from airflow_provider_metrika.uploads import Uploading, UploadState, get_upload_kind
 from airflow_provider_metrika.version_compat import AirflowFailException
 
 if TYPE_CHECKING:
     from airflow_provider_metrika.hooks.metrika import MetrikaHook
+
+#: Transient poll failures tolerated in a row by the worker-side wait (the trigger's default too).
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
 
 
 def normalize_uploading_ids(value: Any) -> list[str]:
@@ -112,22 +116,44 @@ def wait_blocking(
     poll_interval: float,
     timeout: float,
     log: logging.Logger,
+    max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
-    """Poll on the worker until every uploading is terminal (the non-deferrable path of the operators)."""
+    """Poll on the worker until every uploading is terminal (the non-deferrable path of the operators).
+
+    Rides out blips like the trigger does: a poll that fails transiently (5xx or quota
+    answers past the hook's own retries, network errors) is tolerated up to
+    ``max_consecutive_failures`` times in a row; a 4xx or a config error fails at once.
+    """
     clock = clock or time.monotonic
     sleep = sleep or pause
     deadline = clock() + timeout
+    failures = 0
+    last = "no poll answered yet"
     while True:
-        uploadings = [hook.get_uploading(kind, counter_id, uid) for uid in uploading_ids]
-        event = outcome(uploadings)
-        if event is not None:
-            return event
+        try:
+            uploadings = [hook.get_uploading(kind, counter_id, uid) for uid in uploading_ids]
+        except PERMANENT_ERRORS:
+            raise
+        except TRANSIENT_ERRORS as error:
+            failures += 1
+            log.warning("Transient error polling Metrika (%d/%d in a row): %s", failures, max_consecutive_failures,
+                        error)
+            if failures >= max_consecutive_failures:
+                raise AirflowFailException(
+                    f"{kind} uploadings {', '.join(uploading_ids)} of counter {counter_id}: gave up after "
+                    f"{failures} consecutive failed polls; last error: {error}"
+                ) from error
+        else:
+            failures = 0
+            event = outcome(uploadings)
+            if event is not None:
+                return event
+            last = "; ".join(u.describe() for u in uploadings)
+            log.info("Still processing: %s", last)
         if clock() >= deadline:
             raise AirflowFailException(
-                f"timed out after {timeout:.0f}s waiting for {kind} uploadings {', '.join(uploading_ids)}: "
-                + "; ".join(u.describe() for u in uploadings)
+                f"timed out after {timeout:.0f}s waiting for {kind} uploadings {', '.join(uploading_ids)}: {last}"
             )
-        log.info("Still processing: %s", "; ".join(u.describe() for u in uploadings))
         sleep(poll_interval)

@@ -388,6 +388,7 @@ class MetrikaHook(BaseHook):
                         path=path,
                         retry_after=response.headers.get("Retry-After"),
                         secrets=(token,),
+                        idempotent=idempotent,
                     )
 
         return (policy or self.retry_policy).call(attempt, sleep=self._sleep, what=f"{method} {path}")

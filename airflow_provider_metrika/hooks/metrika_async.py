@@ -99,7 +99,13 @@ class MetrikaAsyncHook:
                         raise
                     raise failure from error
             return decode_response(
-                status, text, method=method, path=path, retry_after=retry_after, secrets=(settings.token,)
+                status,
+                text,
+                method=method,
+                path=path,
+                retry_after=retry_after,
+                secrets=(settings.token,),
+                idempotent=idempotent,
             )
 
         return await self.retry_policy.acall(attempt, sleep=self._sleep, what=f"{method} {path}")

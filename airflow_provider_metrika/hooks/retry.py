@@ -96,6 +96,16 @@ def transport_failure(error: BaseException, *, idempotent: bool, method: str, pa
     )
 
 
+def maybe_processed(status: int) -> bool:
+    """Whether a failed answer may come after the server acted on the request.
+
+    A 5xx other than 503 (a 500 from the backend, a 502/504 from a gateway that gave up
+    waiting) can follow a stored upload; 503 and the quota answers (429/420) refuse a
+    request before it is processed.
+    """
+    return status >= 500 and status != 503
+
+
 def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:
     """``Retry-After`` in seconds (delta-seconds or an HTTP-date), capped; None when absent or unreadable."""
     if value is None or not value.strip():
@@ -140,10 +150,21 @@ def decode_response(
     path: str,
     retry_after: str | None = None,
     secrets: Iterable[str] = (),
+    idempotent: bool = True,
 ) -> dict[str, Any]:
-    """The JSON object of a 2xx answer, or the typed error of any other answer."""
+    """The JSON object of a 2xx answer, or the typed error of any other answer.
+
+    For a request that must not be repeated (an upload), an answer that may follow a
+    processed request raises MetrikaAmbiguousResponseError, so it is not resent blindly.
+    """
     if not 200 <= status < 300:
-        raise error_from_response(status, body, method=method, path=path, retry_after=retry_after, secrets=secrets)
+        error = error_from_response(status, body, method=method, path=path, retry_after=retry_after, secrets=secrets)
+        if not idempotent and maybe_processed(status):
+            raise MetrikaAmbiguousResponseError(
+                f"{method} {path} was answered with HTTP {status} {error.error_type}, which may come after "
+                "Metrika stored the request; it was not resent — look the uploading up before uploading again"
+            ) from error
+        raise error
     if not body.strip():
         return {}
     body = scrub(body, secrets)

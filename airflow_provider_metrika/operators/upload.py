@@ -22,12 +22,13 @@ from airflow_provider_metrika.operators.inputs import (
     rows_to_records,
     spool_rows,
 )
+from airflow_provider_metrika.operators.resume import UploadJournal, new_record, reattach
 from airflow_provider_metrika.operators.validation import check_mode, plan_parts
 from airflow_provider_metrika.sensors.uploading import THREE_HOURS
 from airflow_provider_metrika.triggers.uploading import DEFAULT_MAX_CONSECUTIVE_FAILURES, MetrikaUploadingTrigger
 from airflow_provider_metrika.uploads import Uploading, get_upload_kind
 from airflow_provider_metrika.version_compat import BaseOperator, Context, default_deferrable
-from airflow_provider_metrika.waiting import finish_wait, wait_blocking
+from airflow_provider_metrika.waiting import finish_wait, outcome, wait_blocking
 
 
 class MetrikaBaseUploadOperator(BaseOperator):
@@ -49,6 +50,12 @@ class MetrikaBaseUploadOperator(BaseOperator):
     :param wait_timeout: seconds to wait for processing before failing (default 3 h)
     :param max_file_bytes: larger files are split into several uploads on row boundaries (Metrika's limit: 1 GB);
         the XCom then lists every uploading and the wait covers all of them
+    :param durable: on Airflow 3.3+, keep each uploading id in the task state store as soon as Metrika returns it,
+        so a retry of this task instance with the same data reattaches to it instead of validating and uploading
+        again (below 3.3, and with ``durable=False``, the retry finds its uploading by the fingerprint instead)
+
+    Exactly once: every upload carries a fingerprint of (task instance, data) in its comment; a retry, or an
+    upload whose answer was lost, reuses the uploading that carries it rather than making a second one.
     """
 
     kind: ClassVar[str]
@@ -75,6 +82,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         wait_timeout: float = THREE_HOURS,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
         max_file_bytes: int = MAX_FILE_BYTES,
+        durable: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -98,6 +106,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         self.wait_timeout = wait_timeout
         self.max_consecutive_failures = max_consecutive_failures
         self.max_file_bytes = max_file_bytes
+        self.durable = durable
 
     # -- what subclasses vary -------------------------------------------------------------
     def upload_params(self, comment: str, source: PreparedInput) -> dict[str, Any]:
@@ -141,13 +150,23 @@ class MetrikaBaseUploadOperator(BaseOperator):
             result |= extra
         if not self.wait_for_completion:
             return result
-        return self.wait(hook, context, counter_id, ids)
+        return self.wait(hook, context, counter_id, ids, uploadings)
 
     def upload(
         self, hook: MetrikaHook, counter_id: int, context: Context, tmpdir: str
     ) -> tuple[list[Uploading], dict[str, Any]]:
-        """Prepare and validate the input, then upload each part unless this task already did."""
+        """Prepare and validate the input, then upload each part unless this task already did.
+
+        A complete journal record for this input short-cuts everything but reading the
+        input's digest; otherwise each part's uploading id is journaled as soon as it exists.
+        """
         source = self.prepare_input(tmpdir)
+        digest = source.sampled_digest()
+        journal = UploadJournal.of(context, durable=self.durable, logger=self.log)
+        record = journal.read(self.kind, counter_id, fingerprint(context, digest))
+        reattached = reattach(hook, record, self.log)
+        if record is not None and reattached is not None:
+            return reattached, {"fingerprint": fingerprints_extra(record.marks), "source": source.name}
         parts = plan_parts(
             self.file_format,
             source,
@@ -157,13 +176,18 @@ class MetrikaBaseUploadOperator(BaseOperator):
             directory=tmpdir,
             log=self.log,
         )
-        digest = source.sampled_digest()
-        uploadings, marks = [], []
-        for index, (part, opener) in enumerate(parts, start=1):
-            mark = fingerprint(context, digest if len(parts) == 1 else f"{digest}:{index}/{len(parts)}")
-            marks.append(mark)
-            uploadings.append(self.upload_once(hook, counter_id, part, opener, comment_with(self.comment, mark), mark))
-        return uploadings, {"fingerprint": marks[0] if len(marks) == 1 else marks, "source": source.name}
+        marks = [
+            fingerprint(context, digest if len(parts) == 1 else f"{digest}:{index}/{len(parts)}")
+            for index in range(1, len(parts) + 1)
+        ]
+        record = new_record(self.kind, counter_id, fingerprint(context, digest), marks)
+        uploadings = []
+        for index, ((part, opener), mark) in enumerate(zip(parts, marks, strict=True)):
+            uploading = self.upload_once(hook, counter_id, part, opener, comment_with(self.comment, mark), mark)
+            record = record.with_part(index, uploading.uploading_id)
+            journal.write(record)
+            uploadings.append(uploading)
+        return uploadings, {"fingerprint": fingerprints_extra(marks), "source": source.name}
 
     def upload_once(
         self, hook: MetrikaHook, counter_id: int, source: PreparedInput, opener: Any, comment: str, mark: str
@@ -187,7 +211,13 @@ class MetrikaBaseUploadOperator(BaseOperator):
             self.log.warning("The upload's answer was lost, but Metrika has it: %s", found.describe())
             return found
 
-    def wait(self, hook: MetrikaHook, context: Context, counter_id: int, ids: list[str]) -> Any:
+    def wait(
+        self, hook: MetrikaHook, context: Context, counter_id: int, ids: list[str], known: Sequence[Uploading] = ()
+    ) -> Any:
+        """Wait until every uploading is terminal; ``known`` ones that already are (a retry) end it at once."""
+        settled = outcome(known) if known else None
+        if settled is not None:
+            return finish_wait(settled, self.log)
         if self.deferrable:
             self.defer(
                 trigger=MetrikaUploadingTrigger(
@@ -203,13 +233,25 @@ class MetrikaBaseUploadOperator(BaseOperator):
                 timeout=timedelta(seconds=self.wait_timeout),
             )
         event = wait_blocking(
-            hook, self.kind, counter_id, ids, poll_interval=self.poll_interval, timeout=self.wait_timeout, log=self.log
+            hook,
+            self.kind,
+            counter_id,
+            ids,
+            poll_interval=self.poll_interval,
+            timeout=self.wait_timeout,
+            log=self.log,
+            max_consecutive_failures=self.max_consecutive_failures,
         )
         return finish_wait(event, self.log)
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
         """Resume on the worker when the trigger reports the uploading terminal."""
         return finish_wait(event, self.log)
+
+
+def fingerprints_extra(marks: Sequence[str]) -> str | list[str]:
+    """The ``fingerprint`` entry of the XCom: one mark, or the list of the parts' marks."""
+    return marks[0] if len(marks) == 1 else list(marks)
 
 
 def file_name_of(source: PreparedInput) -> str:
