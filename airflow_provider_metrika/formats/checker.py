@@ -14,6 +14,7 @@ import io
 from itertools import compress, islice
 from typing import IO, TYPE_CHECKING, Any
 
+from airflow_provider_metrika.formats.fastpath import LinePattern, compile_line_pattern
 from airflow_provider_metrika.formats.options import ValidationOptions
 from airflow_provider_metrika.formats.report import Problem, ValidationReport
 from airflow_provider_metrika.formats.values import STALE, CellCheck, column_stale_count
@@ -103,6 +104,7 @@ class StreamChecker:
         self._header: list[str] | None = None
         self._header_ok = False
         self._rules: RowRules | None = None
+        self._line_pattern: LinePattern | None = None
         self._problems: list[Problem] = []
         self._total = 0
         self._warnings: list[str] = []
@@ -178,6 +180,9 @@ class StreamChecker:
         if cut == 0:
             self._pending = block
             return
+        if self._header is not None and self._block_is_clean(block, cut):
+            self._pending = block[cut:]  # clean lines hold no quotes, so the cut is a record boundary
+            return
         head = block[:cut]
         if head.count('"') % 2 and len(block) <= MAX_PENDING_CHARS:
             self._pending = block  # a quoted field spans the cut: wait for its end
@@ -187,7 +192,40 @@ class StreamChecker:
 
     # -- the row loop --------------------------------------------------------------------
     def _process(self, block: str) -> None:
-        """Check a block that ends on a record boundary: header first, then rows in batches."""
+        """Check a block that ends on a record boundary: header first, then the fastest path that vouches."""
+        if self._header is None:
+            cut = block.find("\n") + 1 or len(block)
+            if block.count('"', 0, cut) % 2:
+                self._process_lines(block)  # a quoted header spans lines: the csv path reads it
+                return
+            self._process_lines(block[:cut])
+            block = block[cut:]
+        if block and not self._block_is_clean(block, len(block)):
+            self._process_lines(block)
+
+    def _block_is_clean(self, block: str, end: int) -> bool:
+        """Whole-block fast path (one regex over ``block[:end]``, not copied); True when every line
+        is a valid row and those lines are done."""
+        if self._line_pattern is None:
+            return False
+        checked = self._line_pattern.check_block(block, end)
+        if checked is None:
+            return False
+        rows, stale = checked
+        policy = self._options.stale_rows
+        if stale and (policy == "fail" or (policy == "drop" and self._sink is not None)):
+            return False  # problems to word, or stale rows to cut out line by line
+        self._rows += rows
+        self._stale += stale
+        if policy == "drop":
+            self._dropped += stale
+        self._line_base += rows
+        if self._sink is not None:
+            self._sink.write(block[:end].encode())
+        return True
+
+    def _process_lines(self, block: str) -> None:
+        """The csv-based paths: batches checked column-wise when clean, else row by row."""
         lines = split_lines(block)
         reader = csv.reader(lines, delimiter=self._delimiter)
         start = self._read_header(reader, lines) if self._header is None else 0
@@ -308,44 +346,6 @@ class StreamChecker:
         """Under ``fail_fast``, raise once ``max_problems`` problems are known."""
         self._raise_if_failing()
 
-    def _block_is_clean(self, lines: list[str], block: str) -> bool:
-        """Fast path: check the block column by column with C-level loops.
-
-        True when every row is fine (stale rows counted per policy) and the block is done;
-        False sends it to the row-by-row loop, which finds and words the problems.
-        """
-        rules = self._rules
-        try:
-            records = list(csv.reader(lines, delimiter=self._delimiter))
-        except csv.Error:
-            return False
-        if not records or set(map(len, records)) != {rules.width}:
-            return False
-        columns = list(zip(*records, strict=True))
-        stale = 0
-        for index, _column, check in rules.checks:
-            count = column_stale_count(check, columns[index])
-            if count is None:
-                return False
-            stale += count
-        if any("" in columns[index] for index, _ in rules.required):
-            return False
-        for indexes, _message in rules.any_of:
-            if not all(map(any, zip(*(columns[i] for i in indexes), strict=True))):
-                return False
-        if any("" in columns[index] for index, _column, _message in rules.warn_if_empty):
-            return False
-        policy = self._options.stale_rows
-        if stale and (policy == "fail" or (policy == "drop" and self._sink is not None)):
-            return False
-        self._rows += len(records)
-        self._stale += stale
-        if policy == "drop":
-            self._dropped += stale
-        if self._sink is not None:
-            self._sink.write(block.encode())
-        return True
-
     def _on_header(self, fields: list[str]) -> None:
         self._header = fields
         problems_before = self._total
@@ -361,6 +361,7 @@ class StreamChecker:
                 self.add_problem(1, name, f"duplicate column name {name!r}")
             seen.add(name)
         self._rules = self._format.compile_rules(fields, self._options, HeaderContext(self))
+        self._line_pattern = compile_line_pattern(self._rules, self._delimiter)
         self._header_ok = self._total == problems_before
 
     def _check_row(self, fields: list[str], row: int) -> bool:

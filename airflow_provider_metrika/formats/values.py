@@ -7,7 +7,7 @@ exception handling; the fast path of every check is a ``str`` method implemented
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 
 CellCheck = Callable[[str], "str | None"]
@@ -60,14 +60,49 @@ STALE = "outside the linkage window"
 # the messages. A check may carry a faster ``bulk`` attribute with the same contract.
 
 ColumnCheck = Callable[[tuple[str, ...]], "int | None"]
+#: The longest cell a check's ``pattern`` may match.
+PATTERN_MAX_CHARS = 256
 
 
-def with_bulk(bulk: ColumnCheck) -> Callable[[CellCheck], CellCheck]:
+def with_bulk(
+    bulk: ColumnCheck, pattern: str | None = None, *, complete: bool = True, matched: ColumnCheck | None = None
+) -> Callable[[CellCheck], CellCheck]:
+    """Attach a column-at-once form and, optionally, the regex of the cells the check accepts.
+
+    ``pattern`` feeds the whole-block fast path (:mod:`~airflow_provider_metrika.formats.fastpath`):
+    a non-empty cell that fully matches it passes the check when ``complete``, or still needs
+    ``matched`` (a ``bulk`` for cells known to be empty or to match; ``bulk`` when not given).
+    A pattern must never match a quote, CR, LF, ',' or ';', nor more than :data:`PATTERN_MAX_CHARS`
+    characters (csv refuses fields over its ``field_size_limit``).
+    """
+
     def attach(check: CellCheck) -> CellCheck:
         check.bulk = bulk  # type: ignore[attr-defined]
+        if pattern is not None:
+            check.pattern = pattern  # type: ignore[attr-defined]
+            check.pattern_is_complete = complete  # type: ignore[attr-defined]
+            check.bulk_matched = matched or bulk  # type: ignore[attr-defined]
         return check
 
     return attach
+
+
+def alternation_pattern(words: Iterable[str]) -> str:
+    """A regex matching exactly ``words``, nested by first letters so the engine tries few branches."""
+    by_first: dict[str, list[str]] = {}
+    for word in sorted(set(words)):
+        by_first.setdefault(word[:1], []).append(word[1:])
+    branches = []
+    for first, rests in by_first.items():
+        if first == "":
+            continue
+        tails = [rest for rest in rests if rest]
+        inner = alternation_pattern(tails) if tails else ""
+        optional = "" in rests
+        if inner:
+            inner = f"(?:{inner})" + ("?" if optional else "")
+        branches.append(re.escape(first) + inner)
+    return "|".join(branches)
 
 
 def column_stale_count(check: CellCheck, column: tuple[str, ...]) -> int | None:
@@ -107,12 +142,15 @@ def is_ascii_digits(value: str) -> bool:
     return value.isdigit() and value.isascii()
 
 
-@with_bulk(_all_digits)
+DIGITS = "[0-9]{1,64}+"
+
+
+@with_bulk(_all_digits, DIGITS)
 def check_digits(value: str) -> str | None:
     return None if value.isdigit() and value.isascii() else f"{value!r} must be digits only"
 
 
-@with_bulk(_all_digits)
+@with_bulk(_all_digits, DIGITS)
 def check_unix_seconds(value: str) -> str | None:
     return None if value.isdigit() and value.isascii() else f"{value!r} is not integer unix seconds"
 
@@ -136,6 +174,12 @@ def make_event_time_check(now_ts: int, window_start: int | None = None) -> CellC
 
     now_text, oldest_text = str(now_ts), str(oldest)
 
+    def window_count(cells: list[str] | tuple[str, ...]) -> int | None:
+        """For digit strings as long as ``now_text``: they compare like their numbers, without int()."""
+        if max(cells) > now_text:
+            return None
+        return sum(map(oldest_text.__gt__, cells)) if min(cells) < oldest_text else 0
+
     def bulk(column: tuple[str, ...]) -> int | None:
         if _all_digits(column) is None:
             return None
@@ -143,20 +187,24 @@ def make_event_time_check(now_ts: int, window_start: int | None = None) -> CellC
         if not cells:
             return 0
         if set(map(len, cells)) == {len(now_text)} and len(oldest_text) == len(now_text):
-            # equal-length digit strings compare like their numbers, without int()
-            if max(cells) > now_text:
-                return None
-            return sum(map(oldest_text.__gt__, cells))
+            return window_count(cells)
         seconds = list(map(int, cells))
         if max(seconds) > now_ts:
             return None
         return sum(map(oldest.__gt__, seconds))
 
-    check.bulk = bulk  # type: ignore[attr-defined]
-    return check
+    if len(oldest_text) != len(now_text):
+        return with_bulk(bulk)(check)
+
+    def matched(column: list[str] | tuple[str, ...]) -> int | None:
+        cells = [cell for cell in column if cell] if "" in column else column
+        return window_count(cells) if cells else 0
+
+    # The fast path takes ten-digit times (2001-2286); other lengths go to the row checks.
+    return with_bulk(bulk, f"[0-9]{{{len(now_text)}}}", complete=False, matched=matched)(check)
 
 
-@with_bulk(_all_decimals)
+@with_bulk(_all_decimals, r"[0-9]{1,64}+(?:\.[0-9]{1,64}+)?+")
 def check_decimal(value: str) -> str | None:
     """A non-negative decimal with '.' as the separator: ``1500``, ``1500.00``."""
     whole, dot, fraction = value.partition(".")
@@ -179,17 +227,17 @@ def make_max_decimal_check(maximum: int) -> CellCheck:
     return check
 
 
-@with_bulk(_all_within(ISO_4217_CODES))
+@with_bulk(_all_within(ISO_4217_CODES), alternation_pattern(ISO_4217_CODES))
 def check_currency(value: str) -> str | None:
     return None if value in ISO_4217_CODES else f"{value!r} is not an ISO 4217 currency code"
 
 
-@with_bulk(_all_within(frozenset({"0", "1"})))
+@with_bulk(_all_within(frozenset({"0", "1"})), "[01]")
 def check_flag(value: str) -> str | None:
     return None if value in ("0", "1") else f"{value!r} must be 0 or 1"
 
 
-@with_bulk(_all_digits)
+@with_bulk(_all_digits, DIGITS)
 def check_non_negative_int(value: str) -> str | None:
     return None if is_ascii_digits(value) else f"{value!r} must be a non-negative integer"
 
