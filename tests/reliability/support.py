@@ -53,7 +53,7 @@ class TriggerTime:
     driver can kill the trigger mid-wait the way a triggerer restart does.
     """
 
-    def __init__(self, emulator: EmulatorClient) -> None:
+    def __init__(self, emulator: EmulatorClient | Any) -> None:
         self.emulator = emulator
         self.pauses: list[float] = []
         self.now = 0.0
@@ -66,7 +66,7 @@ class TriggerTime:
         return self
 
     def interrupt_after(self, pauses: int) -> None:
-        self.interrupted.clear()
+        self.interrupted = asyncio.Event()  # bound to the loop of the run that uses it
         self._interrupt_at = len(self.pauses) + pauses
 
     async def pause(self, seconds: float) -> None:
