@@ -8,18 +8,24 @@ The header is checked before any request in every mode but ``none``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import queue
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.formats import ValidationOptions, ValidationReport, get_file_format
+from airflow_provider_metrika.formats.base import CHUNK_SIZE
 from airflow_provider_metrika.operators.inputs import PreparedInput, prepare_file
 from airflow_provider_metrika.operators.splitting import split_csv
 
 VALIDATION_MODES = ("preflight", "inflight", "none")
+#: Chunks the in-flight checker may run ahead of the sending (memory: this many times CHUNK_SIZE).
+READ_AHEAD_CHUNKS = 4
 
 
 def check_mode(mode: str) -> str:
@@ -29,16 +35,36 @@ def check_mode(mode: str) -> str:
 
 
 class ValidatingReader:
-    """A file-like the multipart encoder reads; it feeds every chunk to a format checker.
+    """A file-like the multipart encoder reads: it hands out only bytes a format checker has passed.
 
-    At end of file it finishes the check and raises on problems *before* the encoder
-    writes the closing boundary, so an invalid file never reaches Metrika whole.
+    A worker thread reads the file and checks it up to ``read_ahead`` chunks ahead of the
+    sending, so checking and sending overlap (socket writes release the GIL) and neither
+    waits for the other while the buffer has room; memory stays at a few chunks. A problem
+    surfaces on the next ``read`` — before the bad chunk is handed out — and aborts the
+    request mid-body. End of file is reported only after the checker has finished without
+    problems, so an invalid file never reaches Metrika whole.
     """
 
-    def __init__(self, raw: IO[bytes], checker: Any, size: int) -> None:
+    def __init__(
+        self,
+        raw: IO[bytes],
+        checker: Any,
+        size: int,
+        *,
+        read_ahead: int = READ_AHEAD_CHUNKS,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
         self._raw = raw
         self._checker = checker
         self._remaining = size
+        self._chunk_size = chunk_size
+        self._checked: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=max(1, read_ahead))
+        self._closing = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._chunk = b""
+        self._offset = 0
+        self._ended = False
+        self._failure: BaseException | None = None
         self.report: ValidationReport | None = None
 
     @property
@@ -46,16 +72,61 @@ class ValidatingReader:
         return self._remaining
 
     def read(self, size: int = -1) -> bytes:
-        chunk = self._raw.read(size)
-        if chunk:
-            self._remaining -= len(chunk)
-            self._checker.feed(chunk)
-        elif self.report is None:
-            self.report = self._checker.finish()
-            self.report.raise_for_problems()
-        return chunk
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(self._chunk_size), b""))
+        if self._offset >= len(self._chunk) and not self._next_chunk():
+            return b""
+        if self._offset == 0 and size >= len(self._chunk):
+            data = self._chunk
+        else:
+            data = self._chunk[self._offset : self._offset + size]
+        self._offset += len(data)
+        self._remaining -= len(data)
+        return data
+
+    def _next_chunk(self) -> bool:
+        """Take the next checked chunk; False at a clean end of file; raises the checker's (or the file's) error."""
+        if self._failure is not None:
+            raise self._failure
+        if self._ended:
+            return False
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._check_ahead, name="metrika-validate", daemon=True)
+            self._worker.start()
+        item = self._checked.get()
+        if item is None:
+            self._ended = True
+            return False
+        if isinstance(item, BaseException):
+            self._failure = item
+            raise item
+        self._chunk, self._offset = item, 0
+        return True
+
+    def _check_ahead(self) -> None:
+        """The worker: read, check, hand over; at end of file finish the check; hand over any error."""
+        try:
+            while not self._closing.is_set():
+                chunk = self._raw.read(self._chunk_size)
+                if not chunk:
+                    self.report = self._checker.finish()
+                    self.report.raise_for_problems()
+                    self._checked.put(None)
+                    return
+                self._checker.feed(chunk)
+                self._checked.put(chunk)
+        except BaseException as error:
+            self._checked.put(error)
 
     def close(self) -> None:
+        """Stop the worker (it may be blocked handing over a chunk), then close the file."""
+        self._closing.set()
+        if self._worker is not None:
+            while self._worker.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        self._checked.get_nowait()
+                self._worker.join(timeout=0.05)
         self._raw.close()
 
     def __enter__(self) -> ValidatingReader:
