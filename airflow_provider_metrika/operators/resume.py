@@ -109,7 +109,7 @@ class UploadJournal:
         """The journal of the running task instance (``durable=False`` or Airflow < 3.3: an inert one)."""
         store = context.get("task_state_store") if durable else None
         if durable and store is None:
-            logger.info(
+            logger.debug(
                 "No task state store (Airflow < 3.3): a retry finds its uploading by the fingerprint in its comment"
             )
         return cls(store, logger=logger)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any, ClassVar
 
 from airflow_provider_metrika.exceptions import MetrikaAmbiguousResponseError, MetrikaConfigError
@@ -25,7 +24,7 @@ from airflow_provider_metrika.operators.inputs import (
 from airflow_provider_metrika.operators.resume import UploadJournal, new_record, reattach
 from airflow_provider_metrika.operators.validation import check_mode, plan_parts
 from airflow_provider_metrika.sensors.uploading import THREE_HOURS
-from airflow_provider_metrika.triggers.uploading import DEFAULT_MAX_CONSECUTIVE_FAILURES, MetrikaUploadingTrigger
+from airflow_provider_metrika.triggers.uploading import DEFAULT_MAX_CONSECUTIVE_FAILURES, defer_until_terminal
 from airflow_provider_metrika.uploads import Uploading, get_upload_kind
 from airflow_provider_metrika.version_compat import BaseOperator, Context, default_deferrable
 from airflow_provider_metrika.waiting import finish_wait, outcome, wait_blocking
@@ -219,18 +218,16 @@ class MetrikaBaseUploadOperator(BaseOperator):
         if settled is not None:
             return finish_wait(settled, self.log)
         if self.deferrable:
-            self.defer(
-                trigger=MetrikaUploadingTrigger(
-                    kind=self.kind,
-                    counter_id=counter_id,
-                    uploading_ids=ids,
-                    metrika_conn_id=self.metrika_conn_id,
-                    poll_interval=self.poll_interval,
-                    max_poll_interval=self.max_poll_interval,
-                    max_consecutive_failures=self.max_consecutive_failures,
-                ),
-                method_name="execute_complete",
-                timeout=timedelta(seconds=self.wait_timeout),
+            defer_until_terminal(
+                self,
+                kind=self.kind,
+                counter_id=counter_id,
+                uploading_ids=ids,
+                metrika_conn_id=self.metrika_conn_id,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                max_consecutive_failures=self.max_consecutive_failures,
+                timeout=self.wait_timeout,
             )
         event = wait_blocking(
             hook,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
-from airflow_provider_metrika.triggers.uploading import DEFAULT_MAX_CONSECUTIVE_FAILURES, MetrikaUploadingTrigger
+from airflow_provider_metrika.triggers.uploading import DEFAULT_MAX_CONSECUTIVE_FAILURES, defer_until_terminal
 from airflow_provider_metrika.uploads import Uploading
 from airflow_provider_metrika.version_compat import (
     BaseSensorOperator,
@@ -99,18 +98,16 @@ class MetrikaUploadingSensor(BaseSensorOperator):
         if first.is_done:
             return first.xcom_value
         kind, counter_id, ids = self._target(MetrikaHook(self.metrika_conn_id))
-        self.defer(
-            trigger=MetrikaUploadingTrigger(
-                kind=kind,
-                counter_id=counter_id,
-                uploading_ids=ids,
-                metrika_conn_id=self.metrika_conn_id,
-                poll_interval=self.poke_interval,
-                max_poll_interval=self.max_poll_interval,
-                max_consecutive_failures=self.max_consecutive_failures,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+        defer_until_terminal(
+            self,
+            kind=kind,
+            counter_id=counter_id,
+            uploading_ids=ids,
+            metrika_conn_id=self.metrika_conn_id,
+            poll_interval=self.poke_interval,
+            max_poll_interval=self.max_poll_interval,
+            max_consecutive_failures=self.max_consecutive_failures,
+            timeout=self.timeout,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:

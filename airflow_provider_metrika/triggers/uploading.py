@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 from typing import Any
 
 from airflow_provider_metrika.hooks.metrika_async import MetrikaAsyncHook
@@ -25,18 +26,18 @@ from airflow_provider_metrika.triggers.poller import (
     subscribed,
 )
 from airflow_provider_metrika.version_compat import BaseTrigger, TriggerEvent
-from airflow_provider_metrika.waiting import outcome
+from airflow_provider_metrika.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES, outcome
 
 DEFAULT_POLL_INTERVAL = 60.0
 #: Where polls stop backing off when the caller gives no ``max_poll_interval`` (5 minutes).
 DEFAULT_MAX_POLL_INTERVAL = 300.0
-DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
 
 __all__ = [
     "DEFAULT_MAX_CONSECUTIVE_FAILURES",
     "DEFAULT_MAX_POLL_INTERVAL",
     "DEFAULT_POLL_INTERVAL",
     "MetrikaUploadingTrigger",
+    "defer_until_terminal",
     "next_interval",
 ]
 
@@ -148,3 +149,31 @@ class MetrikaUploadingTrigger(BaseTrigger):
             + message,
             "uploadings": [],
         }
+
+
+def defer_until_terminal(
+    task: Any,
+    *,
+    kind: str,
+    counter_id: int,
+    uploading_ids: list[str],
+    metrika_conn_id: str,
+    poll_interval: float,
+    max_poll_interval: float | None,
+    max_consecutive_failures: int,
+    timeout: float,
+) -> None:
+    """Defer ``task`` (a sensor or an upload operator) to the trigger; it resumes in ``execute_complete``."""
+    task.defer(
+        trigger=MetrikaUploadingTrigger(
+            kind=kind,
+            counter_id=counter_id,
+            uploading_ids=uploading_ids,
+            metrika_conn_id=metrika_conn_id,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            max_consecutive_failures=max_consecutive_failures,
+        ),
+        method_name="execute_complete",
+        timeout=timedelta(seconds=timeout),
+    )

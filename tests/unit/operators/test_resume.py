@@ -72,7 +72,7 @@ def test_record_from_anything_else_is_none(value):
 
 
 def test_journal_without_a_store_is_inert_and_says_why(caplog):
-    with caplog.at_level(logging.INFO, logger=LOG.name):
+    with caplog.at_level(logging.DEBUG, logger=LOG.name):
         journal = UploadJournal.of({"ti": None}, logger=LOG)
     assert not journal.durable and "Airflow < 3.3" in caplog.text
     journal.write(new_record("calls", 1, "s", ["m"]))
