@@ -255,6 +255,31 @@ class StreamChecker:
             self._sink.write("".join(lines[: reader.line_num]).encode())
         return reader.line_num
 
+    def _columns_verdict(self, batch: list[list[str]]) -> tuple[int, list[tuple[int, CellCheck]]] | None:
+        """Check cell rows column by column with C-level loops: None when some row breaks a rule,
+        else the number of stale rows and the checks that found them."""
+        rules = self._rules
+        if rules is None or not batch or set(map(len, batch)) != {rules.width}:
+            return None
+        columns = list(zip(*batch, strict=True))
+        stale = 0
+        stale_checks = []
+        for index, _column, check in rules.checks:
+            count = column_stale_count(check, columns[index])
+            if count is None:
+                return None
+            if count:
+                stale += count
+                stale_checks.append((index, check))
+        if any("" in columns[index] for index, _ in rules.required):
+            return None
+        for indexes, _message in rules.any_of:
+            if not all(map(any, zip(*(columns[i] for i in indexes), strict=True))):
+                return None
+        if any("" in columns[index] for index, _column, _message in rules.warn_if_empty):
+            return None
+        return stale, stale_checks
+
     def _batch_is_clean(self, batch: list[list[str]], lines: list[str], start: int, end: int) -> bool:
         """Fast path: check a batch column by column with C-level loops.
 
@@ -262,26 +287,10 @@ class StreamChecker:
         False sends it to the row loop, which finds and words the problems. Batches stay
         small so their lists die young (a big batch wakes the cyclic GC's older generations).
         """
-        rules = self._rules
-        if rules is None or set(map(len, batch)) != {rules.width}:
+        verdict = self._columns_verdict(batch)
+        if verdict is None:
             return False
-        columns = list(zip(*batch, strict=True))
-        stale = 0
-        stale_checks = []
-        for index, _column, check in rules.checks:
-            count = column_stale_count(check, columns[index])
-            if count is None:
-                return False
-            if count:
-                stale += count
-                stale_checks.append((index, check))
-        if any("" in columns[index] for index, _ in rules.required):
-            return False
-        for indexes, _message in rules.any_of:
-            if not all(map(any, zip(*(columns[i] for i in indexes), strict=True))):
-                return False
-        if any("" in columns[index] for index, _column, _message in rules.warn_if_empty):
-            return False
+        stale, stale_checks = verdict
         policy = self._options.stale_rows
         dropping = stale and policy == "drop" and self._sink is not None
         if (stale and policy == "fail") or (dropping and end - start != len(batch)):
@@ -325,6 +334,17 @@ class StreamChecker:
         self._started = True
         self._line_base = 1
         self._on_header(fields)
+
+    def take_clean_rows(self, rows: list[list[str]]) -> bool:
+        """Rows given as cells, checked column-wise at once: True when all are valid and kept (and
+        counted); False, counting nothing, when they need :meth:`take_row` one by one (a problem,
+        or a stale row that ``stale_rows`` fails or drops)."""
+        verdict = self._columns_verdict(rows)
+        if verdict is None or (verdict[0] and self._options.stale_rows != "warn"):
+            return False
+        self._rows += len(rows)
+        self._stale += verdict[0]
+        return True
 
     def take_row(self, fields: list[str], row: int) -> bool:
         """Check one row given as cells; True when valid and kept."""
