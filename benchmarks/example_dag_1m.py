@@ -73,7 +73,9 @@ def main() -> int:
     try:
         midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         paid_share = STATUSES.count("paid") / len(STATUSES)
-        deals = round(args.rows / paid_share)
+        # demo deals are paid up to an hour after creation, so about half an hour's worth fall before the interval
+        inside_interval = 1 - 1800 / 86400
+        deals = round(args.rows / paid_share / inside_interval)
         started = time.perf_counter()
         # deals over the one day before midnight: the data interval of the run with logical date `midnight`
         crm_db = create_crm_database(workdir / "crm.db", customers=args.customers, deals=deals, end=midnight, days=1)
