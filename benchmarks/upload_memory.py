@@ -44,6 +44,7 @@ from airflow_provider_metrika.emulator.testing import TEST_TOKEN, EmulatorProces
 KIND = "offline_conversions"
 COUNTER_ID = 12345
 VARIANTS = ("csv-parse", "inflight", "preflight", "hook-none", "requests-files")
+HOOK_VARIANTS = ("inflight", "preflight", "hook-none")
 RESULT_MARK = "RESULT "
 MiB = 1024 * 1024
 RSS_TARGET_MIB = 80
@@ -139,11 +140,28 @@ PREPARE: dict[str, Callable[[str, str], Callable[[], str]]] = {
 }
 
 
-def child_main(variant: str, path: str, url: str) -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+def use_progress_interval(seconds: float) -> None:
+    """Make the hook log upload progress every ``seconds`` (its default is 10 s) to show the lines in a short run."""
+    from airflow_provider_metrika.hooks import metrika, progress
+
+    class FrequentProgress(progress.UploadProgressLogger):
+        def __init__(self, total_bytes: int, **kwargs: Any) -> None:
+            super().__init__(total_bytes, **{**kwargs, "interval": seconds})
+
+    metrika.UploadProgressLogger = FrequentProgress  # type: ignore[misc]
+
+
+def child_main(variant: str, path: str, url: str, progress_interval: float | None) -> None:
     start = time.perf_counter()
     run = PREPARE[variant](path, url)
+    if progress_interval is not None and variant in HOOK_VARIANTS:
+        use_progress_interval(progress_interval)
     imports = time.perf_counter() - start
+    # after the imports: importing Airflow configures logging its own way
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s", force=True)
+    progress_log = logging.getLogger("airflow_provider_metrika.hooks.progress")
+    progress_log.disabled = False
+    progress_log.setLevel(logging.INFO)
     baseline = rss_mib()
     start = time.perf_counter()
     detail = run()
@@ -153,7 +171,7 @@ def child_main(variant: str, path: str, url: str) -> None:
 
 
 # -- the parent: data, emulator, one child per variant ------------------------------------------
-def run_child(variant: str, path: Path, url: str, workdir: Path) -> dict[str, Any]:
+def run_child(variant: str, path: Path, url: str, workdir: Path, progress_interval: float | None) -> dict[str, Any]:
     log_path = workdir / f"{variant}.log"
     env = dict(os.environ)
     env.update(
@@ -172,6 +190,8 @@ def run_child(variant: str, path: Path, url: str, workdir: Path) -> dict[str, An
     )
     time_path = workdir / f"{variant}.time"
     command = [sys.executable, __file__, "--child", variant, "--path", str(path), "--url", url]
+    if progress_interval is not None:
+        command += ["--progress-interval", str(progress_interval)]
     if os.path.exists(GNU_TIME):
         command = [GNU_TIME, "-o", str(time_path), "-f", "%M", *command]
     with open(log_path, "w", encoding="utf-8") as log:
@@ -214,12 +234,15 @@ def main() -> None:
     parser.add_argument("--size", default="1GiB", help="file size: 1GiB, 256MiB, 100MB ...")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {VARIANTS}")
     parser.add_argument("--keep", type=Path, help="write the generated file here and keep it")
+    parser.add_argument(
+        "--progress-interval", type=float, help="seconds between the hook's progress lines (default: the hook's, 10 s)"
+    )
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child_main(args.child, args.path, args.url)
+        child_main(args.child, args.path, args.url, args.progress_interval)
         return
     size = parse_size(args.size)
     variants = [name.strip() for name in args.variants.split(",") if name.strip()]
@@ -241,7 +264,7 @@ def main() -> None:
             print(f"Emulator at {emulator.url} (pid in its own process)")
             for variant in variants:
                 emulator.client.reset()
-                results[variant] = run_child(variant, path, emulator.url, workdir)
+                results[variant] = run_child(variant, path, emulator.url, workdir, args.progress_interval)
                 print(f"  {variant}: {results[variant]['wall']:.2f} s", flush=True)
         print()
         print_table(actual, results)
