@@ -229,3 +229,40 @@ def test_stale_rows_fail_policy(metrika_conn, emulator, context, tmp_path):
     with pytest.raises(MetrikaValidationError, match="row 3, column DateTime"):
         MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(path), stale_rows="fail").execute(context)
     assert emulator.uploadings() == []
+
+
+@pytest.mark.parametrize("as_url", ["file-url", "object-storage-path"])
+def test_object_storage_sources(metrika_conn, emulator, context, tmp_path, as_url):
+    from airflow_provider_metrika.version_compat import ObjectStoragePath
+
+    url = f"file://{conversions(tmp_path / 'c.csv', rows=4)}"
+    src = url if as_url == "file-url" else ObjectStoragePath(url)
+    result = MetrikaUploadOfflineConversionsOperator(task_id="up", src=src).execute(context)
+    assert result["source_quantity"] == 4
+    (stored,) = emulator.uploadings(kind="offline_conversions")
+    assert stored["rows"] == 4
+
+
+def test_dataframe_rows(metrika_conn, emulator, context):
+    import pandas as pd
+
+    paid = pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=3)
+    frame = pd.DataFrame({"ClientId": ["11", "12"], "Target": ["paid", "paid"], "DateTime": [paid, paid],
+                          "Price": [1.5, 2.0], "Currency": ["RUB", "RUB"]})
+    result = MetrikaUploadOfflineConversionsOperator(task_id="up", rows=frame).execute(context)
+    assert result["source_quantity"] == result["line_quantity"] == 2
+
+
+def test_orders_csv_and_contacts_rows(metrika_conn, emulator, context, tmp_path):
+    contacts = [{"uniq_id": "c1", "emails": ["A@Example.com"], "phones": ["79995551111"]}]
+    done = MetrikaUploadContactsOperator(task_id="contacts", rows=contacts, merge_mode="SAVE").execute(context)
+    assert done["status"] == "PASSED" and done["elements_count"] == 1
+    path = tmp_path / "orders.csv"
+    path.write_text("OrderId,Customer,Type,Created,Status,Sum\n"
+                    "o1,c1,CONTACT,2026-11-20 10:00:00,PAID,99.90\n")
+    mapping = {"id": "OrderId", "client_uniq_id": "Customer", "client_type": "Type", "create_date_time": "Created",
+               "order_status": "Status", "revenue": "Sum"}
+    done = MetrikaUploadOrdersOperator(task_id="orders", src=str(path), merge_mode="SAVE",
+                                       columns_mapping=mapping).execute(context)
+    assert done["status"] == "PASSED" and done["elements_count"] == 1
+    assert sorted(u["kind"] for u in emulator.uploadings()) == ["contacts", "orders"]
