@@ -271,7 +271,7 @@ def main() -> None:
         for variant, result in results.items():
             if result["progress"]:
                 print(f"\nProgress lines logged by the hook ({variant}):")
-                print("\n".join("  " + line[-160:] for line in result["progress"]))
+                print("\n".join("  " + line for line in result["progress"]))
 
 
 if __name__ == "__main__":
