@@ -26,10 +26,11 @@ def split_csv(
 ) -> list[PreparedInput]:
     """Write ``source`` as parts of at most ``max_bytes`` each (header included) into ``directory``."""
     parts: list[str] = []
+    feed = _Batched(on_bytes) if on_bytes else None
     with source.opener() as stream:
         header = stream.readline()
-        if on_bytes:
-            on_bytes(header)
+        if feed:
+            feed(header)
         if len(header) * 2 > max_bytes:
             raise MetrikaValidationError(f"{source.name}: the header alone is too long to split the file")
         out: IO[bytes] | None = None
@@ -38,8 +39,8 @@ def split_csv(
         row_size = 0
         quotes = 0
         for line in stream:
-            if on_bytes:
-                on_bytes(line)
+            if feed:
+                feed(line)
             row.append(line)
             row_size += len(line)
             quotes += line.count(b'"')
@@ -62,6 +63,28 @@ def split_csv(
             row, row_size, quotes = [], 0, 0
         if out is not None:
             out.close()
+        if feed:
+            feed.flush()
         if row:
             raise MetrikaValidationError(f"{source.name}: the file ends inside a quoted field")
     return [prepare_file(path) for path in parts]
+
+
+class _Batched:
+    """Hand bytes on in blocks of about ``BUFFER`` (a validator is much faster on blocks than on lines)."""
+
+    def __init__(self, sink: Callable[[bytes], None]) -> None:
+        self._sink = sink
+        self._pending: list[bytes] = []
+        self._size = 0
+
+    def __call__(self, data: bytes) -> None:
+        self._pending.append(data)
+        self._size += len(data)
+        if self._size >= BUFFER:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._sink(b"".join(self._pending))
+            self._pending, self._size = [], 0
