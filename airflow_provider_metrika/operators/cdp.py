@@ -8,15 +8,18 @@ same rows with a merge mode is idempotent, so no fingerprint search is needed.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.fingerprint import fingerprint
 from airflow_provider_metrika.formats import ValidationOptions, get_file_format
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.operators.inputs import PreparedInput, prepare_file, rows_to_records
+from airflow_provider_metrika.operators.resume import new_record
 from airflow_provider_metrika.operators.upload import MetrikaBaseUploadOperator
 from airflow_provider_metrika.uploads import Uploading, UploadState, get_upload_kind
 from airflow_provider_metrika.version_compat import AirflowFailException, Context
@@ -130,8 +133,15 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         report = fmt.validate_rows(json_rows, options=options)
         report.raise_for_problems()
         body = fmt.to_json_body(json_rows, options=options)
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+        extra = {"source": "rows", "rows": len(json_rows)}
+        journal, record, reattached = self.resume(hook, counter_id, context, digest)
+        if record is not None and reattached is not None:
+            return reattached, extra
         uploading = hook.upload_json(self.kind, counter_id, body, params={"merge_mode": options.merge_mode})
-        return [uploading], {"source": "rows", "rows": len(json_rows)}
+        mark = fingerprint(context, digest)
+        journal.write(new_record(self.kind, counter_id, mark, [mark]).with_part(0, uploading.uploading_id))
+        return [uploading], extra
 
     def json_rows(self) -> list[Mapping[str, Any]] | None:
         """Rows to send to the JSON endpoint: XCom rows, or a ``.json`` file; None means CSV."""

@@ -21,7 +21,7 @@ from airflow_provider_metrika.operators.inputs import (
     rows_to_records,
     spool_rows,
 )
-from airflow_provider_metrika.operators.resume import UploadJournal, new_record, reattach
+from airflow_provider_metrika.operators.resume import UploadJournal, UploadRecord, new_record, reattach
 from airflow_provider_metrika.operators.validation import check_mode, plan_parts
 from airflow_provider_metrika.sensors.uploading import THREE_HOURS
 from airflow_provider_metrika.triggers.uploading import DEFAULT_MAX_CONSECUTIVE_FAILURES, defer_until_terminal
@@ -161,9 +161,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         """
         source = self.prepare_input(tmpdir)
         digest = source.sampled_digest()
-        journal = UploadJournal.of(context, durable=self.durable, logger=self.log)
-        record = journal.read(self.kind, counter_id, fingerprint(context, digest))
-        reattached = reattach(hook, record, self.log)
+        journal, record, reattached = self.resume(hook, counter_id, context, digest)
         if record is not None and reattached is not None:
             return reattached, {"fingerprint": fingerprints_extra(record.marks), "source": source.name}
         parts = plan_parts(
@@ -187,6 +185,18 @@ class MetrikaBaseUploadOperator(BaseOperator):
             journal.write(record)
             uploadings.append(uploading)
         return uploadings, {"fingerprint": fingerprints_extra(marks), "source": source.name}
+
+    def resume(
+        self, hook: MetrikaHook, counter_id: int, context: Context, digest: str
+    ) -> tuple[UploadJournal, UploadRecord | None, list[Uploading] | None]:
+        """This task instance's journal, its record for this data, and the uploadings that record names, read back.
+
+        The uploadings are None when there is nothing to reattach to (no record, an
+        incomplete one, or ids Metrika no longer knows): then the data is uploaded.
+        """
+        journal = UploadJournal.of(context, durable=self.durable, logger=self.log)
+        record = journal.read(self.kind, counter_id, fingerprint(context, digest))
+        return journal, record, reattach(hook, record, self.log)
 
     def upload_once(
         self, hook: MetrikaHook, counter_id: int, source: PreparedInput, opener: Any, comment: str, mark: str

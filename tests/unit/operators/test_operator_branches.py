@@ -154,3 +154,21 @@ def test_cdp_failed_without_details(hook, context, tmp_path):
                                                                        "api_validation_status": "FAILED"})
     with pytest.raises(AirflowFailException, match="no details given"):
         MetrikaUploadContactsOperator(task_id="c", src=str(path), merge_mode="SAVE").execute(context)
+
+
+def test_cdp_json_retry_reattaches_through_the_task_state_store(hook, tmp_path):
+    from tests.unit.operators.fakes import FakeStore
+
+    rows = [{"id": "o1", "client_uniq_id": "c1", "client_type": "CONTACT",
+             "create_date_time": "2026-11-20 10:00:00", "order_status": "PAID"}]
+    passed = Uploading.from_api("orders", 5, {"uploading_id": "u1", "api_validation_status": "PASSED"})
+    hook.upload_json.return_value = passed
+    hook.iter_uploadings.side_effect = lambda kind, counter_id: iter([passed])
+    context = {"ti": FakeTaskInstance(), "task_state_store": FakeStore()}
+    first = MetrikaUploadOrdersOperator(task_id="o", rows=rows, merge_mode="APPEND").execute(context)
+    again = MetrikaUploadOrdersOperator(task_id="o", rows=rows, merge_mode="APPEND").execute(context)
+    assert first["uploading_id"] == again["uploading_id"] == "u1"
+    hook.upload_json.assert_called_once()
+    changed = [dict(rows[0], order_status="CANCELLED")]
+    MetrikaUploadOrdersOperator(task_id="o", rows=changed, merge_mode="APPEND").execute(context)
+    assert hook.upload_json.call_count == 2  # other data: a new upload
