@@ -69,10 +69,15 @@ def is_retryable_status(status: int) -> bool:
     return status in (420, 429) or status >= 500
 
 
+#: Quotas that reset once a day (00:00 GMT): another attempt within minutes cannot succeed
+#: and would only spend requests, so they are not retried (a wait counts them as transient).
+DAILY_QUOTAS = frozenset({"quota_requests_by_uid", "quota_requests_by_counter_id"})
+
+
 def is_retryable(error: BaseException) -> bool:
-    """Whether another attempt can help; API errors decide by status, 4xx never."""
+    """Whether another attempt can help; API errors decide by status (4xx never) and daily quotas never."""
     if isinstance(error, MetrikaApiError):
-        return is_retryable_status(error.status)
+        return is_retryable_status(error.status) and error.error_type not in DAILY_QUOTAS
     return isinstance(error, TRANSIENT_TRANSPORT_ERRORS)
 
 

@@ -90,7 +90,7 @@ def test_upload_survives_an_emulator_restart_with_state_kept(conn, emulator, emu
     assert again["uploading_id"] == first["uploading_id"] and len(stored(emulator_process.client)) == 1
 
 
-@pytest.mark.parametrize(("status", "error_type"), [(429, "quota_requests_by_uid"), (420, "quota_parallel_requests")])
+@pytest.mark.parametrize(("status", "error_type"), [(429, "quota_requests_by_ip"), (420, "quota_parallel_requests")])
 def test_quota_answers_back_off_and_honour_retry_after(conn, emulator, monkeypatch, tmp_path, status, error_type):
     delays = quick_retries(monkeypatch)
     emulator.inject_fault(method="POST", path=UPLOAD_PATH, action="quota", status=status, error_type=error_type,

@@ -134,3 +134,15 @@ async def test_async_hook_reads_what_the_sync_hook_uploaded(hook, emulator, csv_
         listed = await async_hook.list_uploadings("offline_conversions", COUNTER)
     assert got.status == "PROCESSED"
     assert [u.uploading_id for u in listed] == [uploading.uploading_id]
+
+
+def test_daily_quota_is_not_retried(hook, emulator):
+    from airflow_provider_metrika.exceptions import MetrikaRetryableError
+
+    emulator.configure(daily_quota=2)
+    hook.list_uploadings("offline_conversions", COUNTER)
+    hook.list_uploadings("offline_conversions", COUNTER)
+    with pytest.raises(MetrikaRetryableError) as err:
+        hook.list_uploadings("offline_conversions", COUNTER)
+    assert (err.value.status, err.value.error_type) == (429, "quota_requests_by_uid")
+    assert emulator.request_stats()["throttled_total"] == 1  # one refusal: no retry spent on a spent quota

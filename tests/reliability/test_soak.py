@@ -56,7 +56,7 @@ FAULTS = [
     ("5xx_upload", 3, {"method": "POST", "path": UPLOAD_PATH, "action": "status", "status": 503}),
     ("5xx_upload_maybe_processed", 2, {"method": "POST", "path": UPLOAD_PATH, "action": "status", "status": 500}),
     ("5xx_poll", 4, {"method": "GET", "path": POLLS, "action": "status", "status": 502}),
-    ("429_quota", 3, {"path": "", "action": "quota", "status": 429, "error_type": "quota_requests_by_uid",
+    ("429_quota", 3, {"path": "", "action": "quota", "status": 429, "error_type": "quota_requests_by_ip",
                       "retry_after": 0.01}),
     ("420_quota", 2, {"path": "", "action": "quota", "status": 420, "error_type": "quota_parallel_requests"}),
     ("slow_response", 3, {"path": "", "action": "delay", "seconds": 0.05}),

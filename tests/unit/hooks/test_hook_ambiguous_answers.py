@@ -49,7 +49,7 @@ def test_sync_upload_post_is_not_resent_after_a_gateway_error(hook, answer, dela
 
 @pytest.mark.parametrize("status", [429, 503])
 def test_sync_upload_post_is_resent_after_a_refusal(hook, answer, delays, status):  # noqa: F811
-    send = answer(response(status, error_body(status, "quota_requests_by_uid", "slow")), response(200, {"ok": 1}))
+    send = answer(response(status, error_body(status, "quota_parallel_requests", "slow")), response(200, {"ok": 1}))
     assert hook.request("POST", "/upload", json={"a": 1}) == {"ok": 1}
     assert send.call_count == 2
 

@@ -39,6 +39,21 @@ def test_retryable_statuses(status, retryable):
     assert is_retryable_status(status) is retryable
 
 
+@pytest.mark.parametrize(
+    ("status", "error_type", "retryable"),
+    [
+        (429, "quota_parallel_requests", True),
+        (420, "quota_requests_by_ip", True),
+        (429, "quota_requests_by_uid", False),  # spent for the day: resets at midnight
+        (420, "quota_requests_by_counter_id", False),
+    ],
+)
+def test_daily_quotas_are_not_retried(status, error_type, retryable):
+    error = error_from_response(status, json.dumps(error_body(status, error_type, "quota")), method="GET", path="/x")
+    assert error.error_type == error_type
+    assert is_retryable(error) is retryable
+
+
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 406, 409, 413])
 def test_other_4xx_never_retryable(status):
     assert not is_retryable_status(status)
