@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -199,11 +200,18 @@ class EmulatorProcess:
         except OSError:
             return ""
 
+    def close(self) -> None:
+        """Stop, and delete the state directory if this object made it (a caller's ``db_path`` is left alone)."""
+        self.stop()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
     def __enter__(self) -> EmulatorProcess:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        self.close()
 
 
 def _child_env() -> dict[str, str]:
