@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -334,13 +335,10 @@ def test_bad_cli_arguments_fail_to_start(tmp_path):
     with pytest.raises(RuntimeError, match="did not start"):
         process.start()
     assert not process.running
+    process.close()
 
 
 def test_emulator_process_removes_the_state_it_made():
-    from pathlib import Path
-
-    from airflow_provider_metrika.emulator.testing import EmulatorProcess
-
     with EmulatorProcess() as process:
         state = Path(process.db_path).parent
         assert process.client.health() and state.is_dir()
