@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 MAX_COMMENT = 255
 PREFIX = "afm"
 FINGERPRINT_LEN = len(PREFIX) + 20
-# Seed 002: "digits, Latin and Cyrillic letters are allowed". Spaces, '_' and '-' are
-# tolerated; anything else is rejected before upload because Metrika's behaviour is unknown.
-_COMMENT_RE = re.compile(r"[0-9A-Za-zА-Яа-яЁё _-]*")  # noqa: RUF001
+# Seed 002: "digits, Latin and Cyrillic letters are allowed". Nothing else (not even a space):
+# Metrika's handling of other characters is unknown, and a changed comment would hide the mark.
+_COMMENT_RE = re.compile(r"[0-9A-Za-zА-Яа-яЁё]*")  # noqa: RUF001
 
 
 def validate_comment(comment: str | None, *, reserve: int = 0, param: str = "comment") -> str:
@@ -37,7 +37,8 @@ def validate_comment(comment: str | None, *, reserve: int = 0, param: str = "com
     if not _COMMENT_RE.fullmatch(text):
         bad = sorted({ch for ch in text if not _COMMENT_RE.fullmatch(ch)})
         raise MetrikaConfigError(
-            f"{param} contains {''.join(bad)!r}: Metrika accepts only letters (Latin, Cyrillic), digits and spaces"
+            f"{param} contains {''.join(bad)!r}: Metrika accepts only Latin and Cyrillic letters and digits "
+            "(no spaces or punctuation)"
         )
     return text
 
@@ -50,9 +51,8 @@ def fingerprint(context: Any, content_digest: str) -> str:
 
 
 def comment_with(comment: str | None, mark: str) -> str:
-    """The user's comment followed by the fingerprint, within Metrika's 255 characters."""
-    text = validate_comment(comment, reserve=len(mark) + 1)
-    return f"{text} {mark}" if text else mark
+    """The user's comment followed directly by the fingerprint, within Metrika's 255 characters."""
+    return validate_comment(comment, reserve=len(mark)) + mark
 
 
 def find_uploading(hook: MetrikaHook, kind: str, counter_id: int, mark: str) -> Uploading | None:
@@ -61,6 +61,6 @@ def find_uploading(hook: MetrikaHook, kind: str, counter_id: int, mark: str) -> 
     if upload_kind.list_path is None:
         return None
     for uploading in hook.iter_uploadings(upload_kind.name, counter_id):
-        if mark in uploading.comment.split():
+        if uploading.comment.endswith(mark):
             return uploading
     return None

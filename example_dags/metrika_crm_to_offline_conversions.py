@@ -104,7 +104,7 @@ def metrika_crm_to_offline_conversions():
         task_id="upload_offline_conversions",
         src=extracted["path"],
         counter_id=COUNTER_ID,
-        comment="crm deals {{ ds_nodash }}",
+        comment="crmdeals{{ ds_nodash }}",
     )
     wait = MetrikaUploadingSensor(
         task_id="wait_for_processing",

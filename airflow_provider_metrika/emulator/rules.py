@@ -14,7 +14,7 @@ from airflow_provider_metrika.emulator.csvstream import CsvStream
 from airflow_provider_metrika.emulator.errors import invalid_parameter, invalid_uploading, missing_parameter
 
 MAX_COMMENT_CHARS = 255
-_COMMENT_OK = re.compile(r"[0-9A-Za-z\u0410-\u044f\u0401\u0451 _-]*")  # Cyrillic letters incl. Yo
+_COMMENT_OK = re.compile(r"[0-9A-Za-z\u0410-\u044f\u0401\u0451]*")  # Cyrillic letters incl. Yo
 
 CONVERSION_TYPES = ("BASIC", "CALLS", "CHATS")
 ID_COLUMNS = {"clientid": "CLIENT_ID", "userid": "USER_ID", "yclid": "YCLID", "purchaseid": "PURCHASE_ID"}
@@ -24,14 +24,14 @@ USER_PARAMS_ID_COLUMNS = {"clientid": "CLIENT_ID", "userid": "USER_ID"}
 
 
 def check_comment(comment: str | None) -> str:
-    """Seed 002: at most 255 characters; letters (Latin, Cyrillic), digits, spaces, ``_`` and ``-``."""
+    """Seed 002: at most 255 characters; only Latin and Cyrillic letters and digits."""
     comment = comment or ""
     if len(comment) > MAX_COMMENT_CHARS:
         raise invalid_parameter(f"comment is longer than {MAX_COMMENT_CHARS} characters ({len(comment)})")
     if not _COMMENT_OK.fullmatch(comment):
         bad = sorted({ch for ch in comment if not _COMMENT_OK.fullmatch(ch)})
         raise invalid_parameter(
-            f"comment may contain only letters, digits, spaces, '_' and '-'; found {''.join(bad)!r}"
+            f"comment may contain only Latin and Cyrillic letters and digits; found {''.join(bad)!r}"
         )
     return comment
 

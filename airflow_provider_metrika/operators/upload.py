@@ -36,7 +36,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
     :param src: local path, ``ObjectStoragePath`` or fsspec URL of the file (templated)
     :param rows: rows instead of a file: a list of dicts (e.g. from XCom) or a pandas DataFrame
     :param counter_id: Metrika counter id; the connection's default when omitted (templated)
-    :param comment: comment stored with the uploading (letters, digits, spaces; templated)
+    :param comment: comment stored with the uploading (Latin/Cyrillic letters and digits only; templated)
     :param metrika_conn_id: Airflow connection of type ``yandex_metrika``
     :param source_conn_id: connection for reading ``src`` from object storage
     :param validation: ``preflight`` (default: whole file checked before any request),
@@ -160,7 +160,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         input's digest; otherwise each part's uploading id is journaled as soon as it exists.
         """
         source = self.prepare_input(tmpdir)
-        digest = source.sampled_digest()
+        digest = source.content_digest()
         journal, record, reattached = self.resume(hook, counter_id, context, digest)
         if record is not None and reattached is not None:
             return reattached, {"fingerprint": fingerprints_extra(record.marks), "source": source.name}

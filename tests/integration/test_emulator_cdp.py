@@ -33,7 +33,7 @@ def upload_contacts(metrika_api, content: str, **params):
 
 def test_contacts_csv_passed_shape(metrika_api):
     content = "ID,Name,Email,Created\nc1,Иванов Иван,ivan@example.com,2024-05-31 12:00:00\nc2,Petr,,31.05.24 10:30\n"
-    response = upload_contacts(metrika_api, content, comment="crm sync")
+    response = upload_contacts(metrika_api, content, comment="crmsync")
     assert response.status_code == 200, response.text
     uploading = response.json()["uploading"]
     assert uploading == {
@@ -46,7 +46,7 @@ def test_contacts_csv_passed_shape(metrika_api):
         "entity_subtype": "CONTACT",
         "uploading_format": "CSV",
         "uploading_source": "API",
-        "uploading_title": "crm sync",
+        "uploading_title": "crmsync",
     }
     assert isinstance(uploading["uploading_id"], str)
     assert len(uploading["datetime"]) == len("2022-12-29T18:02:01.123Z")

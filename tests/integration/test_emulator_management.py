@@ -64,7 +64,7 @@ def test_counter_id_must_be_positive_int(metrika_api, counter):
 def test_upload_offline_conversions_shape(metrika_api, emulator):
     now = emulator.now()
     response = metrika_api.upload(
-        UPLOAD, conversions_csv(now, [known(), "unknown-1"]), params={"comment": "Загрузка 1"}
+        UPLOAD, conversions_csv(now, [known(), "unknown-1"]), params={"comment": "Загрузка1"}
     )
     assert response.status_code == 200, response.text
     uploading = response.json()["uploading"]
@@ -73,7 +73,7 @@ def test_upload_offline_conversions_shape(metrika_api, emulator):
         "create_time": uploading["create_time"],
         "source_quantity": 2,
         "line_quantity": 2,
-        "comment": "Загрузка 1",
+        "comment": "Загрузка1",
         "type": "BASIC",
         "client_id_type": "CLIENT_ID",
         "status": "PREPARED",
@@ -227,9 +227,16 @@ def test_bad_comments_are_rejected(metrika_api, emulator, comment):
 
 
 def test_allowed_comment_characters(metrika_api, emulator):
-    comment = "Ёжик_run-42 x" + "y" * 242
+    comment = "Ёжикrun42x" + "y" * 245
     response = metrika_api.upload(UPLOAD, conversions_csv(emulator.now(), [known()]), params={"comment": comment})
     assert response.json()["uploading"]["comment"] == comment
+
+
+@pytest.mark.parametrize("comment", ["crm 1", "crm_1", "crm-1"])
+def test_comment_with_anything_but_letters_and_digits_is_refused(metrika_api, emulator, comment):
+    """Seed 002 allows digits, Latin and Cyrillic letters only."""
+    response = metrika_api.upload(UPLOAD, conversions_csv(emulator.now(), [known()]), params={"comment": comment})
+    assert error_of(response) == (400, "invalid_parameter")
 
 
 def test_unknown_uploading_and_bad_id(metrika_api):

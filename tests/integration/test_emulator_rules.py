@@ -101,9 +101,16 @@ def test_user_params_counting_with_blank_lines_and_quotes():
     assert checker.rows == 2 and checker.content_id_type == "CLIENT_ID"
 
 
-@pytest.mark.parametrize("comment", [None, "", "abc", "Тест_1-2 x"])
+@pytest.mark.parametrize("comment", [None, "", "abc", "Тест12x", "Ёлка2026"])
 def test_valid_comments(comment):
     assert check_comment(comment) == (comment or "")
+
+
+@pytest.mark.parametrize("comment", ["Тест_1", "a b", "x-1", "ok!"])
+def test_invalid_comments(comment):
+    with pytest.raises(ApiError) as err:
+        check_comment(comment)
+    assert err.value.status == 400
 
 
 def test_known_visitor_rule():

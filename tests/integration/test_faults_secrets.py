@@ -82,7 +82,7 @@ def operator(path, **kwargs):
 def test_upload_and_blocking_wait(conn, emulator, emulated_waits, tmp_path, seen):
     ti = FakeTaskInstance()
     conversions_csv(tmp_path / "c20260101.csv")
-    op = operator(str(tmp_path / "c{{ ds_nodash }}.csv"), comment="crm {{ ds_nodash }}", wait_for_completion=True,
+    op = operator(str(tmp_path / "c{{ ds_nodash }}.csv"), comment="crm{{ ds_nodash }}", wait_for_completion=True,
                   deferrable=False)
     op.render_template_fields({"ti": ti, "ds_nodash": "20260101"})
     emulator.inject_fault(method="GET", path=GET_PATH, action="status", status=503, message=ECHO, times=2)

@@ -36,12 +36,12 @@ def conversions(path, rows=5, prefix=""):
 
 def test_offline_conversions_upload_and_wait(metrika_conn, emulator, emulated_waits, context, tmp_path):
     op = MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(conversions(tmp_path / "c.csv")),
-                                                 comment="crm 20260101", wait_for_completion=True, poll_interval=60)
+                                                 comment="crm20260101", wait_for_completion=True, poll_interval=60)
     result = op.execute(context)
     assert result["status"] == "PROCESSED" and result["line_quantity"] == 5
     assert emulated_waits and all(s == 60 for s in emulated_waits)
     (stored,) = emulator.uploadings(kind="offline_conversions")
-    assert stored["comment"].startswith("crm 20260101 afm")
+    assert stored["comment"].startswith("crm20260101afm")
     assert context["ti"].xcom["uploading_id"] == str(stored["id"])
 
 

@@ -104,7 +104,7 @@ def upload(base_url, conn_id, client_ids):
     rows = "".join(f"{client_id},paid,{stamp}\n" for client_id in client_ids)
     response = requests.post(
         f"{base_url}/management/v1/counter/{counter_id}/offline_conversions/upload",
-        params={"comment": "shared polling test"},
+        params={"comment": "sharedpollingtest"},
         headers={"Authorization": f"OAuth {token}"},
         files={"file": ("data.csv", "ClientId,Target,DateTime\n" + rows, "text/csv")},
         timeout=30,

@@ -215,7 +215,7 @@ class Soak:
 
     def check(self, index: int, path, ti, result, error) -> None:
         data = path.read_bytes()
-        mark = fingerprint({"ti": ti}, prepare_file(path).sampled_digest())
+        mark = fingerprint({"ti": ti}, prepare_file(path).content_digest())
         stored = self.emulator.client.uploadings(kind="offline_conversions")
         same_data = [u for u in stored if u["sha256"] == hashlib.sha256(data).hexdigest()]
         marked = [u for u in stored if mark in u["comment"].split()]

@@ -72,10 +72,27 @@ def test_prepare_file_reads_object_storage_urls(tmp_path):
         prepare_file(ObjectStoragePath(f"file://{tmp_path}/none.csv"))
 
 
-def test_sampled_digest_changes_with_content(tmp_path):
-    one = source(tmp_path, "a\n1\n").sampled_digest()
-    (tmp_path / "in.csv").write_bytes(b"a\n2\n")
-    assert prepare_file(tmp_path / "in.csv").sampled_digest() != one
+def test_content_digest_sees_a_change_anywhere(tmp_path):
+    body = "a\n" + "1\n" * 3_000_000  # 6 MB: a change in the middle, same size
+    one = source(tmp_path, body).content_digest()
+    middle = len(body) // 2
+    changed = body[:middle] + "2" + body[middle + 1:]
+    assert source(tmp_path, changed).content_digest() != one
+    assert source(tmp_path, body).content_digest() == one
+
+
+def test_remote_checksum_is_trusted_instead_of_a_download(mocker):
+    from airflow_provider_metrika.operators.inputs import PreparedInput, remote_checksum
+
+    path = mocker.Mock()
+    path.fs.info.return_value = {"ETag": '"abc"', "mtime": 1}
+    assert remote_checksum(path) == 'ETag="abc"'
+    path.fs.info.return_value = {"mtime": 1}
+    assert remote_checksum(path) is None
+    path.fs.info.side_effect = OSError("no metadata")
+    assert remote_checksum(path) is None
+    opener = mocker.Mock(side_effect=AssertionError("must not download"))
+    assert PreparedInput("s3://b/k.csv", 10, opener, checksum='ETag="abc"').content_digest()
 
 
 def test_rows_to_records():
