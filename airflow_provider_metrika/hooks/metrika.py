@@ -241,21 +241,84 @@ def _open_source(source: Source) -> Iterator[BinaryIO]:
         handle.close()
 
 
-def _oldest_datetime(page: list[dict[str, Any]]) -> str | None:
-    """The ``datetime`` string of the oldest uploading on a page, exactly as Metrika wrote it."""
-    stamped = []
+_METRIKA_DATETIME = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})(?P<sep>[T ])(?P<time>\d{2}:\d{2}:\d{2})"
+    r"(?:\.(?P<fraction>\d{1,6}))?(?P<zone>Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def _moment(raw: Any) -> datetime.datetime | None:
+    """A CDP ``datetime`` (or cursor) as an aware datetime, UTC unless it names a zone; ``None`` if unreadable."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=datetime.UTC) if moment.tzinfo is None else moment
+
+
+def _oldest_datetime(page: list[dict[str, Any]]) -> tuple[datetime.datetime, str] | None:
+    """The moment and the ``datetime`` string (as Metrika wrote it) of a page's oldest uploading."""
+    stamped = [(moment, item["datetime"]) for item in page if (moment := _moment(item.get("datetime"))) is not None]
+    return min(stamped, key=lambda pair: pair[0]) if stamped else None
+
+
+def _just_after(raw: str) -> str | None:
+    """``raw`` plus one unit of its own precision (1 s for ``18:02:01``, 1 ms for ``.123``), written alike.
+
+    A cursor just after a value re-reads every uploading written with that same value,
+    whatever finer time Metrika keeps behind it. ``None`` if ``raw`` is not in a known shape.
+    """
+    match = _METRIKA_DATETIME.fullmatch(raw.strip())
+    if match is None:
+        return None
+    fraction = match["fraction"] or ""
+    try:
+        naive = datetime.datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction:0<6}")
+        later = naive + datetime.timedelta(microseconds=10 ** (6 - len(fraction)))
+    except (ValueError, OverflowError):
+        return None
+    written = later.strftime(f"%Y-%m-%d{match['sep']}%H:%M:%S")
+    if fraction:
+        written += "." + f"{later.microsecond:06d}"[: len(fraction)]
+    return written + (match["zone"] or "")
+
+
+def _unseen_uploadings(page: list[dict[str, Any]], seen: set[str]) -> list[dict[str, Any]]:
+    """The page's uploadings whose ``uploading_id`` is not in ``seen`` (which learns them); id-less ones pass."""
+    fresh = []
     for item in page:
-        raw = item.get("datetime")
-        if not isinstance(raw, str):
-            continue
-        try:
-            moment = datetime.datetime.fromisoformat(raw.strip())
-        except ValueError:
-            continue
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=datetime.UTC)
-        stamped.append((moment, raw))
-    return min(stamped, key=lambda pair: pair[0])[1] if stamped else None
+        key = item.get("uploading_id")
+        if key is not None:
+            if str(key) in seen:
+                continue
+            seen.add(str(key))
+        fresh.append(item)
+    return fresh
+
+
+def _next_last_uploadings_cursor(
+    page: list[dict[str, Any]], brought_news: bool, cursor_moment: datetime.datetime | None
+) -> tuple[datetime.datetime, str] | None:
+    """The cursor of the page after a full one, or ``None`` to stop.
+
+    Normally just after the oldest ``datetime`` so that value is re-read (``datetime_offset``
+    is strictly-earlier and values tie); strictly before it when the page brought nothing
+    new (more than ``limit`` uploadings share that value). The cursor only ever moves back,
+    so paging ends.
+    """
+    oldest = _oldest_datetime(page)
+    if oldest is None:
+        return None
+    moment, raw = oldest
+    reread = _just_after(raw) if brought_news else None
+    candidates = [(_moment(reread), reread)] if reread is not None else []
+    candidates.append((moment, raw))
+    for candidate_moment, candidate in candidates:
+        if candidate_moment is not None and (cursor_moment is None or candidate_moment < cursor_moment):
+            return candidate_moment, candidate
+    return None
 
 
 def _connection_type_info() -> dict[str, Any]:
@@ -519,26 +582,36 @@ class MetrikaHook(BaseHook):
         datetime_offset: str | None = None,
         source: str | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
-        """Pages of raw CDP ``UploadingMetaExternal`` objects, newest first.
+        """Pages of raw CDP ``UploadingMetaExternal`` objects, newest first, each uploading once.
 
-        The next page starts strictly before the oldest ``datetime`` seen (passed back as
-        Metrika wrote it); paging stops on an empty or short page. Uploadings sharing that
-        exact second across a page boundary can be missed — a limit of the API's cursor.
+        ``datetime_offset`` returns uploadings strictly earlier than it, and ``datetime``
+        values tie (Metrika writes whole seconds). So after a full page the cursor is one
+        unit just after the oldest ``datetime`` (written like Metrika wrote it): that value
+        is read again and uploadings already yielded are dropped by ``uploading_id``. A
+        page may therefore hold fewer than ``limit`` items; no empty page is yielded.
+
+        If more than ``limit`` uploadings share one ``datetime`` value, re-reading cannot
+        get past them, so paging goes on strictly before that value: those beyond ``limit``
+        cannot be listed (an API limit; a larger ``limit`` helps). Paging stops on an empty
+        or short page, or when the cursor could not move back.
         """
         limit = require_int(limit, "limit", minimum=1, maximum=LAST_UPLOADINGS_MAX_LIMIT)
         counter = self.resolve_counter_id(counter_id)
         path = LAST_UPLOADINGS_PATH.format(counter_id=counter)
-        cursor = datetime_offset
+        cursor, cursor_moment = datetime_offset, _moment(datetime_offset)
+        seen: set[str] = set()  # every id yielded: also guards against an answer that ignores the cursor
         while True:
             body = self.request("GET", path, params={"limit": limit, "datetime_offset": cursor, "source": source})
             page = [dict(item) for item in body.get("uploadings") or [] if isinstance(item, Mapping)]
-            if not page:
+            fresh = _unseen_uploadings(page, seen)
+            if fresh:
+                yield fresh
+            if len(page) < limit:
                 return
-            yield page
-            next_cursor = _oldest_datetime(page)
-            if len(page) < limit or next_cursor is None or next_cursor == cursor:
+            step = _next_last_uploadings_cursor(page, bool(fresh), cursor_moment)
+            if step is None:
                 return
-            cursor = next_cursor
+            cursor_moment, cursor = step
 
     def confirm_user_params(
         self, counter_id: int | str | None, uploading_id: int | str, uploading: Mapping[str, Any] | None = None
