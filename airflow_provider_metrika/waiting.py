@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.triggers.poller import PERMANENT_ERRORS, TRANSIENT_ERRORS
 from airflow_provider_metrika.uploads import Uploading, UploadState, get_upload_kind
-from airflow_provider_metrika.version_compat import AirflowFailException
+from airflow_provider_metrika.version_compat import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
     from airflow_provider_metrika.hooks.metrika import MetrikaHook
@@ -66,6 +66,7 @@ def outcome(uploadings: Sequence[Uploading]) -> dict[str, Any] | None:
     if failed:
         return {
             "status": "error",
+            "terminal": True,
             "message": "; ".join(describe_failure(u) for u in failed),
             "uploadings": [u.to_xcom() for u in uploadings],
         }
@@ -80,7 +81,7 @@ def outcome(uploadings: Sequence[Uploading]) -> dict[str, Any] | None:
 
 def describe_failure(uploading: Uploading) -> str:
     text = f"Metrika reports {uploading.describe()}"
-    if uploading.status == "LINKAGE_FAILURE" or uploading.status == "linkage_failure":
+    if uploading.upload_kind.pollable:  # the pollable kinds' only failure status is a linkage failure
         text += ": not a single visitor id in the file could be matched to a Metrika visitor"
     return text
 
@@ -94,12 +95,35 @@ def xcom_result(uploadings: Sequence[Mapping[str, Any]]) -> dict[str, Any] | lis
 def finish_wait(event: Mapping[str, Any], log: logging.Logger) -> dict[str, Any] | list[dict[str, Any]]:
     """Turn a wait outcome (from a poke or a trigger event) into the task result, or fail the task.
 
-    A terminal failure fails without retries: uploading the same data again would not link it.
+    A terminal failure status fails without retries: uploading the same data again would
+    not link it. Anything else (polling gave up, a rejected token) fails this try only:
+    a retry reattaches to the same uploading and waits again.
     """
     if event.get("status") != "success":
-        raise AirflowFailException(event.get("message") or "Metrika uploading failed")
+        message = event.get("message") or "Metrika uploading failed"
+        raise AirflowFailException(message) if event.get("terminal") else AirflowException(message)
     log.info("Metrika finished: %s", event.get("message"))
     return xcom_result(event.get("uploadings", []))
+
+
+class TransientBudget:
+    """Transient poll failures tolerated in a row; once spent, this try fails (a retry may reattach)."""
+
+    def __init__(self, limit: int, what: str) -> None:
+        self.limit = limit
+        self.what = what
+        self.failures = 0
+
+    def failed(self, error: BaseException, log: logging.Logger) -> None:
+        self.failures += 1
+        log.warning("Transient error polling Metrika (%d/%d in a row): %s", self.failures, self.limit, error)
+        if self.failures >= self.limit:
+            raise AirflowException(
+                f"{self.what}: gave up after {self.failures} consecutive failed polls; last error: {error}"
+            ) from error
+
+    def succeeded(self) -> None:
+        self.failures = 0
 
 
 def pause(seconds: float) -> None:
@@ -129,7 +153,9 @@ def wait_blocking(
     clock = clock or time.monotonic
     sleep = sleep or pause
     deadline = clock() + timeout
-    failures = 0
+    budget = TransientBudget(
+        max_consecutive_failures, f"{kind} uploadings {', '.join(uploading_ids)} of counter {counter_id}"
+    )
     last = "no poll answered yet"
     while True:
         try:
@@ -137,23 +163,16 @@ def wait_blocking(
         except PERMANENT_ERRORS:
             raise
         except TRANSIENT_ERRORS as error:
-            failures += 1
-            log.warning("Transient error polling Metrika (%d/%d in a row): %s", failures, max_consecutive_failures,
-                        error)
-            if failures >= max_consecutive_failures:
-                raise AirflowFailException(
-                    f"{kind} uploadings {', '.join(uploading_ids)} of counter {counter_id}: gave up after "
-                    f"{failures} consecutive failed polls; last error: {error}"
-                ) from error
+            budget.failed(error, log)
         else:
-            failures = 0
+            budget.succeeded()
             event = outcome(uploadings)
             if event is not None:
                 return event
             last = "; ".join(u.describe() for u in uploadings)
             log.info("Still processing: %s", last)
         if clock() >= deadline:
-            raise AirflowFailException(
+            raise AirflowException(
                 f"timed out after {timeout:.0f}s waiting for {kind} uploadings {', '.join(uploading_ids)}: {last}"
             )
         sleep(poll_interval)

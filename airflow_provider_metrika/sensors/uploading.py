@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
+from airflow_provider_metrika.triggers.poller import PERMANENT_ERRORS, TRANSIENT_ERRORS
 from airflow_provider_metrika.triggers.uploading import DEFAULT_MAX_CONSECUTIVE_FAILURES, defer_until_terminal
 from airflow_provider_metrika.uploads import Uploading
 from airflow_provider_metrika.version_compat import (
@@ -14,7 +15,13 @@ from airflow_provider_metrika.version_compat import (
     PokeReturnValue,
     default_deferrable,
 )
-from airflow_provider_metrika.waiting import finish_wait, normalize_uploading_ids, outcome, require_pollable
+from airflow_provider_metrika.waiting import (
+    TransientBudget,
+    finish_wait,
+    normalize_uploading_ids,
+    outcome,
+    require_pollable,
+)
 
 THREE_HOURS = 3 * 60 * 60
 
@@ -76,6 +83,7 @@ class MetrikaUploadingSensor(BaseSensorOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.max_poll_interval = max_poll_interval
         self.max_consecutive_failures = max_consecutive_failures
+        self._budget: TransientBudget | None = None
 
     def _target(self, hook: MetrikaHook) -> tuple[str, int, list[str]]:
         kind, counter_id, ids = target_from(self.uploading_id, self.kind, self.counter_id)
@@ -84,7 +92,16 @@ class MetrikaUploadingSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         hook = MetrikaHook(self.metrika_conn_id)
         kind, counter_id, ids = self._target(hook)
-        uploadings: list[Uploading] = [hook.get_uploading(kind, counter_id, uid) for uid in ids]
+        if self._budget is None:  # lives as long as this try (a rescheduled poke starts afresh)
+            self._budget = TransientBudget(self.max_consecutive_failures, f"{kind} uploadings {', '.join(ids)}")
+        try:
+            uploadings: list[Uploading] = [hook.get_uploading(kind, counter_id, uid) for uid in ids]
+        except PERMANENT_ERRORS:
+            raise
+        except TRANSIENT_ERRORS as error:
+            self._budget.failed(error, self.log)
+            return PokeReturnValue(is_done=False)
+        self._budget.succeeded()
         event = outcome(uploadings)
         if event is None:
             self.log.info("Still processing: %s", "; ".join(u.describe() for u in uploadings))

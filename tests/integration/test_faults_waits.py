@@ -7,7 +7,7 @@ import pytest
 from airflow_provider_metrika.exceptions import MetrikaClientError
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
 from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
-from airflow_provider_metrika.version_compat import AirflowFailException
+from airflow_provider_metrika.version_compat import AirflowException
 from tests.integration.conftest import FakeTaskInstance
 from tests.reliability.support import (
     COUNTER,
@@ -43,7 +43,7 @@ def test_blocking_wait_rides_out_5xx(conn, emulator, emulated_waits, tmp_path):
 def test_blocking_wait_gives_up_after_n_in_a_row(conn, emulator, emulated_waits, tmp_path):
     op = operator(conversions_csv(tmp_path / "c.csv"), max_consecutive_failures=3)
     emulator.inject_fault(method="GET", path=GET_PATH, action="status", status=500, times=None)
-    with pytest.raises(AirflowFailException, match="gave up after 3 consecutive failed polls"):
+    with pytest.raises(AirflowException, match="gave up after 3 consecutive failed polls"):
         op.execute({"ti": FakeTaskInstance()})
     assert len(emulated_waits) == 2
 

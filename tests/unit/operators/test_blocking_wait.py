@@ -10,7 +10,7 @@ import requests
 from airflow_provider_metrika.exceptions import MetrikaClientError, MetrikaConfigError, MetrikaRetryableError
 from airflow_provider_metrika.triggers.uploading import DEFAULT_MAX_CONSECUTIVE_FAILURES
 from airflow_provider_metrika.uploads import Uploading
-from airflow_provider_metrika.version_compat import AirflowFailException
+from airflow_provider_metrika.version_compat import AirflowException
 from airflow_provider_metrika.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES as WAIT_DEFAULT
 from airflow_provider_metrika.waiting import wait_blocking
 
@@ -45,7 +45,7 @@ def test_transient_errors_are_ridden_out(mocker, error):
 def test_consecutive_failures_give_up(mocker, caplog):
     hook = mocker.Mock()
     hook.get_uploading.side_effect = [uploading("MATCHED"), BLIP, BLIP, BLIP]
-    with caplog.at_level(logging.WARNING, logger=LOG.name), pytest.raises(AirflowFailException) as info:
+    with caplog.at_level(logging.WARNING, logger=LOG.name), pytest.raises(AirflowException) as info:
         wait(hook, max_consecutive_failures=3)
     assert "gave up after 3 consecutive failed polls" in str(info.value) and "backend_error" in str(info.value)
     assert "(3/3 in a row)" in caplog.text
@@ -66,6 +66,6 @@ def test_timeout_while_polls_fail_names_the_last_known_status(mocker):
     hook = mocker.Mock()
     hook.get_uploading.side_effect = [uploading("MATCHED"), BLIP]
     times = iter([0.0, 10.0, 20.0])
-    with pytest.raises(AirflowFailException, match=r"timed out after 15s.*status MATCHED"):
+    with pytest.raises(AirflowException, match=r"timed out after 15s.*status MATCHED"):
         wait_blocking(hook, "offline_conversions", 5, ["1"], poll_interval=10, timeout=15, log=LOG,
                       clock=lambda: next(times), sleep=lambda s: None)

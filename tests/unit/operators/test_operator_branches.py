@@ -55,7 +55,7 @@ def test_wait_for_completion_defers_to_the_polling_trigger(hook, context, tmp_pa
     done = {"status": "success", "message": "ok", "uploadings": [{"uploading_id": "9", "status": "PROCESSED"}]}
     assert op.execute_complete(context, done)["status"] == "PROCESSED"
     with pytest.raises(AirflowFailException):
-        op.execute_complete(context, {"status": "error", "message": "LINKAGE_FAILURE"})
+        op.execute_complete(context, {"status": "error", "terminal": True, "message": "LINKAGE_FAILURE"})
 
 
 def test_src_and_rows_are_exclusive_and_one_is_required():

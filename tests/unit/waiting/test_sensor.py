@@ -4,7 +4,7 @@ from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.sensors import uploading as sensor_module
 from airflow_provider_metrika.sensors.uploading import MetrikaUploadingSensor
 from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
-from airflow_provider_metrika.version_compat import AirflowFailException, TaskDeferred
+from airflow_provider_metrika.version_compat import AirflowException, AirflowFailException, TaskDeferred
 from tests.unit.waiting.conftest import make_uploading
 
 
@@ -87,5 +87,36 @@ def test_execute_complete_success_and_failure():
     sensor = make_sensor()
     ok = {"status": "success", "message": "m", "uploadings": [{"uploading_id": "1", "status": "PROCESSED"}]}
     assert sensor.execute_complete({}, ok) == {"uploading_id": "1", "status": "PROCESSED"}
-    with pytest.raises(AirflowFailException, match="gave up"):
+    with pytest.raises(AirflowException, match="gave up"):
         sensor.execute_complete({}, {"status": "error", "message": "gave up after 10 polls"})
+
+
+def test_poke_rides_out_transient_errors_then_gives_up_retryably(hook):
+    from airflow_provider_metrika.exceptions import MetrikaRetryableError
+
+    blip = MetrikaRetryableError(503, "backend_error", "busy")
+    hook.get_uploading.side_effect = [blip, make_uploading("MATCHED"), blip, blip]
+    sensor = make_sensor(max_consecutive_failures=2)
+    assert sensor.poke({}).is_done is False  # 1 in a row
+    assert sensor.poke({}).is_done is False  # answered: the count starts again
+    assert sensor.poke({}).is_done is False  # 1 in a row
+    with pytest.raises(AirflowException, match="gave up after 2 consecutive failed polls") as err:
+        sensor.poke({})
+    assert not isinstance(err.value, AirflowFailException)  # a retry may reattach and wait again
+
+
+def test_poke_fails_at_once_on_a_client_error(hook):
+    from airflow_provider_metrika.exceptions import MetrikaClientError
+
+    hook.get_uploading.side_effect = MetrikaClientError(403, "access_denied", "no rights")
+    with pytest.raises(MetrikaClientError):
+        make_sensor().poke({})
+
+
+def test_polling_give_up_event_fails_retryably_but_terminal_status_does_not():
+    sensor = make_sensor()
+    with pytest.raises(AirflowException) as err:
+        sensor.execute_complete({}, {"status": "error", "message": "gave up after 10 polls"})
+    assert not isinstance(err.value, AirflowFailException)
+    with pytest.raises(AirflowFailException):
+        sensor.execute_complete({}, {"status": "error", "terminal": True, "message": "LINKAGE_FAILURE"})

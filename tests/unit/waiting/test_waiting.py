@@ -3,7 +3,7 @@ import logging
 import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
-from airflow_provider_metrika.version_compat import AirflowFailException
+from airflow_provider_metrika.version_compat import AirflowException, AirflowFailException
 from airflow_provider_metrika.waiting import (
     finish_wait,
     normalize_uploading_ids,
@@ -73,8 +73,9 @@ def test_finish_wait_returns_single_dict_or_list():
 def test_finish_wait_raises_fail_exception_with_message():
     with pytest.raises(AirflowFailException, match="LINKAGE_FAILURE"):
         finish_wait(outcome([make_uploading("LINKAGE_FAILURE")]), LOG)
-    with pytest.raises(AirflowFailException, match="failed"):
+    with pytest.raises(AirflowException, match="failed") as err:
         finish_wait({"status": "error"}, LOG)
+    assert not isinstance(err.value, AirflowFailException)  # not terminal: a retry may reattach
 
 
 def test_wait_blocking_polls_until_terminal(mocker):
@@ -91,6 +92,6 @@ def test_wait_blocking_times_out(mocker):
     hook = mocker.Mock()
     hook.get_uploading.return_value = make_uploading("MATCHED")
     times = iter([0.0, 10.0, 20.0])
-    with pytest.raises(AirflowFailException, match="timed out after 15s"):
+    with pytest.raises(AirflowException, match="timed out after 15s"):
         wait_blocking(hook, "offline_conversions", 5, ["1"], poll_interval=10, timeout=15, log=LOG,
                       clock=lambda: next(times), sleep=lambda s: None)
