@@ -90,6 +90,8 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
     ) -> None:
         if kwargs.get("wait_for_completion"):
             raise MetrikaConfigError("wait_for_completion: Metrika validates CRM uploads synchronously")
+        if kwargs.get("comment"):
+            raise MetrikaConfigError("comment: Metrika's CRM (CDP) uploads take no comment")
         super().__init__(**kwargs)
         self.merge_mode = merge_mode
         self.columns_mapping = columns_mapping

@@ -19,7 +19,8 @@ from typing import IO, Any
 from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaValidationError
 from airflow_provider_metrika.version_compat import ObjectStoragePath
 
-MAX_FILE_BYTES = 1024**3
+#: Metrika's limit is "1 GB"; the stricter (decimal) reading keeps a split part safely below it.
+MAX_FILE_BYTES = 1_000_000_000
 HASH_CHUNK = 1024 * 1024
 #: Metadata keys under which object stores publish a checksum of the content.
 CHECKSUM_KEYS = ("ETag", "etag", "md5Hash", "md5", "crc32c", "content_md5")
@@ -74,7 +75,7 @@ def _is_url(value: str) -> bool:
 
 
 def prepare_file(src: Any, *, source_conn_id: str | None = None, param: str = "src") -> PreparedInput:
-    """Check that ``src`` exists and is a non-empty file of at most 1 GiB, without reading it."""
+    """Check that ``src`` exists and is a non-empty regular file, without reading it."""
     if src is None or (isinstance(src, str) and not src.strip()):
         raise MetrikaConfigError(f"{param}: give a file path/URL or rows")
     if isinstance(src, ObjectStoragePath) or (isinstance(src, str) and _is_url(src)):

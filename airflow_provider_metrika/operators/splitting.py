@@ -7,6 +7,7 @@ a validator, so a bad row anywhere stops the upload before any part is sent.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from typing import IO
@@ -27,7 +28,7 @@ def split_csv(
     """Write ``source`` as parts of at most ``max_bytes`` each (header included) into ``directory``."""
     parts: list[str] = []
     feed = _Batched(on_bytes) if on_bytes else None
-    with source.opener() as stream:
+    with source.opener() as stream, contextlib.ExitStack() as open_part:
         header = stream.readline()
         if feed:
             feed(header)
@@ -38,7 +39,9 @@ def split_csv(
         row: list[bytes] = []
         row_size = 0
         quotes = 0
+        line_number = 1  # the header
         for line in stream:
+            line_number += 1
             if feed:
                 feed(line)
             row.append(line)
@@ -49,20 +52,17 @@ def split_csv(
             if out is None or size + row_size > max_bytes:
                 if len(header) + row_size > max_bytes:
                     raise MetrikaValidationError(
-                        f"{source.name}: a row near byte {sum(os.path.getsize(p) for p in parts) + size} is larger "
-                        f"than the {max_bytes}-byte upload limit"
+                        f"{source.name} row {line_number - len(row) + 1}: {row_size} bytes, larger than the "
+                        f"{max_bytes}-byte upload limit even alone"
                     )
-                if out is not None:
-                    out.close()
+                open_part.close()  # the previous part is complete
                 parts.append(os.path.join(directory, f"part-{len(parts) + 1:04d}.csv"))
-                out = open(parts[-1], "wb")  # noqa: SIM115 - closed when the next part starts or below
+                out = open_part.enter_context(open(parts[-1], "wb"))
                 out.write(header)
                 size = len(header)
             out.writelines(row)
             size += row_size
             row, row_size, quotes = [], 0, 0
-        if out is not None:
-            out.close()
         if feed:
             feed.flush()
         if row:

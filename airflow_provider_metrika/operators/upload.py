@@ -11,7 +11,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from airflow_provider_metrika.exceptions import MetrikaAmbiguousResponseError, MetrikaConfigError
-from airflow_provider_metrika.fingerprint import comment_with, find_uploading, fingerprint
+from airflow_provider_metrika.fingerprint import (
+    FINGERPRINT_LEN,
+    comment_with,
+    find_uploading,
+    fingerprint,
+    validate_comment,
+)
 from airflow_provider_metrika.formats import ValidationOptions, get_file_format
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.operators.inputs import (
@@ -24,7 +30,11 @@ from airflow_provider_metrika.operators.inputs import (
 from airflow_provider_metrika.operators.resume import UploadJournal, UploadRecord, new_record, reattach
 from airflow_provider_metrika.operators.validation import check_mode, plan_parts
 from airflow_provider_metrika.sensors.uploading import THREE_HOURS
-from airflow_provider_metrika.triggers.uploading import DEFAULT_MAX_CONSECUTIVE_FAILURES, defer_until_terminal
+from airflow_provider_metrika.triggers.uploading import (
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    check_poll_intervals,
+    defer_until_terminal,
+)
 from airflow_provider_metrika.uploads import Uploading, get_upload_kind
 from airflow_provider_metrika.version_compat import BaseOperator, Context, default_deferrable
 from airflow_provider_metrika.waiting import finish_wait, outcome, wait_blocking
@@ -96,6 +106,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         self.metrika_conn_id = metrika_conn_id
         self.source_conn_id = source_conn_id
         self.validation = check_mode(validation)
+        check_poll_intervals(poll_interval, max_poll_interval)
         self.stale_rows = stale_rows
         self.max_problems = max_problems
         self.wait_for_completion = wait_for_completion
@@ -132,7 +143,13 @@ class MetrikaBaseUploadOperator(BaseOperator):
             return spool_rows(lambda out: fmt.write_csv(records, out, options=options), tmpdir, self.kind)
         return prepare_file(self.src, source_conn_id=self.source_conn_id)
 
+    def check_params(self) -> None:
+        """Every (rendered) parameter checked before the input is read or a request is sent."""
+        validate_comment(self.comment, reserve=FINGERPRINT_LEN)
+        self.validation_options()
+
     def execute(self, context: Context) -> Any:
+        self.check_params()
         hook = MetrikaHook(self.metrika_conn_id)
         counter_id = hook.resolve_counter_id(self.counter_id)
         with tempfile.TemporaryDirectory(prefix="metrika-") as tmpdir:

@@ -32,9 +32,13 @@ class MetrikaUploadUserParamsOperator(MetrikaBaseUploadOperator):
         super().__init__(**kwargs)
         self.action = action
 
-    def upload_params(self, comment: str, source: PreparedInput) -> dict[str, Any]:
+    def check_params(self) -> None:
+        super().check_params()
         if self.action not in ACTIONS:
             raise MetrikaConfigError(f"action={self.action!r}: expected one of {', '.join(ACTIONS)}")
+
+    def upload_params(self, comment: str, source: PreparedInput) -> dict[str, Any]:
+        # `comment` is not in the user-params docs [verify]; the fingerprint search relies on it.
         return {"action": self.action, "comment": comment}
 
     def after_upload(self, hook: MetrikaHook, counter_id: int, uploading: Uploading) -> Uploading:

@@ -7,7 +7,11 @@ from typing import Any
 
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.triggers.poller import PERMANENT_ERRORS, TRANSIENT_ERRORS
-from airflow_provider_metrika.triggers.uploading import DEFAULT_MAX_CONSECUTIVE_FAILURES, defer_until_terminal
+from airflow_provider_metrika.triggers.uploading import (
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    check_poll_intervals,
+    defer_until_terminal,
+)
 from airflow_provider_metrika.uploads import Uploading
 from airflow_provider_metrika.version_compat import (
     BaseSensorOperator,
@@ -74,6 +78,7 @@ class MetrikaUploadingSensor(BaseSensorOperator):
         timeout: float = THREE_HOURS,
         **kwargs: Any,
     ) -> None:
+        check_poll_intervals(poke_interval, max_poll_interval)
         kwargs.setdefault("mode", "reschedule")
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.uploading_id = uploading_id

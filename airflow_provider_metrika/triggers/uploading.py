@@ -14,6 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
+from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.hooks.metrika_async import MetrikaAsyncHook
 from airflow_provider_metrika.triggers.poller import (
     PERMANENT_ERRORS,
@@ -74,6 +75,7 @@ class MetrikaUploadingTrigger(BaseTrigger):
         self.counter_id = int(counter_id)
         self.uploading_ids = [str(i) for i in uploading_ids]
         self.metrika_conn_id = metrika_conn_id
+        check_poll_intervals(poll_interval, max_poll_interval)
         self.poll_interval = float(poll_interval)
         self.max_poll_interval = float(
             max_poll_interval if max_poll_interval is not None else max(self.poll_interval, DEFAULT_MAX_POLL_INTERVAL)
@@ -177,3 +179,13 @@ def defer_until_terminal(
         method_name="execute_complete",
         timeout=timedelta(seconds=timeout),
     )
+
+
+def check_poll_intervals(poll_interval: float, max_poll_interval: float | None = None) -> None:
+    """A zero or negative interval would poll without pause and spend the daily request quota."""
+    if not poll_interval or poll_interval <= 0:
+        raise MetrikaConfigError(f"poll interval must be positive, got {poll_interval!r}")
+    if max_poll_interval is not None and max_poll_interval < poll_interval:
+        raise MetrikaConfigError(
+            f"max_poll_interval ({max_poll_interval}) must not be below the poll interval ({poll_interval})"
+        )

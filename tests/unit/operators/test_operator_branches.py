@@ -172,3 +172,29 @@ def test_cdp_json_retry_reattaches_through_the_task_state_store(hook, tmp_path):
     changed = [dict(rows[0], order_status="CANCELLED")]
     MetrikaUploadOrdersOperator(task_id="o", rows=changed, merge_mode="APPEND").execute(context)
     assert hook.upload_json.call_count == 2  # other data: a new upload
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"poll_interval": 0}, "poll interval must be positive"),
+    ({"poll_interval": 60, "max_poll_interval": 30}, "max_poll_interval"),
+])
+def test_poll_intervals_are_checked(kwargs, match):
+    with pytest.raises(MetrikaConfigError, match=match):
+        MetrikaUploadOfflineConversionsOperator(task_id="a", src="x.csv", **kwargs)
+
+
+def test_cdp_refuses_a_comment():
+    with pytest.raises(MetrikaConfigError, match="take no comment"):
+        MetrikaUploadContactsOperator(task_id="c", src="x.csv", merge_mode="SAVE", comment="x")
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"comment": "crm sync"}, "only Latin and Cyrillic letters and digits"),
+    ({"stale_rows": "keep"}, "stale_rows"),
+])
+def test_rendered_parameters_are_checked_before_the_input_is_read(hook, context, mocker, kwargs, match):
+    prepare = mocker.patch.object(MetrikaUploadOfflineConversionsOperator, "prepare_input")
+    with pytest.raises(MetrikaConfigError, match=match):
+        MetrikaUploadOfflineConversionsOperator(task_id="a", src="x.csv", **kwargs).execute(context)
+    prepare.assert_not_called()
+    hook.upload_file.assert_not_called()

@@ -40,8 +40,8 @@ def test_split_feeds_every_byte_to_the_validator(tmp_path):
 
 
 def test_split_rejects_a_row_bigger_than_the_limit(tmp_path):
-    with pytest.raises(MetrikaValidationError, match="larger than the 50-byte upload limit"):
-        split_csv(source(tmp_path, "h\n" + "x" * 100 + "\n"), 50, str(tmp_path))
+    with pytest.raises(MetrikaValidationError, match=r"in\.csv row 3: 101 bytes, larger than the 50-byte upload limit"):
+        split_csv(source(tmp_path, "h\nok\n" + "x" * 100 + "\n"), 50, str(tmp_path))
 
 
 def test_split_rejects_an_unterminated_quote(tmp_path):
