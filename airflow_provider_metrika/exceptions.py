@@ -58,11 +58,6 @@ class MetrikaApiError(MetrikaError):
         where = f" on {method} {path}" if method else ""
         super().__init__(f"Metrika API error {status} {self.error_type}{where}: {self.message}")
 
-    @property
-    def retryable(self) -> bool:
-        """True for rate limits (429/420) and server errors (5xx)."""
-        return self.status in (420, 429) or self.status >= 500
-
 
 class MetrikaClientError(MetrikaApiError):
     """A 4xx other than a rate limit: retrying the same request cannot help."""
@@ -71,13 +66,6 @@ class MetrikaClientError(MetrikaApiError):
 class MetrikaRetryableError(MetrikaApiError):
     """A 429/420 or 5xx that outlived the hook's retry budget."""
 
-
-class MetrikaUploadFailedError(MetrikaError):
-    """An uploading reached a terminal failure status (e.g. ``LINKAGE_FAILURE``, ``FAILED``)."""
-
-    def __init__(self, message: str, uploading: dict | None = None):
-        self.uploading = uploading or {}
-        super().__init__(message)
 
 
 class MetrikaAmbiguousResponseError(MetrikaError):

@@ -12,22 +12,14 @@ from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
     AirflowNotFoundException,
-    AirflowSensorTimeout,
     BaseHook,
     BaseOperator,
     BaseSensorOperator,
     Context,
     ObjectStoragePath,
     PokeReturnValue,
-    ResumableJobMixin,
     TaskDeferred,
     conf,
-    mask_secret,
-    redact,
-)
-from airflow.providers.common.compat.version_compat import (
-    AIRFLOW_V_3_0_PLUS,
-    AIRFLOW_V_3_3_PLUS,
 )
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -38,12 +30,9 @@ def default_deferrable() -> bool:
 
 
 __all__ = [
-    "AIRFLOW_V_3_0_PLUS",
-    "AIRFLOW_V_3_3_PLUS",
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
-    "AirflowSensorTimeout",
     "BaseHook",
     "BaseOperator",
     "BaseSensorOperator",
@@ -51,12 +40,9 @@ __all__ = [
     "Context",
     "ObjectStoragePath",
     "PokeReturnValue",
-    "ResumableJobMixin",
     "TaskDeferred",
     "TriggerEvent",
     "conf",
     "default_deferrable",
     "get_async_connection",
-    "mask_secret",
-    "redact",
 ]

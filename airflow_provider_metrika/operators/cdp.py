@@ -17,6 +17,7 @@ from typing import Any
 from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.fingerprint import fingerprint
 from airflow_provider_metrika.formats import ValidationOptions, get_file_format
+from airflow_provider_metrika.formats.options import MERGE_MODES
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.operators.inputs import PreparedInput, prepare_file, rows_to_records
 from airflow_provider_metrika.operators.resume import new_record
@@ -24,7 +25,6 @@ from airflow_provider_metrika.operators.upload import MetrikaBaseUploadOperator
 from airflow_provider_metrika.uploads import Uploading, UploadState, get_upload_kind
 from airflow_provider_metrika.version_compat import AirflowFailException, Context
 
-MERGE_MODES = ("SAVE", "UPDATE", "APPEND")
 DELIMITERS = {"COMMA": ",", "SEMICOLON": ";"}
 
 

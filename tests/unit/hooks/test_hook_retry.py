@@ -214,7 +214,7 @@ class TestErrorMapping:
     def test_decode_non_object_success(self, body):
         with pytest.raises(MetrikaApiError, match="invalid_response") as info:
             decode_response(200, body, method="GET", path="/")
-        assert not info.value.retryable
+        assert not is_retryable(info.value)
 
     def test_decode_raises_typed_errors(self):
         with pytest.raises(MetrikaRetryableError):
