@@ -149,8 +149,8 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         """Rows to send to the JSON endpoint: XCom rows, or a ``.json`` file; None means CSV."""
         if get_upload_kind(self.kind).json_path is None:
             return None
-        if self.rows is not None:
-            return list(rows_to_records(self.rows))
+        if self._rows is not None:
+            return list(rows_to_records(self._rows))
         if str(self.src).lower().endswith(".json"):
             source = prepare_file(self.src, source_conn_id=self.source_conn_id)
             with source.opener() as stream:

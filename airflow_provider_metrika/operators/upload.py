@@ -101,6 +101,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
             raise MetrikaConfigError(f"{type(self).__name__}: give src or rows, not both")
         self.src = src
         self.rows = rows
+        self._rows: Any = rows
         self.counter_id = counter_id
         self.comment = comment
         self.metrika_conn_id = metrika_conn_id
@@ -136,12 +137,24 @@ class MetrikaBaseUploadOperator(BaseOperator):
         return get_upload_kind(self.kind).file_format
 
     def prepare_input(self, tmpdir: str) -> PreparedInput:
-        if self.rows is not None:
-            records = rows_to_records(self.rows)
+        if self._rows is not None:
+            records = rows_to_records(self._rows)
             fmt = get_file_format(self.file_format)
             options = self.validation_options()
             return spool_rows(lambda out: fmt.write_csv(records, out, options=options), tmpdir, self.kind)
         return prepare_file(self.src, source_conn_id=self.source_conn_id)
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Resolve ``rows`` (XCom, Jinja) like any field, then keep them out of the rendered-fields record.
+
+        CRM rows carry personal data (emails, phones): the UI's rendered view and the
+        rendered-fields table get a count, the task keeps the rows themselves.
+        """
+        super().render_template_fields(context, jinja_env)
+        self._rows = self.rows
+        if self.rows is not None:
+            count = len(self.rows) if hasattr(self.rows, "__len__") else "?"
+            self.rows = f"<{count} rows, not shown: CRM data>"
 
     def check_params(self) -> None:
         """Every (rendered) parameter checked before the input is read or a request is sent."""

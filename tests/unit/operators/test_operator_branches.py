@@ -198,3 +198,17 @@ def test_rendered_parameters_are_checked_before_the_input_is_read(hook, context,
         MetrikaUploadOfflineConversionsOperator(task_id="a", src="x.csv", **kwargs).execute(context)
     prepare.assert_not_called()
     hook.upload_file.assert_not_called()
+
+
+def test_rows_are_resolved_but_not_kept_in_rendered_fields(hook, mocker):
+    rows = [{"uniq_id": "c1", "emails": ["a@example.com"]}]
+    hook.upload_json.return_value = Uploading.from_api("contacts", 5, {"uploading_id": "u",
+                                                                       "api_validation_status": "PASSED"})
+    op = MetrikaUploadContactsOperator(task_id="c", rows=rows, merge_mode="SAVE")
+    context = {"ti": FakeTaskInstance()}
+    mocker.patch("airflow_provider_metrika.version_compat.BaseOperator.render_template_fields")
+    op.render_template_fields(context)
+    assert op.rows == "<1 rows, not shown: CRM data>"
+    assert "a@example.com" not in str({f: getattr(op, f) for f in op.template_fields})
+    op.execute(context)
+    assert hook.upload_json.call_args.args[2]["contacts"][0]["uniq_id"] == "c1"
