@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
-from airflow_provider_metrika.triggers.poller import PERMANENT_ERRORS, TRANSIENT_ERRORS
+from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS, TRANSIENT_ERRORS
 from airflow_provider_metrika.uploads import Uploading, UploadState, get_upload_kind
 from airflow_provider_metrika.version_compat import AirflowException, AirflowFailException
 

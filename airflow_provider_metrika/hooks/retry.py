@@ -30,6 +30,8 @@ from airflow_provider_metrika.exceptions import (
     MetrikaAmbiguousResponseError,
     MetrikaApiError,
     MetrikaClientError,
+    MetrikaConfigError,
+    MetrikaError,
     MetrikaRetryableError,
 )
 
@@ -52,6 +54,10 @@ TRANSIENT_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     aiohttp.ClientPayloadError,
     asyncio.TimeoutError,
 )
+#: Errors that end a wait at once (a poll that cannot succeed by asking again).
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (MetrikaClientError, MetrikaConfigError)
+#: Errors a wait rides out, up to its budget of consecutive failed polls.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (MetrikaError, OSError, TimeoutError, *TRANSIENT_TRANSPORT_ERRORS)
 #: Failures that prove the request never left this machine, so even an upload may be resent.
 _CONNECT_FAILURES: tuple[type[BaseException], ...] = (
     requests.exceptions.ConnectTimeout,

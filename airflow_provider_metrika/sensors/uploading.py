@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
-from airflow_provider_metrika.triggers.poller import PERMANENT_ERRORS, TRANSIENT_ERRORS
+from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS, TRANSIENT_ERRORS
 from airflow_provider_metrika.triggers.uploading import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
     check_poll_intervals,

@@ -39,15 +39,12 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
-from airflow_provider_metrika.exceptions import MetrikaClientError, MetrikaConfigError, MetrikaError
+from airflow_provider_metrika.exceptions import MetrikaClientError
+from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS
 from airflow_provider_metrika.uploads import Uploading, UploadState
 
 log = logging.getLogger(__name__)
 
-#: Errors that end a wait at once: retrying the same request cannot help.
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (MetrikaClientError, MetrikaConfigError)
-#: Errors a wait rides out, up to its budget of consecutive failed polls.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (MetrikaError, OSError, TimeoutError)
 #: Statuses of a list request that mean "this endpoint cannot list", not "you may not read": fall back to GETs.
 LIST_UNSUPPORTED_STATUSES = frozenset({400, 404, 405})
 

@@ -16,9 +16,8 @@ from typing import Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.hooks.metrika_async import MetrikaAsyncHook
+from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS, TRANSIENT_ERRORS
 from airflow_provider_metrika.triggers.poller import (
-    PERMANENT_ERRORS,
-    TRANSIENT_ERRORS,
     PollerKey,
     Subscription,
     UploadingPoller,
