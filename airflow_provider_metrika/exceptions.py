@@ -31,6 +31,10 @@ class MetrikaValidationError(MetrikaError, ValueError):
         super().__init__(message)
 
 
+class MetrikaNoRowsError(MetrikaValidationError):
+    """The input has no data rows: nothing to upload (the operators skip by default)."""
+
+
 class MetrikaApiError(MetrikaError):
     """Metrika answered with an error body (§1.3 of the API reference).
 

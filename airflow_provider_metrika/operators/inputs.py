@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaValidationError
+from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaNoRowsError, MetrikaValidationError
 from airflow_provider_metrika.version_compat import ObjectStoragePath
 
 #: Metrika's limit is "1 GB"; the stricter (decimal) reading keeps a split part safely below it.
@@ -50,6 +50,15 @@ class PreparedInput:
             for chunk in iter(lambda: stream.read(HASH_CHUNK), b""):
                 digest.update(chunk)
         return digest.hexdigest()
+
+    def require_rows(self) -> None:
+        """Raise :class:`MetrikaNoRowsError` for a file that holds a header and nothing else."""
+        with self.opener() as stream:
+            stream.readline(1024 * 1024)
+            for line in iter(stream.readline, b""):  # Airflow 2 file wrappers do not iterate
+                if line.strip():
+                    return
+        raise MetrikaNoRowsError(f"{self.name}: a header but no data rows: nothing to upload")
 
     def first_line(self, limit: int = 1024 * 1024) -> bytes:
         """The header line (with its newline), for checks that must happen before any request."""
@@ -118,7 +127,7 @@ def rows_to_records(rows: Any, param: str = "rows") -> Iterable[Mapping[str, Any
         if not isinstance(row, Mapping):
             raise MetrikaConfigError(f"{param}[{index}]: expected a dict, got {type(row).__name__}")
     if not records:
-        raise MetrikaValidationError(f"{param}: no rows to upload")
+        raise MetrikaNoRowsError(f"{param}: no rows to upload")
     return records
 
 
@@ -128,5 +137,5 @@ def spool_rows(write: Callable[[IO[bytes]], int], directory: str, name: str) -> 
     with os.fdopen(fd, "wb") as out:
         count = write(out)
     if count == 0:
-        raise MetrikaValidationError(f"{name}: no rows to upload")
+        raise MetrikaNoRowsError(f"{name}: no rows to upload")
     return prepare_file(path)

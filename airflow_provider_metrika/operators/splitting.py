@@ -40,7 +40,7 @@ def split_csv(
         row_size = 0
         quotes = 0
         line_number = 1  # the header
-        for line in stream:
+        for line in iter(stream.readline, b""):  # Airflow 2 file wrappers do not iterate
             line_number += 1
             if feed:
                 feed(line)

@@ -10,7 +10,11 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from airflow_provider_metrika.exceptions import MetrikaAmbiguousResponseError, MetrikaConfigError
+from airflow_provider_metrika.exceptions import (
+    MetrikaAmbiguousResponseError,
+    MetrikaConfigError,
+    MetrikaNoRowsError,
+)
 from airflow_provider_metrika.fingerprint import (
     FINGERPRINT_LEN,
     comment_with,
@@ -36,7 +40,7 @@ from airflow_provider_metrika.triggers.uploading import (
     defer_until_terminal,
 )
 from airflow_provider_metrika.uploads import Uploading, get_upload_kind
-from airflow_provider_metrika.version_compat import BaseOperator, Context, default_deferrable
+from airflow_provider_metrika.version_compat import AirflowSkipException, BaseOperator, Context, default_deferrable
 from airflow_provider_metrika.waiting import finish_wait, outcome, wait_blocking
 
 
@@ -57,6 +61,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
     :param deferrable: wait in the triggerer instead of on a worker
     :param poll_interval: seconds between status polls while waiting
     :param wait_timeout: seconds to wait for processing before failing (default 3 h)
+    :param if_empty: an input without data rows (a quiet day in the CRM): ``skip`` the task (default) or ``fail``
     :param max_file_bytes: larger files are split into several uploads on row boundaries (Metrika's limit: 1 GB);
         the XCom then lists every uploading and the wait covers all of them
     :param durable: on Airflow 3.3+, keep each uploading id in the task state store as soon as Metrika returns it,
@@ -92,6 +97,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
         max_file_bytes: int = MAX_FILE_BYTES,
         durable: bool = True,
+        if_empty: str = "skip",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -117,6 +123,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         self.wait_timeout = wait_timeout
         self.max_consecutive_failures = max_consecutive_failures
         self.max_file_bytes = max_file_bytes
+        self.if_empty = if_empty
         self.durable = durable
 
     # -- what subclasses vary -------------------------------------------------------------
@@ -160,13 +167,20 @@ class MetrikaBaseUploadOperator(BaseOperator):
         """Every (rendered) parameter checked before the input is read or a request is sent."""
         validate_comment(self.comment, reserve=FINGERPRINT_LEN)
         self.validation_options()
+        if self.if_empty not in ("skip", "fail"):
+            raise MetrikaConfigError(f"if_empty={self.if_empty!r}: expected 'skip' or 'fail'")
 
     def execute(self, context: Context) -> Any:
         self.check_params()
         hook = MetrikaHook(self.metrika_conn_id)
         counter_id = hook.resolve_counter_id(self.counter_id)
         with tempfile.TemporaryDirectory(prefix="metrika-") as tmpdir:
-            uploadings, extra = self.upload(hook, counter_id, context, tmpdir)
+            try:
+                uploadings, extra = self.upload(hook, counter_id, context, tmpdir)
+            except MetrikaNoRowsError as nothing:
+                if self.if_empty == "fail":
+                    raise
+                raise AirflowSkipException(f"{nothing}; skipping (if_empty='skip')") from nothing
         uploadings = [self.after_upload(hook, counter_id, uploading) for uploading in uploadings]
         for uploading in uploadings:
             self.log.info("Uploaded: %s", uploading.describe())
@@ -190,6 +204,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         input's digest; otherwise each part's uploading id is journaled as soon as it exists.
         """
         source = self.prepare_input(tmpdir)
+        source.require_rows()
         digest = source.content_digest()
         journal, record, reattached = self.resume(hook, counter_id, context, digest)
         if record is not None and reattached is not None:

@@ -266,3 +266,31 @@ def test_orders_csv_and_contacts_rows(metrika_conn, emulator, context, tmp_path)
                                        columns_mapping=mapping).execute(context)
     assert done["status"] == "PASSED" and done["elements_count"] == 1
     assert sorted(u["kind"] for u in emulator.uploadings()) == ["contacts", "orders"]
+
+
+@pytest.mark.parametrize("make_input", [
+    lambda tmp_path: {"src": str(_write(tmp_path / "h.csv", "ClientId,Target,DateTime\n\n"))},
+    lambda tmp_path: {"rows": []},
+])
+def test_nothing_to_upload_skips_the_task(metrika_conn, emulator, context, tmp_path, make_input):
+    from airflow_provider_metrika.version_compat import AirflowSkipException
+
+    with pytest.raises(AirflowSkipException, match=r"no (data )?rows"):
+        MetrikaUploadOfflineConversionsOperator(task_id="up", **make_input(tmp_path)).execute(context)
+    with pytest.raises(MetrikaValidationError, match=r"no (data )?rows"):
+        MetrikaUploadOfflineConversionsOperator(task_id="up", if_empty="fail", **make_input(tmp_path)).execute(context)
+    assert emulator.uploadings() == []
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_object_storage_source_over_the_limit_is_split(metrika_conn, emulator, context, tmp_path):
+    from airflow_provider_metrika.version_compat import ObjectStoragePath
+
+    src = ObjectStoragePath(f"file://{conversions(tmp_path / 'c.csv', rows=300)}")
+    result = MetrikaUploadOfflineConversionsOperator(task_id="up", src=src, max_file_bytes=4000).execute(context)
+    assert len(result["uploadings"]) > 1
+    assert sum(u["rows"] for u in emulator.uploadings()) == 300
