@@ -147,7 +147,7 @@ def to_cdp_time(value: Any, zone: tzinfo | None) -> str:
     if isinstance(value, datetime):
         if value.utcoffset() is not None:
             if zone is None:
-                raise ValueError("aware datetime: set options.counter_timezone to convert it to the counter's zone")
+                raise ValueError("aware datetime: set counter_timezone (the counter's time_zone_name) to convert it")
             value = value.astimezone(zone).replace(tzinfo=None)
         return format_cdp_time(value)
     if isinstance(value, date):

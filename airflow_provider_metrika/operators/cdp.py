@@ -70,6 +70,8 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
     :param columns_mapping: CSV only: ``{metrika_attribute: csv_column}``; defaults to the file's own header
         (columns already named like Metrika attributes)
     :param delimiter_type: CSV only: ``COMMA`` (default) or ``SEMICOLON``
+    :param counter_timezone: the counter's ``time_zone_name`` (e.g. ``Europe/Moscow``), to convert aware datetimes
+        in ``rows`` to the counter-local times Metrika wants; naive datetimes are taken as counter-local already
     """
 
     template_fields: Sequence[str] = (
@@ -77,6 +79,7 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         "merge_mode",
         "columns_mapping",
         "delimiter_type",
+        "counter_timezone",
     )
     takes_columns_mapping = True
 
@@ -86,6 +89,7 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         merge_mode: str,
         columns_mapping: Mapping[str, str] | None = None,
         delimiter_type: str = "COMMA",
+        counter_timezone: str | None = None,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("wait_for_completion"):
@@ -96,6 +100,7 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         self.merge_mode = merge_mode
         self.columns_mapping = columns_mapping
         self.delimiter_type = delimiter_type
+        self.counter_timezone = counter_timezone
 
     def validation_options(self) -> ValidationOptions:
         return ValidationOptions(
@@ -104,6 +109,7 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
             delimiter=DELIMITERS[check_delimiter_type(self.delimiter_type)],
             columns_mapping=dict(self.columns_mapping) if self.columns_mapping else None,
             merge_mode=check_merge_mode(self.merge_mode),
+            counter_timezone=self.counter_timezone or None,
         )
 
     def upload_params(self, comment: str, source: PreparedInput) -> dict[str, Any]:
@@ -132,9 +138,9 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
             return super().upload(hook, counter_id, context, tmpdir)
         options = self.validation_options()
         fmt = get_file_format(self.file_format)
-        report = fmt.validate_rows(json_rows, options=options)
+        body = fmt.to_json_body(json_rows, options=options)  # converts datetimes, decimals, lists
+        report = fmt.validate_rows(body[get_upload_kind(self.kind).json_root], options=options)
         report.raise_for_problems()
-        body = fmt.to_json_body(json_rows, options=options)
         digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
         extra = {"source": "rows", "rows": len(json_rows)}
         journal, record, reattached = self.resume(hook, counter_id, context, digest)

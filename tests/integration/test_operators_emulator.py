@@ -294,3 +294,14 @@ def test_object_storage_source_over_the_limit_is_split(metrika_conn, emulator, c
     result = MetrikaUploadOfflineConversionsOperator(task_id="up", src=src, max_file_bytes=4000).execute(context)
     assert len(result["uploadings"]) > 1
     assert sum(u["rows"] for u in emulator.uploadings()) == 300
+
+
+def test_cdp_rows_with_aware_datetimes_need_and_use_the_counter_timezone(metrika_conn, emulator, context):
+    created = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
+    rows = [{"id": "o1", "client_uniq_id": "c1", "client_type": "CONTACT", "create_date_time": created,
+             "order_status": "PAID", "revenue": 10.5}]
+    with pytest.raises(MetrikaValidationError, match=r"row 1, column create_date_time: .*counter_timezone"):
+        MetrikaUploadOrdersOperator(task_id="o", rows=rows, merge_mode="SAVE").execute(context)
+    done = MetrikaUploadOrdersOperator(task_id="o", rows=rows, merge_mode="SAVE",
+                                       counter_timezone="Europe/Moscow").execute(context)
+    assert done["status"] == "PASSED"

@@ -208,7 +208,7 @@ def test_contacts_writer_reports_unnormalisable_values():
 
 def test_aware_cdp_times_need_the_counter_timezone():
     row = {"uniq_id": "c1", "create_date_time": datetime(2024, 11, 22, 7, tzinfo=UTC)}
-    assert "set options.counter_timezone" in write_error("contacts", [row])
+    assert "set counter_timezone" in write_error("contacts", [row])
     options = ValidationOptions(now=NOW, counter_timezone="Europe/Moscow")
     assert "c1,2024-11-22 10:00:00" in written("contacts", [row], options)
     assert "is not a date or datetime" in write_error("contacts", [{"uniq_id": "c1", "create_date_time": 5}])
