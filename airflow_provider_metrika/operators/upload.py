@@ -108,6 +108,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         self.src = src
         self.rows = rows
         self._rows: Any = rows
+        self._rows_placeholder: str | None = None
         self.counter_id = counter_id
         self.comment = comment
         self.metrika_conn_id = metrika_conn_id
@@ -158,10 +159,11 @@ class MetrikaBaseUploadOperator(BaseOperator):
         rendered-fields table get a count, the task keeps the rows themselves.
         """
         super().render_template_fields(context, jinja_env)
+        if self.rows is None or self.rows == self._rows_placeholder:
+            return  # no rows, or rendered before: the rows are already kept aside
         self._rows = self.rows
-        if self.rows is not None:
-            count = len(self.rows) if hasattr(self.rows, "__len__") else "?"
-            self.rows = f"<{count} rows, not shown: CRM data>"
+        count = len(self.rows) if hasattr(self.rows, "__len__") else "?"
+        self._rows_placeholder = self.rows = f"<{count} rows, not shown: CRM data>"
 
     def check_params(self) -> None:
         """Every (rendered) parameter checked before the input is read or a request is sent."""
