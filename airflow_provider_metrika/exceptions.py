@@ -71,7 +71,6 @@ class MetrikaRetryableError(MetrikaApiError):
     """A 429/420 or 5xx that outlived the hook's retry budget."""
 
 
-
 class MetrikaAmbiguousResponseError(MetrikaError):
     """A non-idempotent request (an upload) may have reached Metrika but no answer came back.
 

@@ -186,9 +186,7 @@ def run_mode(args: argparse.Namespace) -> dict[str, Any]:
                 routes[row["route"]] += row["count"]
         counter_pollers = [p for p in pollers if p.key.counter_id == counter]
         cycles = statistics.fmean(p.cycles for p in counter_pollers) if counter_pollers else 0.0
-        per_counter.append(
-            {"counter": counter, "list": routes[LIST_ROUTE], "get": routes[GET_ROUTE], "cycles": cycles}
-        )
+        per_counter.append({"counter": counter, "list": routes[LIST_ROUTE], "get": routes[GET_ROUTE], "cycles": cycles})
 
     late_seconds, late_intervals, poll_to_event, missed = [], [], [], 0
     for uploading_id, (_, created_at) in created.items():
@@ -248,8 +246,10 @@ def print_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None
         ("creating the uploadings, wall s", lambda r: f"{r['creation_wall_seconds']:.1f}"),
         ("completions spread over, emulator s", lambda r: f"{r['completion_spread']:.0f}"),
         ("status requests, total", lambda r: f"{r['status_requests']}"),
-        ("  list / get", lambda r: f"{sum(c['list'] for c in r['per_counter'])} / "
-                                    f"{sum(c['get'] for c in r['per_counter'])}"),
+        (
+            "  list / get",
+            lambda r: f"{sum(c['list'] for c in r['per_counter'])} / {sum(c['get'] for c in r['per_counter'])}",
+        ),
         ("requests per counter per cycle (max)", lambda r: f"{max(_per_cycle(c) for c in r['per_counter']):.2f}"),
         ("poll cycles per counter (mean)", lambda r: f"{statistics.fmean(c['cycles'] for c in r['per_counter']):.1f}"),
         ("429/420 answers", lambda r: f"{r['throttled']}"),
@@ -298,8 +298,11 @@ def main() -> None:
             emulator.client.configure(stage_seconds=args.stage_seconds)
             print(f"running {mode} ...", file=sys.stderr, flush=True)
             command = [sys.executable, __file__, "--child", mode, "--url", emulator.url]
-            command += [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
-                        if k in {"uploadings", "counters", "speed", "stage_seconds", "poll", "max_poll"}]
+            command += [
+                f"--{k.replace('_', '-')}={v}"
+                for k, v in vars(args).items()
+                if k in {"uploadings", "counters", "speed", "stage_seconds", "poll", "max_poll"}
+            ]
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             results.append(json.loads(output.strip().splitlines()[-1]))
     print_table(results, args)

@@ -32,7 +32,7 @@ class DagRunResult:
         for line in reversed(self.output.splitlines()):
             marker = line.find("METRIKA SUMMARY ")
             if marker >= 0:
-                return json.loads(line[marker + len("METRIKA SUMMARY "):])
+                return json.loads(line[marker + len("METRIKA SUMMARY ") :])
         return None
 
 
@@ -47,8 +47,12 @@ def airflow_env(workdir: Path, emulator_url: str, crm_db: Path) -> dict[str, str
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW_CONN_METRIKA_DEFAULT": json.dumps(
-                {"conn_type": "yandex_metrika", "host": emulator_url, "password": DEMO_TOKEN,
-                 "extra": {"counter_id": DEMO_COUNTER_ID}}
+                {
+                    "conn_type": "yandex_metrika",
+                    "host": emulator_url,
+                    "password": DEMO_TOKEN,
+                    "extra": {"counter_id": DEMO_COUNTER_ID},
+                }
             ),
             "AIRFLOW_CONN_CRM_DB": json.dumps({"conn_type": "sqlite", "host": str(crm_db)}),
             "METRIKA_COUNTER_ID": str(DEMO_COUNTER_ID),

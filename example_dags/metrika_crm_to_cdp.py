@@ -65,8 +65,7 @@ def crm_rows(sql: str, start: datetime, end: datetime):
         from airflow.hooks.base import BaseHook
 
     engine = BaseHook.get_connection(CRM_CONN_ID).get_hook().get_sqlalchemy_engine()
-    params = {"start": start.astimezone(UTC).replace(tzinfo=None),
-              "end": end.astimezone(UTC).replace(tzinfo=None)}
+    params = {"start": start.astimezone(UTC).replace(tzinfo=None), "end": end.astimezone(UTC).replace(tzinfo=None)}
     with engine.connect() as conn:
         yield from conn.execution_options(stream_results=True).execute(text(sql), params)
 
@@ -108,14 +107,16 @@ def metrika_crm_to_cdp():
             writer = csv.writer(out)
             writer.writerow(CONTACT_COLUMNS.values())
             for row in crm_rows(CONTACTS_SQL, data_interval_start, data_interval_end):
-                writer.writerow([
-                    row.id,
-                    row.name or "",
-                    normalize_email(row.email) if row.email else "",
-                    normalize_phone(row.phone) if row.phone else "",
-                    row.client_id or "",
-                    counter_time(row.created_at, tz_name),
-                ])
+                writer.writerow(
+                    [
+                        row.id,
+                        row.name or "",
+                        normalize_email(row.email) if row.email else "",
+                        normalize_phone(row.phone) if row.phone else "",
+                        row.client_id or "",
+                        counter_time(row.created_at, tz_name),
+                    ]
+                )
         return str(path)
 
     @task

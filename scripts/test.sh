@@ -12,7 +12,8 @@ status=0
 for line in "${lines[@]}"; do
   venv="$(scripts/env.sh "$line")" || exit 1
   echo "=== Airflow $("$venv/bin/python" -c 'import airflow; print(airflow.__version__)' 2>/dev/null) ($line) ==="
-  "$venv/bin/ruff" check airflow_provider_metrika tests example_dags benchmarks || status=1
+  "$venv/bin/ruff" check airflow_provider_metrika tests example_dags benchmarks scripts || status=1
+  "$venv/bin/ruff" format --check airflow_provider_metrika tests example_dags benchmarks scripts || status=1
   "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@" || status=1
 done
 exit $status

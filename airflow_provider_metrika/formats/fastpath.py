@@ -65,7 +65,7 @@ def compile_line_pattern(rules: RowRules, delimiter: str) -> LinePattern | None:
     field_limit = csv.field_size_limit()
     if rules.width < 1 or len(delimiter) != 1 or delimiter in '"\r\n' or field_limit < PATTERN_MAX_CHARS:
         return None
-    any_cell = f"[^{re.escape(delimiter)}\"\\r\\n]"
+    any_cell = f'[^{re.escape(delimiter)}"\\r\\n]'
     checks_at: dict[int, list[CellCheck]] = {}
     for index, _column, check in rules.checks:
         checks_at.setdefault(index, []).append(check)
@@ -102,9 +102,7 @@ def _complete_pattern(checks: list[CellCheck]) -> str | None:
     return None
 
 
-def _captured_form(
-    checks: list[CellCheck], any_cell: str, field_limit: int
-) -> tuple[str, tuple[ColumnCheck, ...]]:
+def _captured_form(checks: list[CellCheck], any_cell: str, field_limit: int) -> tuple[str, tuple[ColumnCheck, ...]]:
     """A captured non-empty cell's regex, and the column checks that finish the job on the captured cells.
 
     Checks sharing one ``pattern`` match it in the regex and then need only their ``bulk_matched``.

@@ -124,8 +124,9 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
             params["columns_mapping"] = format_columns_mapping(mapping)
         return params
 
-    def upload_once(self, hook: MetrikaHook, counter_id: int, source: PreparedInput, opener: Any, comment: str,
-                    mark: str) -> Uploading:
+    def upload_once(
+        self, hook: MetrikaHook, counter_id: int, source: PreparedInput, opener: Any, comment: str, mark: str
+    ) -> Uploading:
         return hook.upload_file(
             self.kind, counter_id, opener, params=self.upload_params(comment, source), file_name="data.csv"
         )

@@ -85,8 +85,9 @@ class UploadRecord:
                 counter_id=int(value["counter_id"]),
                 source=str(value["source"]),
                 marks=tuple(str(part["fingerprint"]) for part in parts),
-                uploading_ids=tuple(None if part["uploading_id"] is None else str(part["uploading_id"])
-                                    for part in parts),
+                uploading_ids=tuple(
+                    None if part["uploading_id"] is None else str(part["uploading_id"]) for part in parts
+                ),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -125,8 +126,9 @@ class UploadJournal:
         try:
             record = UploadRecord.from_json(self._store.get(self._key))
         except Exception as error:  # any store failure falls back to the fingerprint search
-            self._log.warning("Could not read the upload journal (%s); relying on the fingerprint search",
-                              type(error).__name__)
+            self._log.warning(
+                "Could not read the upload journal (%s); relying on the fingerprint search", type(error).__name__
+            )
             return None
         if record is None or (record.kind, record.counter_id, record.source) != (kind, counter_id, source):
             return None
@@ -138,8 +140,9 @@ class UploadJournal:
         try:
             self._store.set(self._key, record.to_json())
         except Exception as error:  # the upload happened; the fingerprint still finds it
-            self._log.warning("Could not write the upload journal (%s); a retry will search by fingerprint",
-                              type(error).__name__)
+            self._log.warning(
+                "Could not write the upload journal (%s); a retry will search by fingerprint", type(error).__name__
+            )
 
 
 def read_back(hook: MetrikaHook, kind: str, counter_id: int, uploading_id: str) -> Uploading | None:
@@ -175,8 +178,11 @@ def reattach(hook: MetrikaHook, record: UploadRecord | None, logger: logging.Log
     for uploading_id in record.uploading_ids:
         uploading = None if uploading_id is None else read_back(hook, record.kind, record.counter_id, uploading_id)
         if uploading is None:
-            logger.warning("The journal names %s uploading %s, which Metrika does not know; searching instead",
-                           record.kind, uploading_id)
+            logger.warning(
+                "The journal names %s uploading %s, which Metrika does not know; searching instead",
+                record.kind,
+                uploading_id,
+            )
             return None
         uploadings.append(uploading)
     for uploading in uploadings:

@@ -207,8 +207,9 @@ def plan_parts(
         if checker is not None:
             report = checker.finish()
             report.raise_for_problems()
-        log.info("%s is %d bytes: split into %d uploads of at most %d bytes", source.name, source.size, len(parts),
-                 max_bytes)
+        log.info(
+            "%s is %d bytes: split into %d uploads of at most %d bytes", source.name, source.size, len(parts), max_bytes
+        )
         return [(part, part.opener) for part in parts]
     if mode == "preflight":
         report = preflight(fmt_name, source, options, log)

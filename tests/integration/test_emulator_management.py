@@ -63,9 +63,7 @@ def test_counter_id_must_be_positive_int(metrika_api, counter):
 
 def test_upload_offline_conversions_shape(metrika_api, emulator):
     now = emulator.now()
-    response = metrika_api.upload(
-        UPLOAD, conversions_csv(now, [known(), "unknown-1"]), params={"comment": "Загрузка1"}
-    )
+    response = metrika_api.upload(UPLOAD, conversions_csv(now, [known(), "unknown-1"]), params={"comment": "Загрузка1"})
     assert response.status_code == 200, response.text
     uploading = response.json()["uploading"]
     assert uploading == {

@@ -45,8 +45,12 @@ def seen(caplog, capsys):
     records = caplog.get_records("setup") + caplog.get_records("call")
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
     logged = "\n".join(formatter.format(record) for record in records)
-    for where, text in [("log records", logged), ("stdout", out), ("stderr", err),
-                        *((f"exposed[{i}]", s) for i, s in enumerate(exposed))]:
+    for where, text in [
+        ("log records", logged),
+        ("stdout", out),
+        ("stderr", err),
+        *((f"exposed[{i}]", s) for i, s in enumerate(exposed)),
+    ]:
         assert TEST_TOKEN not in text, f"the token leaked into {where}"
     assert exposed and (records or out)  # something was captured: an empty capture would prove nothing
 
@@ -82,8 +86,9 @@ def operator(path, **kwargs):
 def test_upload_and_blocking_wait(conn, emulator, emulated_waits, tmp_path, seen):
     ti = FakeTaskInstance()
     conversions_csv(tmp_path / "c20260101.csv")
-    op = operator(str(tmp_path / "c{{ ds_nodash }}.csv"), comment="crm{{ ds_nodash }}", wait_for_completion=True,
-                  deferrable=False)
+    op = operator(
+        str(tmp_path / "c{{ ds_nodash }}.csv"), comment="crm{{ ds_nodash }}", wait_for_completion=True, deferrable=False
+    )
     op.render_template_fields({"ti": ti, "ds_nodash": "20260101"})
     emulator.inject_fault(method="GET", path=GET_PATH, action="status", status=503, message=ECHO, times=2)
     result = op.execute({"ti": ti})
@@ -98,8 +103,10 @@ def test_upload_and_blocking_wait(conn, emulator, emulated_waits, tmp_path, seen
         ({"method": "POST", "path": UPLOAD_PATH, "action": "quota", "times": None}, {}),
         ({"method": "POST", "path": UPLOAD_PATH, "action": "reset_after"}, {"comment": "bad;comment"}),
         ({"method": "POST", "path": UPLOAD_PATH, "action": "drop_response", "seconds": 2}, {}),
-        ({"method": "GET", "path": GET_PATH, "action": "status", "status": 404, "error_type": "not_found"},
-         {"wait_for_completion": True, "deferrable": False}),
+        (
+            {"method": "GET", "path": GET_PATH, "action": "status", "status": 404, "error_type": "not_found"},
+            {"wait_for_completion": True, "deferrable": False},
+        ),
         ({"method": "GET", "path": r"/uploadings$", "action": "status", "status": 502, "times": None}, {}),
     ],
 )
@@ -111,8 +118,9 @@ def test_operator_under_faults(conn, emulator, emulated_waits, tmp_path, seen, f
 
 def test_linkage_failure(conn, emulator, emulated_waits, tmp_path, seen):
     path = tmp_path / "c.csv"
-    path.write_text("ClientId,Target,DateTime\nunknown1,paid,1763900000\n".replace("1763900000",
-                                                                                 str(int(emulator.now()) - 3600)))
+    path.write_text(
+        "ClientId,Target,DateTime\nunknown1,paid,1763900000\n".replace("1763900000", str(int(emulator.now()) - 3600))
+    )
     with pytest.raises(Exception) as info:
         operator(path, wait_for_completion=True, deferrable=False).execute({"ti": FakeTaskInstance()})
     seen += error_texts(info.value)
@@ -124,13 +132,21 @@ async def test_deferral_trigger_run_and_serialize(conn, emulator, monkeypatch, t
         op.execute({"ti": FakeTaskInstance()})
     trigger = deferred.value.trigger
     seen += [repr(trigger.serialize()), repr(deferred.value), repr(trigger)]
-    emulator.inject_fault(method="GET", path=r"/offline_conversions/uploading", action="status", status=502,
-                          message=ECHO, times=2)
+    emulator.inject_fault(
+        method="GET", path=r"/offline_conversions/uploading", action="status", status=502, message=ECHO, times=2
+    )
     clock = TriggerTime(emulator).install(monkeypatch)
     payload, _ = await run_trigger(trigger, clock, restart_after=1)
     seen += [json.dumps(payload), json.dumps(op.execute_complete({}, payload))]
-    emulator.inject_fault(method="GET", path=r"/offline_conversions/uploading", action="status", status=401,
-                          error_type="invalid_token", message=ECHO, times=None)
+    emulator.inject_fault(
+        method="GET",
+        path=r"/offline_conversions/uploading",
+        action="status",
+        status=401,
+        error_type="invalid_token",
+        message=ECHO,
+        times=None,
+    )
     failed, _ = await run_trigger(MetrikaUploadingTrigger(**trigger.serialize()[1]), clock)
     assert failed["status"] == "error"
     seen += [json.dumps(failed)]
@@ -140,8 +156,9 @@ def test_sensor_poke(conn, emulator, tmp_path, seen):
     result = operator(conversions_csv(tmp_path / "c.csv")).execute({"ti": FakeTaskInstance()})
     sensor = MetrikaUploadingSensor(task_id="wait", uploading_id=result, deferrable=False)
     seen += [repr(sensor.poke({}))]
-    emulator.inject_fault(method="GET", path=GET_PATH, action="status", status=403, error_type="access_denied",
-                          message=ECHO)
+    emulator.inject_fault(
+        method="GET", path=GET_PATH, action="status", status=403, error_type="access_denied", message=ECHO
+    )
     with pytest.raises(Exception) as info:
         sensor.poke({})
     seen += error_texts(info.value)
@@ -149,8 +166,13 @@ def test_sensor_poke(conn, emulator, tmp_path, seen):
 
 def test_hook_errors_of_every_kind(conn, emulator, tmp_path, seen, monkeypatch):
     hook = MetrikaHook(conn)
-    for fault in [{"action": "status", "status": 400}, {"action": "status", "status": 503},
-                  {"action": "quota", "status": 420}, {"action": "reset_after"}, {"action": "reset_before"}]:
+    for fault in [
+        {"action": "status", "status": 400},
+        {"action": "status", "status": 503},
+        {"action": "quota", "status": 420},
+        {"action": "reset_after"},
+        {"action": "reset_before"},
+    ]:
         emulator.inject_fault(method="GET", path=GET_PATH, message=ECHO, times=None, **fault)
         with pytest.raises(Exception) as info:
             hook.get_uploading("offline_conversions", COUNTER, "1")

@@ -93,10 +93,17 @@ def test_upload_survives_an_emulator_restart_with_state_kept(conn, emulator, emu
 @pytest.mark.parametrize(("status", "error_type"), [(429, "quota_requests_by_ip"), (420, "quota_parallel_requests")])
 def test_quota_answers_back_off_and_honour_retry_after(conn, emulator, monkeypatch, tmp_path, status, error_type):
     delays = quick_retries(monkeypatch)
-    emulator.inject_fault(method="POST", path=UPLOAD_PATH, action="quota", status=status, error_type=error_type,
-                          retry_after=0.2, times=2)
-    emulator.inject_fault(method="GET", path=r"/offline_conversions/uploadings", action="quota", status=status,
-                          error_type=error_type, times=1)
+    emulator.inject_fault(
+        method="POST", path=UPLOAD_PATH, action="quota", status=status, error_type=error_type, retry_after=0.2, times=2
+    )
+    emulator.inject_fault(
+        method="GET",
+        path=r"/offline_conversions/uploadings",
+        action="quota",
+        status=status,
+        error_type=error_type,
+        times=1,
+    )
     result = upload(conversions_csv(tmp_path / "c.csv"), {"ti": FakeTaskInstance()})
     assert len(stored(emulator)) == 1 and result["uploading_id"]
     assert len(delays) == 3 and delays.count(0.2) == 2  # the list backed off by policy, the upload by Retry-After
@@ -124,9 +131,16 @@ def test_never_more_than_three_requests_in_flight_per_token(conn, emulator, emul
         thread.join()
     assert errors == [] and emulator.request_stats()["throttled_total"] == 0
     assert time.monotonic() - started >= 3 * 0.3  # three waves of three
-    raw = [threading.Thread(target=lambda: requests.get(  # the same burst without the hook's limit is refused
-        f"{emulator_process.url}/management/v1/counter/{COUNTER}/offline_conversions/uploading/{uid}",
-        headers={"Authorization": "OAuth emulator-test-token-0123456789"}, timeout=10)) for _ in range(6)]
+    raw = [
+        threading.Thread(
+            target=lambda: requests.get(  # the same burst without the hook's limit is refused
+                f"{emulator_process.url}/management/v1/counter/{COUNTER}/offline_conversions/uploading/{uid}",
+                headers={"Authorization": "OAuth emulator-test-token-0123456789"},
+                timeout=10,
+            )
+        )
+        for _ in range(6)
+    ]
     for thread in raw:
         thread.start()
     for thread in raw:
@@ -142,9 +156,10 @@ def test_journal_reattaches_across_an_emulator_restart(conn, emulator, emulator_
     point_connection(monkeypatch, emulator_process.url, timeout=1)
     emulator = emulator_process.client
     monkeypatch.setattr(waiting, "pause", emulator.advance)
-    emulator.inject_fault(method="GET", path=r"/offline_conversions/uploadings$", action="status", status=400,
-                          times=None)  # the fingerprint search would fail: the journal must not need it
-    result = MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(path), wait_for_completion=True,
-                                                     deferrable=False).execute(
-        {"ti": FakeTaskInstance(), "task_state_store": store})
+    emulator.inject_fault(
+        method="GET", path=r"/offline_conversions/uploadings$", action="status", status=400, times=None
+    )  # the fingerprint search would fail: the journal must not need it
+    result = MetrikaUploadOfflineConversionsOperator(
+        task_id="up", src=str(path), wait_for_completion=True, deferrable=False
+    ).execute({"ti": FakeTaskInstance(), "task_state_store": store})
     assert result["uploading_id"] == first["uploading_id"]

@@ -29,8 +29,9 @@ def conn(emulator, emulator_process, monkeypatch):
 
 
 def operator(path, **kwargs):
-    return MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(path), wait_for_completion=True,
-                                                   deferrable=False, poll_interval=60, **kwargs)
+    return MetrikaUploadOfflineConversionsOperator(
+        task_id="up", src=str(path), wait_for_completion=True, deferrable=False, poll_interval=60, **kwargs
+    )
 
 
 def test_blocking_wait_rides_out_5xx(conn, emulator, emulated_waits, tmp_path):
@@ -57,8 +58,14 @@ def test_blocking_wait_fails_at_once_on_a_4xx(conn, emulator, emulated_waits, tm
 
 
 def trigger_for(uploading_id, **kwargs):
-    return MetrikaUploadingTrigger(kind="offline_conversions", counter_id=COUNTER, uploading_ids=[uploading_id],
-                                   poll_interval=60, max_poll_interval=60, **kwargs)
+    return MetrikaUploadingTrigger(
+        kind="offline_conversions",
+        counter_id=COUNTER,
+        uploading_ids=[uploading_id],
+        poll_interval=60,
+        max_poll_interval=60,
+        **kwargs,
+    )
 
 
 @pytest.fixture
@@ -69,7 +76,8 @@ def clock(emulator, monkeypatch):
 @pytest.fixture
 def uploading_id(conn, tmp_path):
     return MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(conversions_csv(tmp_path / "c.csv"))).execute(
-        {"ti": FakeTaskInstance()})["uploading_id"]
+        {"ti": FakeTaskInstance()}
+    )["uploading_id"]
 
 
 @pytest.mark.parametrize("shared", [True, False])

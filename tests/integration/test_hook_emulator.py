@@ -83,8 +83,9 @@ def test_counter_not_granted_is_403_access_denied(hook, emulator):
 
 
 def test_missing_token_is_a_config_error_before_any_request(emulator, emulator_process, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_NO_TOKEN", json.dumps({"conn_type": "yandex_metrika",
-                                                            "host": emulator_process.url}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_NO_TOKEN", json.dumps({"conn_type": "yandex_metrika", "host": emulator_process.url})
+    )
     before = emulator.request_stats()
     with pytest.raises(MetrikaConfigError, match="token"):
         MetrikaHook("no_token").list_uploadings("offline_conversions", COUNTER)
@@ -108,8 +109,9 @@ def test_calls_upload(hook, emulator, csv_file):
 
 
 def test_user_params_upload_and_confirm(hook, emulator, csv_file):
-    uploading = hook.upload_file("user_params", COUNTER, csv_file(b"ClientId,age\n1,30\n2,41\n"),
-                                 params={"action": "update"})
+    uploading = hook.upload_file(
+        "user_params", COUNTER, csv_file(b"ClientId,age\n1,30\n2,41\n"), params={"action": "update"}
+    )
     assert uploading.status == "uploaded"
     confirmed = hook.confirm_user_params(COUNTER, uploading.uploading_id, {"action": "update"})
     assert confirmed.status == "is_processed"
@@ -119,8 +121,9 @@ def test_user_params_upload_and_confirm(hook, emulator, csv_file):
 
 def test_cdp_json_upload_and_last_uploadings_cursor(hook):
     contacts = {"contacts": [{"uniq_id": "c1", "emails": ["a@example.com"]}]}
-    ids = [hook.upload_json("contacts", COUNTER, contacts, params={"merge_mode": "SAVE"}).uploading_id
-           for _ in range(5)]
+    ids = [
+        hook.upload_json("contacts", COUNTER, contacts, params={"merge_mode": "SAVE"}).uploading_id for _ in range(5)
+    ]
     pages = list(hook.iter_last_uploadings(COUNTER, limit=2))
     # Each next page re-reads the oldest millisecond of the last one; the repeat is dropped.
     assert [len(page) for page in pages] == [2, 1, 1, 1]

@@ -35,8 +35,13 @@ def conversions(path, rows=5, prefix=""):
 
 
 def test_offline_conversions_upload_and_wait(metrika_conn, emulator, emulated_waits, context, tmp_path):
-    op = MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(conversions(tmp_path / "c.csv")),
-                                                 comment="crm20260101", wait_for_completion=True, poll_interval=60)
+    op = MetrikaUploadOfflineConversionsOperator(
+        task_id="up",
+        src=str(conversions(tmp_path / "c.csv")),
+        comment="crm20260101",
+        wait_for_completion=True,
+        poll_interval=60,
+    )
     result = op.execute(context)
     assert result["status"] == "PROCESSED" and result["line_quantity"] == 5
     assert emulated_waits and all(s == 60 for s in emulated_waits)
@@ -47,8 +52,10 @@ def test_offline_conversions_upload_and_wait(metrika_conn, emulator, emulated_wa
 
 def test_rows_from_xcom_are_written_in_metrika_format(metrika_conn, emulator, context):
     paid = datetime.now(UTC) - timedelta(hours=2)
-    rows = [{"client_id": "7", "target": "paid", "date_time": paid, "price": 12.5, "currency": "RUB"},
-            {"client_id": "8", "target": "paid", "date_time": int(paid.timestamp()), "price": 3, "currency": "USD"}]
+    rows = [
+        {"client_id": "7", "target": "paid", "date_time": paid, "price": 12.5, "currency": "RUB"},
+        {"client_id": "8", "target": "paid", "date_time": int(paid.timestamp()), "price": 3, "currency": "USD"},
+    ]
     result = MetrikaUploadOfflineConversionsOperator(task_id="up", rows=rows).execute(context)
     assert result["source_quantity"] == 2 and result["source"].endswith(".csv")
 
@@ -62,8 +69,9 @@ def test_task_retry_reuses_the_uploading(metrika_conn, emulator, context, tmp_pa
 
 
 def test_linkage_failure_fails_the_task_with_counters(metrika_conn, emulator, emulated_waits, context, tmp_path):
-    op = MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(conversions(tmp_path / "c.csv", 3, "unknown")),
-                                                 wait_for_completion=True)
+    op = MetrikaUploadOfflineConversionsOperator(
+        task_id="up", src=str(conversions(tmp_path / "c.csv", 3, "unknown")), wait_for_completion=True
+    )
     with pytest.raises(AirflowFailException, match=r"LINKAGE_FAILURE.*line_quantity=3"):
         op.execute(context)
 
@@ -108,16 +116,18 @@ def test_calls_operator(metrika_conn, emulator, emulated_waits, context, tmp_pat
     now = int(time.time()) - 600
     path = tmp_path / "calls.csv"
     path.write_text(f"ClientId,DateTime,StaticCall,PhoneNumber,TalkDuration\n1,{now},0,+70123456789,30\n")
-    result = MetrikaUploadCallsOperator(task_id="calls", src=str(path), new_goal_name="Calls",
-                                        wait_for_completion=True).execute(context)
+    result = MetrikaUploadCallsOperator(
+        task_id="calls", src=str(path), new_goal_name="Calls", wait_for_completion=True
+    ).execute(context)
     assert result["status"] == "PROCESSED" and result["kind"] == "calls"
 
 
 def test_user_params_operator_confirms_then_waits(metrika_conn, emulator, emulated_waits, context, tmp_path):
     path = tmp_path / "params.csv"
     path.write_text("ClientId,age,segment\n1,30,vip\n2,41,regular\n")
-    result = MetrikaUploadUserParamsOperator(task_id="params", src=str(path), action="update",
-                                             wait_for_completion=True).execute(context)
+    result = MetrikaUploadUserParamsOperator(
+        task_id="params", src=str(path), action="update", wait_for_completion=True
+    ).execute(context)
     assert result["status"] == "processed"
 
 
@@ -133,15 +143,25 @@ def test_contacts_csv_with_columns_mapping(metrika_conn, emulator, context, tmp_
     path = tmp_path / "contacts.csv"
     path.write_text("ID,Email,Phone\nc1,a@example.com,79995551111\nc2,b@example.com,79995551112\n")
     result = MetrikaUploadContactsOperator(
-        task_id="contacts", src=str(path), merge_mode="UPDATE",
+        task_id="contacts",
+        src=str(path),
+        merge_mode="UPDATE",
         columns_mapping={"uniq_id": "ID", "emails": "Email", "phones": "Phone"},
     ).execute(context)
     assert result["status"] == "PASSED" and result["elements_count"] == 2
 
 
 def test_orders_json_rows(metrika_conn, emulator, context):
-    rows = [{"id": "o1", "client_uniq_id": "c1", "client_type": "CONTACT",
-             "create_date_time": "2026-11-20 10:00:00", "order_status": "PAID", "revenue": "100.5"}]
+    rows = [
+        {
+            "id": "o1",
+            "client_uniq_id": "c1",
+            "client_type": "CONTACT",
+            "create_date_time": "2026-11-20 10:00:00",
+            "order_status": "PAID",
+            "revenue": "100.5",
+        }
+    ]
     result = MetrikaUploadOrdersOperator(task_id="orders", rows=rows, merge_mode="SAVE").execute(context)
     assert result["status"] == "PASSED" and result["elements_count"] == 1
 
@@ -149,8 +169,9 @@ def test_orders_json_rows(metrika_conn, emulator, context):
 def test_simple_orders_csv(metrika_conn, emulator, context, tmp_path):
     path = tmp_path / "simple.csv"
     path.write_text("id;create_date_time;emails;revenue\n1;2026-11-20 10:00:00;a@example.com;10\n")
-    result = MetrikaUploadSimpleOrdersOperator(task_id="simple", src=str(path), merge_mode="APPEND",
-                                               delimiter_type="SEMICOLON").execute(context)
+    result = MetrikaUploadSimpleOrdersOperator(
+        task_id="simple", src=str(path), merge_mode="APPEND", delimiter_type="SEMICOLON"
+    ).execute(context)
     assert result["status"] == "PASSED"
 
 
@@ -165,8 +186,14 @@ def test_cdp_failed_validation_fails_the_task(metrika_conn, emulator, context, t
 def test_cdp_400_body_surfaces_metrikas_reason(metrika_conn, emulator, context, tmp_path):
     path = tmp_path / "contacts.csv"
     path.write_text("uniq_id,emails\nc1,a@example.com\n")
-    emulator.inject_fault(method="POST", path="data/contacts", action="status", status=400,
-                          error_type="invalid_parameter", message="validation failed: row 2")
+    emulator.inject_fault(
+        method="POST",
+        path="data/contacts",
+        action="status",
+        status=400,
+        error_type="invalid_parameter",
+        message="validation failed: row 2",
+    )
     op = MetrikaUploadContactsOperator(task_id="contacts", src=str(path), merge_mode="SAVE")
     with pytest.raises(MetrikaClientError) as err:
         op.execute(context)
@@ -185,18 +212,19 @@ def test_cdp_merge_mode_is_required_and_checked(metrika_conn, emulator, context,
 def test_columns_mapping_naming_a_missing_column_is_caught_before_upload(metrika_conn, emulator, context, tmp_path):
     path = tmp_path / "contacts.csv"
     path.write_text("ID,Email\nc1,a@example.com\n")
-    op = MetrikaUploadContactsOperator(task_id="c", src=str(path), merge_mode="SAVE",
-                                       columns_mapping={"uniq_id": "ID", "emails": "E-mail"})
+    op = MetrikaUploadContactsOperator(
+        task_id="c", src=str(path), merge_mode="SAVE", columns_mapping={"uniq_id": "ID", "emails": "E-mail"}
+    )
     with pytest.raises(MetrikaValidationError, match="E-mail"):
         op.execute(context)
     assert emulator.uploadings() == []
 
 
-def test_file_over_the_limit_is_split_and_every_part_awaited(metrika_conn, emulator, emulated_waits, context,
-                                                             tmp_path):
+def test_file_over_the_limit_is_split_and_every_part_awaited(metrika_conn, emulator, emulated_waits, context, tmp_path):
     path = conversions(tmp_path / "big.csv", rows=1000)
-    result = MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(path), max_file_bytes=8000,
-                                                     wait_for_completion=True).execute(context)
+    result = MetrikaUploadOfflineConversionsOperator(
+        task_id="up", src=str(path), max_file_bytes=8000, wait_for_completion=True
+    ).execute(context)
     stored = emulator.uploadings(kind="offline_conversions")
     assert len(stored) == len(result) > 1
     assert sum(u["rows"] for u in stored) == 1000
@@ -209,8 +237,9 @@ def test_split_file_with_a_bad_row_uploads_no_part(metrika_conn, emulator, conte
     with path.open("a") as out:
         out.write("5,paid,soon,1.00,RUB\n")
     with pytest.raises(MetrikaValidationError, match=r"big\.csv row 1002, column DateTime"):
-        MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(path), max_file_bytes=8000,
-                                                validation="inflight").execute(context)
+        MetrikaUploadOfflineConversionsOperator(
+            task_id="up", src=str(path), max_file_bytes=8000, validation="inflight"
+        ).execute(context)
     assert emulator.uploadings() == []
 
 
@@ -247,8 +276,15 @@ def test_dataframe_rows(metrika_conn, emulator, context):
     import pandas as pd
 
     paid = pd.Timestamp.now(tz="UTC") - pd.Timedelta(hours=3)
-    frame = pd.DataFrame({"ClientId": ["11", "12"], "Target": ["paid", "paid"], "DateTime": [paid, paid],
-                          "Price": [1.5, 2.0], "Currency": ["RUB", "RUB"]})
+    frame = pd.DataFrame(
+        {
+            "ClientId": ["11", "12"],
+            "Target": ["paid", "paid"],
+            "DateTime": [paid, paid],
+            "Price": [1.5, 2.0],
+            "Currency": ["RUB", "RUB"],
+        }
+    )
     result = MetrikaUploadOfflineConversionsOperator(task_id="up", rows=frame).execute(context)
     assert result["source_quantity"] == result["line_quantity"] == 2
 
@@ -258,20 +294,29 @@ def test_orders_csv_and_contacts_rows(metrika_conn, emulator, context, tmp_path)
     done = MetrikaUploadContactsOperator(task_id="contacts", rows=contacts, merge_mode="SAVE").execute(context)
     assert done["status"] == "PASSED" and done["elements_count"] == 1
     path = tmp_path / "orders.csv"
-    path.write_text("OrderId,Customer,Type,Created,Status,Sum\n"
-                    "o1,c1,CONTACT,2026-11-20 10:00:00,PAID,99.90\n")
-    mapping = {"id": "OrderId", "client_uniq_id": "Customer", "client_type": "Type", "create_date_time": "Created",
-               "order_status": "Status", "revenue": "Sum"}
-    done = MetrikaUploadOrdersOperator(task_id="orders", src=str(path), merge_mode="SAVE",
-                                       columns_mapping=mapping).execute(context)
+    path.write_text("OrderId,Customer,Type,Created,Status,Sum\no1,c1,CONTACT,2026-11-20 10:00:00,PAID,99.90\n")
+    mapping = {
+        "id": "OrderId",
+        "client_uniq_id": "Customer",
+        "client_type": "Type",
+        "create_date_time": "Created",
+        "order_status": "Status",
+        "revenue": "Sum",
+    }
+    done = MetrikaUploadOrdersOperator(
+        task_id="orders", src=str(path), merge_mode="SAVE", columns_mapping=mapping
+    ).execute(context)
     assert done["status"] == "PASSED" and done["elements_count"] == 1
     assert sorted(u["kind"] for u in emulator.uploadings()) == ["contacts", "orders"]
 
 
-@pytest.mark.parametrize("make_input", [
-    lambda tmp_path: {"src": str(_write(tmp_path / "h.csv", "ClientId,Target,DateTime\n\n"))},
-    lambda tmp_path: {"rows": []},
-])
+@pytest.mark.parametrize(
+    "make_input",
+    [
+        lambda tmp_path: {"src": str(_write(tmp_path / "h.csv", "ClientId,Target,DateTime\n\n"))},
+        lambda tmp_path: {"rows": []},
+    ],
+)
 def test_nothing_to_upload_skips_the_task(metrika_conn, emulator, context, tmp_path, make_input):
     from airflow_provider_metrika.version_compat import AirflowSkipException
 
@@ -298,10 +343,19 @@ def test_object_storage_source_over_the_limit_is_split(metrika_conn, emulator, c
 
 def test_cdp_rows_with_aware_datetimes_need_and_use_the_counter_timezone(metrika_conn, emulator, context):
     created = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
-    rows = [{"id": "o1", "client_uniq_id": "c1", "client_type": "CONTACT", "create_date_time": created,
-             "order_status": "PAID", "revenue": 10.5}]
+    rows = [
+        {
+            "id": "o1",
+            "client_uniq_id": "c1",
+            "client_type": "CONTACT",
+            "create_date_time": created,
+            "order_status": "PAID",
+            "revenue": 10.5,
+        }
+    ]
     with pytest.raises(MetrikaValidationError, match=r"row 1, column create_date_time: .*counter_timezone"):
         MetrikaUploadOrdersOperator(task_id="o", rows=rows, merge_mode="SAVE").execute(context)
-    done = MetrikaUploadOrdersOperator(task_id="o", rows=rows, merge_mode="SAVE",
-                                       counter_timezone="Europe/Moscow").execute(context)
+    done = MetrikaUploadOrdersOperator(
+        task_id="o", rows=rows, merge_mode="SAVE", counter_timezone="Europe/Moscow"
+    ).execute(context)
     assert done["status"] == "PASSED"

@@ -124,8 +124,15 @@ def create(emulator, base_url, conn_id, count, spacing=0.0, client_id="100"):
 
 
 def make_trigger(conn_id, ids, **kwargs):
-    params = dict(kind=KIND, counter_id=COUNTERS[conn_id][0], uploading_ids=ids, metrika_conn_id=conn_id,
-                  poll_interval=30, max_poll_interval=300, max_consecutive_failures=3)
+    params = dict(
+        kind=KIND,
+        counter_id=COUNTERS[conn_id][0],
+        uploading_ids=ids,
+        metrika_conn_id=conn_id,
+        poll_interval=30,
+        max_poll_interval=300,
+        max_consecutive_failures=3,
+    )
     params.update(kwargs)
     return MetrikaUploadingTrigger(**params)
 
@@ -154,8 +161,9 @@ def requests_by_route(emulator, conn_id):
 @pytest.fixture
 def no_hook_retries(monkeypatch):
     """Errors reach the triggers at once (the hook's own retries would sleep in real time)."""
-    monkeypatch.setattr(MetrikaUploadingTrigger, "_hook", lambda self: MetrikaAsyncHook(self.metrika_conn_id,
-                                                                                        max_retries=0))
+    monkeypatch.setattr(
+        MetrikaUploadingTrigger, "_hook", lambda self: MetrikaAsyncHook(self.metrika_conn_id, max_retries=0)
+    )
 
 
 async def test_one_status_request_per_counter_per_cycle(emulator, connections, virtual_time, caplog):
@@ -227,8 +235,14 @@ async def test_linkage_failure_and_failure_budgets_stay_per_trigger(
     emulator.add_visitors(["100"])
     linked = [uid for uid, _ in create(emulator, connections, "metrika_default", 2)]
     unlinked = [uid for uid, _ in create(emulator, connections, "metrika_default", 1, client_id="unknown-1")]
-    emulator.inject_fault(method="GET", path="offline_conversions/uploadings", action="status", status=503,
-                          error_type="backend_error", times=2)
+    emulator.inject_fault(
+        method="GET",
+        path="offline_conversions/uploadings",
+        action="status",
+        status=503,
+        error_type="backend_error",
+        times=2,
+    )
     tasks = [
         start(make_trigger("metrika_default", linked, max_consecutive_failures=3)),
         start(make_trigger("metrika_default", linked + unlinked, max_consecutive_failures=3)),

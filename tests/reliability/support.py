@@ -26,8 +26,12 @@ LIST_PATH = r"/offline_conversions/uploadings$"
 
 def point_connection(monkeypatch: pytest.MonkeyPatch, url: str, **extra: object) -> str:
     """``metrika_default`` at ``url`` with the test token, counter 12345 and the given extra (timeout, max_retries)."""
-    conn = {"conn_type": "yandex_metrika", "host": url, "password": TEST_TOKEN,
-            "extra": {"counter_id": COUNTER, **extra}}
+    conn = {
+        "conn_type": "yandex_metrika",
+        "host": url,
+        "password": TEST_TOKEN,
+        "extra": {"counter_id": COUNTER, **extra},
+    }
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
     return CONN_ID
 
@@ -113,7 +117,8 @@ async def run_trigger(
 def conversions_csv(path: Path, rows: int = 5, first_id: int = 100) -> Path:
     """A valid offline-conversions file; ClientIds ``first_id``... (about 90 % link in the emulator)."""
     stamp = int(time.time()) - 3600
-    path.write_text("ClientId,Target,DateTime,Price,Currency\n" + "".join(
-        f"{first_id + i},paid,{stamp - i * 60},{i}.50,RUB\n" for i in range(rows)
-    ))
+    path.write_text(
+        "ClientId,Target,DateTime,Price,Currency\n"
+        + "".join(f"{first_id + i},paid,{stamp - i * 60},{i}.50,RUB\n" for i in range(rows))
+    )
     return path

@@ -56,8 +56,11 @@ FAULTS = [
     ("5xx_upload", 3, {"method": "POST", "path": UPLOAD_PATH, "action": "status", "status": 503}),
     ("5xx_upload_maybe_processed", 2, {"method": "POST", "path": UPLOAD_PATH, "action": "status", "status": 500}),
     ("5xx_poll", 4, {"method": "GET", "path": POLLS, "action": "status", "status": 502}),
-    ("429_quota", 3, {"path": "", "action": "quota", "status": 429, "error_type": "quota_requests_by_ip",
-                      "retry_after": 0.01}),
+    (
+        "429_quota",
+        3,
+        {"path": "", "action": "quota", "status": 429, "error_type": "quota_requests_by_ip", "retry_after": 0.01},
+    ),
     ("420_quota", 2, {"path": "", "action": "quota", "status": 420, "error_type": "quota_parallel_requests"}),
     ("slow_response", 3, {"path": "", "action": "delay", "seconds": 0.05}),
     ("reset_before_upload", 2, {"method": "POST", "path": UPLOAD_PATH, "action": "reset_before"}),
@@ -191,7 +194,11 @@ class Soak:
     def try_task(self, path, context: dict, deferrable: bool):
         """One task try: execute, and for a deferral run the trigger then ``execute_complete``."""
         op = MetrikaUploadOfflineConversionsOperator(
-            task_id="upload", src=str(path), wait_for_completion=True, deferrable=deferrable, poll_interval=60,
+            task_id="upload",
+            src=str(path),
+            wait_for_completion=True,
+            deferrable=deferrable,
+            poll_interval=60,
             max_poll_interval=60,
         )
         if self.crash == "worker_crash_before_wait":
@@ -233,8 +240,13 @@ class Soak:
 
     def summary(self) -> dict:
         figures = {"duplicates": 0, "lost": 0, "clear_failures": 0, **self.figures}
-        return {"runs": RUNS, "seed": SEED, **dict(sorted(figures.items())),
-                "faults_injected": dict(sorted(self.faults.items())), "faults_total": sum(self.faults.values())}
+        return {
+            "runs": RUNS,
+            "seed": SEED,
+            **dict(sorted(figures.items())),
+            "faults_injected": dict(sorted(self.faults.items())),
+            "faults_total": sum(self.faults.values()),
+        }
 
 
 def test_soak_exactly_once(soak_emulator, monkeypatch, tmp_path, capsys):
@@ -252,4 +264,3 @@ def test_soak_exactly_once(soak_emulator, monkeypatch, tmp_path, capsys):
     assert summary.get("succeeded", 0) + summary["clear_failures"] == RUNS
     failures = [o for o in soak.outcomes if "uploading_id" not in o]
     assert summary["clear_failures"] <= RUNS // 20, failures  # faults are bounded: nearly every run lands
-

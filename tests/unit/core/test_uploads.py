@@ -49,21 +49,36 @@ def test_paths_are_filled_in():
 
 
 def test_uploading_from_api_and_xcom():
-    body = {"id": 42, "status": "PROCESSED", "comment": "x afm1", "source_quantity": 3, "line_quantity": 3,
-            "linked_quantity": 2, "create_time": "2025-01-01T00:00:00Z"}
+    body = {
+        "id": 42,
+        "status": "PROCESSED",
+        "comment": "x afm1",
+        "source_quantity": 3,
+        "line_quantity": 3,
+        "linked_quantity": 2,
+        "create_time": "2025-01-01T00:00:00Z",
+    }
     uploading = Uploading.from_api("offline_conversions", "5", body)
     assert uploading.uploading_id == "42" and uploading.counter_id == 5
     assert uploading.state is UploadState.SUCCESS
     assert uploading.to_xcom() == {
-        "kind": "offline_conversions", "counter_id": 5, "uploading_id": "42", "status": "PROCESSED",
-        "state": "success", "comment": "x afm1", "source_quantity": 3, "line_quantity": 3, "linked_quantity": 2,
+        "kind": "offline_conversions",
+        "counter_id": 5,
+        "uploading_id": "42",
+        "status": "PROCESSED",
+        "state": "success",
+        "comment": "x afm1",
+        "source_quantity": 3,
+        "line_quantity": 3,
+        "linked_quantity": 2,
     }
     assert "linked_quantity=2" in uploading.describe()
 
 
 def test_cdp_uploading_uses_its_own_id_field():
-    uploading = Uploading.from_api("contacts", 5, {"uploading_id": "abc", "api_validation_status": "PASSED",
-                                                   "elements_count": 10})
+    uploading = Uploading.from_api(
+        "contacts", 5, {"uploading_id": "abc", "api_validation_status": "PASSED", "elements_count": 10}
+    )
     assert uploading.uploading_id == "abc" and uploading.counters() == {"elements_count": 10}
 
 

@@ -66,7 +66,7 @@ CELLS = [
     "1 ", "\t", "\x00", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", '"', '"a"', '"1"', '"a,b"', 'a"b', '""',
     "a\rb", "\r", "\n", "a;b", "a|b", "ab" * 3,
 ]  # fmt: skip
-cell = st.one_of(st.sampled_from(CELLS), st.text("0123456789aZ.,;\"\r\n \x85é", max_size=6))
+cell = st.one_of(st.sampled_from(CELLS), st.text('0123456789aZ.,;"\r\n \x85é', max_size=6))
 
 
 def near_misses(value: str) -> list[str]:
@@ -212,8 +212,9 @@ def test_stale_rows_under_fail_or_drop_go_to_the_row_checks(mocker):
 
 
 def test_drop_without_a_sink_counts_stale_rows_in_the_fast_path():
-    report = OC.validate(io.BytesIO(clean_file(10, when=WINDOW_START - 100)), options=ValidationOptions(
-        now=NOW, stale_rows="drop"))
+    report = OC.validate(
+        io.BytesIO(clean_file(10, when=WINDOW_START - 100)), options=ValidationOptions(now=NOW, stale_rows="drop")
+    )
     assert (report.rows, report.valid_rows, report.dropped_rows) == (10, 0, 10)
 
 

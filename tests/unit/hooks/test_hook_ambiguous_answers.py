@@ -16,8 +16,10 @@ from tests.unit.hooks.test_metrika_async_hook import api  # noqa: F401 - fixture
 from tests.unit.hooks.test_metrika_hook import answer, delays, hook  # noqa: F401 - fixtures
 
 
-@pytest.mark.parametrize(("status", "expected"), [(500, True), (502, True), (504, True), (503, False),
-                                                  (429, False), (420, False), (400, False)])
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(500, True), (502, True), (504, True), (503, False), (429, False), (420, False), (400, False)],
+)
 def test_which_answers_may_follow_a_processed_request(status, expected):
     assert maybe_processed(status) is expected
 

@@ -81,14 +81,16 @@ def listed(hook, mocker, api, limit, **kwargs) -> list[list[str]]:
 
 
 def test_same_second_uploadings_across_a_page_boundary_are_each_listed_once(hook, mocker):
-    api = FakeLastUploadings([
-        whole_seconds("a", 3),
-        whole_seconds("f", 2),
-        whole_seconds("b", 1, hidden_ms=900),
-        whole_seconds("c", 1, hidden_ms=500),
-        whole_seconds("d", 1, hidden_ms=100),
-        whole_seconds("e", 0),
-    ])
+    api = FakeLastUploadings(
+        [
+            whole_seconds("a", 3),
+            whole_seconds("f", 2),
+            whole_seconds("b", 1, hidden_ms=900),
+            whole_seconds("c", 1, hidden_ms=500),
+            whole_seconds("d", 1, hidden_ms=100),
+            whole_seconds("e", 0),
+        ]
+    )
     pages = listed(hook, mocker, api, limit=3)
     assert pages == [["a", "f", "b"], ["c", "d"], ["e"]]
     # The boundary second 18:02:01 is asked again (strictly before 18:02:02), written like Metrika writes it.
@@ -96,12 +98,14 @@ def test_same_second_uploadings_across_a_page_boundary_are_each_listed_once(hook
 
 
 def test_a_page_all_in_one_second_with_more_behind_it_moves_on_strictly_earlier(hook, mocker):
-    api = FakeLastUploadings([
-        whole_seconds("x", 1, hidden_ms=900),
-        whole_seconds("y", 1, hidden_ms=500),
-        whole_seconds("z", 1, hidden_ms=100),
-        whole_seconds("w", 0),
-    ])
+    api = FakeLastUploadings(
+        [
+            whole_seconds("x", 1, hidden_ms=900),
+            whole_seconds("y", 1, hidden_ms=500),
+            whole_seconds("z", 1, hidden_ms=100),
+            whole_seconds("w", 0),
+        ]
+    )
     pages = listed(hook, mocker, api, limit=2)
     # Three uploadings share 18:02:01 but a page holds two: the third cannot be listed (API limit).
     assert pages == [["x", "y"], ["w"]]
@@ -109,19 +113,23 @@ def test_a_page_all_in_one_second_with_more_behind_it_moves_on_strictly_earlier(
 
 
 def test_a_full_second_exactly_the_size_of_a_page_is_read_whole(hook, mocker):
-    api = FakeLastUploadings([whole_seconds("n", 5), whole_seconds("x", 1, 700), whole_seconds("y", 1, 300),
-                              whole_seconds("w", 0)])
+    api = FakeLastUploadings(
+        [whole_seconds("n", 5), whole_seconds("x", 1, 700), whole_seconds("y", 1, 300), whole_seconds("w", 0)]
+    )
     assert flat(listed(hook, mocker, api, limit=2)) == ["n", "x", "y", "w"]
 
 
 def test_a_page_of_only_known_uploadings_moves_strictly_earlier_then_the_emptiness_ends_paging(hook, answer_queue):
     page = [cdp("1", "2024-05-01 00:00:00"), cdp("2", "2024-05-01 00:00:00")]
-    send = answer_queue(response(200, {"uploadings": page}), response(200, {"uploadings": page}),
-                        response(200, {"uploadings": []}))
+    send = answer_queue(
+        response(200, {"uploadings": page}), response(200, {"uploadings": page}), response(200, {"uploadings": []})
+    )
     pages = list(hook.iter_last_uploadings(42, limit=2))
     assert [[item["uploading_id"] for item in p] for p in pages] == [["1", "2"]]
     assert [c.kwargs["params"].get("datetime_offset") for c in send.call_args_list] == [
-        None, "2024-05-01 00:00:01", "2024-05-01 00:00:00"
+        None,
+        "2024-05-01 00:00:01",
+        "2024-05-01 00:00:00",
     ]
 
 

@@ -50,8 +50,12 @@ class FakeMetrika:
     def add(self, kind, comment, status="PREPARED"):
         upload_kind = get_upload_kind(kind)
         uid = str(next(self._ids))
-        self.uploadings[uid] = {"kind": upload_kind.name, upload_kind.id_field: uid,
-                                upload_kind.status_field: status, "comment": comment}
+        self.uploadings[uid] = {
+            "kind": upload_kind.name,
+            upload_kind.id_field: uid,
+            upload_kind.status_field: status,
+            "comment": comment,
+        }
         return uid
 
     def _uploading(self, uid):

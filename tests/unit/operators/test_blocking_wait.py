@@ -25,8 +25,17 @@ def uploading(status):
 def wait(hook, **kwargs):
     sleeps = []
     kwargs.setdefault("timeout", 10_000)
-    event = wait_blocking(hook, "offline_conversions", 5, ["1"], poll_interval=30, log=LOG, clock=lambda: 0.0,
-                          sleep=sleeps.append, **kwargs)
+    event = wait_blocking(
+        hook,
+        "offline_conversions",
+        5,
+        ["1"],
+        poll_interval=30,
+        log=LOG,
+        clock=lambda: 0.0,
+        sleep=sleeps.append,
+        **kwargs,
+    )
     return event, sleeps
 
 
@@ -67,5 +76,14 @@ def test_timeout_while_polls_fail_names_the_last_known_status(mocker):
     hook.get_uploading.side_effect = [uploading("MATCHED"), BLIP]
     times = iter([0.0, 10.0, 20.0])
     with pytest.raises(AirflowException, match=r"timed out after 15s.*status MATCHED"):
-        wait_blocking(hook, "offline_conversions", 5, ["1"], poll_interval=10, timeout=15, log=LOG,
-                      clock=lambda: next(times), sleep=lambda s: None)
+        wait_blocking(
+            hook,
+            "offline_conversions",
+            5,
+            ["1"],
+            poll_interval=10,
+            timeout=15,
+            log=LOG,
+            clock=lambda: next(times),
+            sleep=lambda s: None,
+        )

@@ -42,9 +42,15 @@ def conversions_file(tmp_path):
 
 def test_wait_for_completion_defers_to_the_polling_trigger(hook, context, tmp_path):
     hook.upload_file.return_value = Uploading.from_api("offline_conversions", 5, {"id": 9, "status": "PREPARED"})
-    op = MetrikaUploadOfflineConversionsOperator(task_id="up", src=conversions_file(tmp_path), stale_rows="warn",
-                                                 wait_for_completion=True, deferrable=True, poll_interval=30,
-                                                 wait_timeout=600)
+    op = MetrikaUploadOfflineConversionsOperator(
+        task_id="up",
+        src=conversions_file(tmp_path),
+        stale_rows="warn",
+        wait_for_completion=True,
+        deferrable=True,
+        poll_interval=30,
+        wait_timeout=600,
+    )
     with pytest.raises(TaskDeferred) as deferred:
         op.execute(context)
     trigger = deferred.value.trigger
@@ -106,32 +112,45 @@ def test_cdp_bad_delimiter_type(hook, context, tmp_path):
 def test_cdp_default_columns_mapping_is_the_files_header(hook, context, tmp_path):
     path = tmp_path / "c.csv"
     path.write_text("uniq_id;emails\n1;a@example.com\n")
-    hook.upload_file.return_value = Uploading.from_api("contacts", 5, {"uploading_id": "u", "api_validation_status":
-                                                                       "PASSED", "elements_count": 1})
+    hook.upload_file.return_value = Uploading.from_api(
+        "contacts", 5, {"uploading_id": "u", "api_validation_status": "PASSED", "elements_count": 1}
+    )
     MetrikaUploadContactsOperator(task_id="c", src=str(path), merge_mode="save", delimiter_type="semicolon").execute(
         context
     )
     params = hook.upload_file.call_args.kwargs["params"]
-    assert params == {"merge_mode": "SAVE", "delimiter_type": "SEMICOLON",
-                      "columns_mapping": '"uniq_id":"uniq_id","emails":"emails"'}
+    assert params == {
+        "merge_mode": "SAVE",
+        "delimiter_type": "SEMICOLON",
+        "columns_mapping": '"uniq_id":"uniq_id","emails":"emails"',
+    }
 
 
 def test_simple_orders_send_no_columns_mapping(hook, context, tmp_path):
     path = tmp_path / "s.csv"
     path.write_text("id,create_date_time,emails\n1,2026-11-20 10:00:00,a@example.com\n")
-    hook.upload_file.return_value = Uploading.from_api("simple_orders", 5, {"uploading_id": "u",
-                                                                            "api_validation_status": "PASSED"})
+    hook.upload_file.return_value = Uploading.from_api(
+        "simple_orders", 5, {"uploading_id": "u", "api_validation_status": "PASSED"}
+    )
     MetrikaUploadSimpleOrdersOperator(task_id="s", src=str(path), merge_mode="APPEND").execute(context)
     assert "columns_mapping" not in hook.upload_file.call_args.kwargs["params"]
 
 
 def test_orders_from_a_json_file_go_to_the_json_endpoint(hook, context, tmp_path):
-    rows = [{"id": "o1", "client_uniq_id": "c1", "client_type": "CONTACT",
-             "create_date_time": "2026-11-20 10:00:00", "order_status": "PAID"}]
+    rows = [
+        {
+            "id": "o1",
+            "client_uniq_id": "c1",
+            "client_type": "CONTACT",
+            "create_date_time": "2026-11-20 10:00:00",
+            "order_status": "PAID",
+        }
+    ]
     path = tmp_path / "orders.json"
     path.write_text(json.dumps({"orders": rows}))
-    hook.upload_json.return_value = Uploading.from_api("orders", 5, {"uploading_id": "u", "api_validation_status":
-                                                                     "PASSED", "elements_count": 1})
+    hook.upload_json.return_value = Uploading.from_api(
+        "orders", 5, {"uploading_id": "u", "api_validation_status": "PASSED", "elements_count": 1}
+    )
     result = MetrikaUploadOrdersOperator(task_id="o", src=str(path), merge_mode="UPDATE").execute(context)
     assert result["rows"] == 1
     kind, counter, body = hook.upload_json.call_args.args
@@ -150,8 +169,9 @@ def test_json_file_that_is_not_json(hook, context, tmp_path):
 def test_cdp_failed_without_details(hook, context, tmp_path):
     path = tmp_path / "c.csv"
     path.write_text("uniq_id\n1\n")
-    hook.upload_file.return_value = Uploading.from_api("contacts", 5, {"uploading_id": "u",
-                                                                       "api_validation_status": "FAILED"})
+    hook.upload_file.return_value = Uploading.from_api(
+        "contacts", 5, {"uploading_id": "u", "api_validation_status": "FAILED"}
+    )
     with pytest.raises(AirflowFailException, match="no details given"):
         MetrikaUploadContactsOperator(task_id="c", src=str(path), merge_mode="SAVE").execute(context)
 
@@ -159,8 +179,15 @@ def test_cdp_failed_without_details(hook, context, tmp_path):
 def test_cdp_json_retry_reattaches_through_the_task_state_store(hook, tmp_path):
     from tests.unit.operators.fakes import FakeStore
 
-    rows = [{"id": "o1", "client_uniq_id": "c1", "client_type": "CONTACT",
-             "create_date_time": "2026-11-20 10:00:00", "order_status": "PAID"}]
+    rows = [
+        {
+            "id": "o1",
+            "client_uniq_id": "c1",
+            "client_type": "CONTACT",
+            "create_date_time": "2026-11-20 10:00:00",
+            "order_status": "PAID",
+        }
+    ]
     passed = Uploading.from_api("orders", 5, {"uploading_id": "u1", "api_validation_status": "PASSED"})
     hook.upload_json.return_value = passed
     hook.iter_uploadings.side_effect = lambda kind, counter_id: iter([passed])
@@ -174,10 +201,13 @@ def test_cdp_json_retry_reattaches_through_the_task_state_store(hook, tmp_path):
     assert hook.upload_json.call_count == 2  # other data: a new upload
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"poll_interval": 0}, "poll interval must be positive"),
-    ({"poll_interval": 60, "max_poll_interval": 30}, "max_poll_interval"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"poll_interval": 0}, "poll interval must be positive"),
+        ({"poll_interval": 60, "max_poll_interval": 30}, "max_poll_interval"),
+    ],
+)
 def test_poll_intervals_are_checked(kwargs, match):
     with pytest.raises(MetrikaConfigError, match=match):
         MetrikaUploadOfflineConversionsOperator(task_id="a", src="x.csv", **kwargs)
@@ -188,10 +218,13 @@ def test_cdp_refuses_a_comment():
         MetrikaUploadContactsOperator(task_id="c", src="x.csv", merge_mode="SAVE", comment="x")
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"comment": "crm sync"}, "only Latin and Cyrillic letters and digits"),
-    ({"stale_rows": "keep"}, "stale_rows"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"comment": "crm sync"}, "only Latin and Cyrillic letters and digits"),
+        ({"stale_rows": "keep"}, "stale_rows"),
+    ],
+)
 def test_rendered_parameters_are_checked_before_the_input_is_read(hook, context, mocker, kwargs, match):
     prepare = mocker.patch.object(MetrikaUploadOfflineConversionsOperator, "prepare_input")
     with pytest.raises(MetrikaConfigError, match=match):
@@ -202,8 +235,9 @@ def test_rendered_parameters_are_checked_before_the_input_is_read(hook, context,
 
 def test_rows_are_resolved_but_not_kept_in_rendered_fields(hook, mocker):
     rows = [{"uniq_id": "c1", "emails": ["a@example.com"]}]
-    hook.upload_json.return_value = Uploading.from_api("contacts", 5, {"uploading_id": "u",
-                                                                       "api_validation_status": "PASSED"})
+    hook.upload_json.return_value = Uploading.from_api(
+        "contacts", 5, {"uploading_id": "u", "api_validation_status": "PASSED"}
+    )
     op = MetrikaUploadContactsOperator(task_id="c", rows=rows, merge_mode="SAVE")
     context = {"ti": FakeTaskInstance()}
     mocker.patch("airflow_provider_metrika.version_compat.BaseOperator.render_template_fields")

@@ -63,9 +63,14 @@ def test_record_round_trips_and_knows_when_it_is_complete():
 
 @pytest.mark.parametrize(
     "value",
-    [None, "text", {"version": 99}, {"version": 1, "kind": "calls"}, {"version": 1, "kind": "c", "counter_id": "x",
-                                                                       "source": "s", "parts": []},
-     {"version": 1, "kind": "c", "counter_id": 1, "source": "s", "parts": [{"fingerprint": "a"}]}],
+    [
+        None,
+        "text",
+        {"version": 99},
+        {"version": 1, "kind": "calls"},
+        {"version": 1, "kind": "c", "counter_id": "x", "source": "s", "parts": []},
+        {"version": 1, "kind": "c", "counter_id": 1, "source": "s", "parts": [{"fingerprint": "a"}]},
+    ],
 )
 def test_record_from_anything_else_is_none(value):
     assert UploadRecord.from_json(value) is None
@@ -165,8 +170,14 @@ def test_each_part_is_journaled_as_soon_as_it_exists(metrika, tmp_path):
 
 @pytest.mark.parametrize(
     ("status", "wait", "outcome"),
-    [("MATCHED", False, "returned"), ("PROCESSED", False, "returned"), ("LINKAGE_FAILURE", False, "returned"),
-     ("PROCESSED", True, "finished"), ("LINKAGE_FAILURE", True, "failed"), ("MATCHED", True, "deferred")],
+    [
+        ("MATCHED", False, "returned"),
+        ("PROCESSED", False, "returned"),
+        ("LINKAGE_FAILURE", False, "returned"),
+        ("PROCESSED", True, "finished"),
+        ("LINKAGE_FAILURE", True, "failed"),
+        ("MATCHED", True, "deferred"),
+    ],
 )
 def test_retry_reattaches_without_validating_or_uploading(metrika, csv_path, mocker, status, wait, outcome):
     store = FakeStore()

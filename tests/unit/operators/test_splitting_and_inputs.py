@@ -76,7 +76,7 @@ def test_content_digest_sees_a_change_anywhere(tmp_path):
     body = "a\n" + "1\n" * 3_000_000  # 6 MB: a change in the middle, same size
     one = source(tmp_path, body).content_digest()
     middle = len(body) // 2
-    changed = body[:middle] + "2" + body[middle + 1:]
+    changed = body[:middle] + "2" + body[middle + 1 :]
     assert source(tmp_path, changed).content_digest() != one
     assert source(tmp_path, body).content_digest() == one
 

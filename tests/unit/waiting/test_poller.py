@@ -94,8 +94,14 @@ def metrika(clock, monkeypatch):
 
 
 def trigger(ids, **kwargs):
-    params = dict(kind=KIND, counter_id=5, uploading_ids=[str(i) for i in ids], poll_interval=30,
-                  max_poll_interval=300, max_consecutive_failures=3)
+    params = dict(
+        kind=KIND,
+        counter_id=5,
+        uploading_ids=[str(i) for i in ids],
+        poll_interval=30,
+        max_poll_interval=300,
+        max_consecutive_failures=3,
+    )
     params.update(kwargs)
     return MetrikaUploadingTrigger(**params)
 
@@ -396,8 +402,13 @@ async def test_restarted_triggers_register_on_a_fresh_poller(metrika):
 
 async def test_pollers_are_per_connection_kind_and_counter(metrika, clock):
     metrika.add(1, done_after=10_000)
-    tasks = start(trigger([1]), trigger([1], counter_id=6), trigger([1], kind="calls"),
-                  trigger([1], metrika_conn_id="other"), trigger([1]))
+    tasks = start(
+        trigger([1]),
+        trigger([1], counter_id=6),
+        trigger([1], kind="calls"),
+        trigger([1], metrika_conn_id="other"),
+        trigger([1]),
+    )
     await asyncio.sleep(0)
     assert len(poller_registry()) == 4
     for task in tasks:

@@ -1,4 +1,3 @@
-
 import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaClientError, MetrikaRetryableError
@@ -9,8 +8,14 @@ from tests.unit.waiting.conftest import make_uploading
 
 
 def make_trigger(**kwargs):
-    params = dict(kind="offline_conversions", counter_id=5, uploading_ids=["1"], poll_interval=30,
-                  max_poll_interval=300, max_consecutive_failures=3)
+    params = dict(
+        kind="offline_conversions",
+        counter_id=5,
+        uploading_ids=["1"],
+        poll_interval=30,
+        max_poll_interval=300,
+        max_consecutive_failures=3,
+    )
     params.update(kwargs)
     return MetrikaUploadingTrigger(**params)
 
@@ -63,9 +68,16 @@ def test_serialize_round_trip_has_no_secrets():
     trigger = make_trigger()
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_metrika.triggers.uploading.MetrikaUploadingTrigger"
-    assert kwargs == {"kind": "offline_conversions", "counter_id": 5, "uploading_ids": ["1"],
-                      "metrika_conn_id": "metrika_default", "poll_interval": 30.0, "max_poll_interval": 300.0,
-                      "max_consecutive_failures": 3, "shared": True}
+    assert kwargs == {
+        "kind": "offline_conversions",
+        "counter_id": 5,
+        "uploading_ids": ["1"],
+        "metrika_conn_id": "metrika_default",
+        "poll_interval": 30.0,
+        "max_poll_interval": 300.0,
+        "max_consecutive_failures": 3,
+        "shared": True,
+    }
     rebuilt = MetrikaUploadingTrigger(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
 
@@ -77,8 +89,9 @@ def test_next_interval_backs_off_and_is_bounded():
 
 
 async def test_run_polls_until_processed(monkeypatch, sleeps):
-    hook = FakeAsyncHook([make_uploading("PREPARED"), make_uploading("MATCHED"),
-                          make_uploading("PROCESSED", linked_quantity=2)])
+    hook = FakeAsyncHook(
+        [make_uploading("PREPARED"), make_uploading("MATCHED"), make_uploading("PROCESSED", linked_quantity=2)]
+    )
     install(monkeypatch, hook)
     event = await make_trigger().run().asend(None)
     assert isinstance(event, TriggerEvent)
@@ -96,8 +109,12 @@ async def test_run_reports_linkage_failure(monkeypatch, sleeps):
 
 async def test_run_rides_out_transient_errors(monkeypatch, sleeps):
     blip = MetrikaRetryableError(503, "backend_error", "busy")
-    install(monkeypatch, FakeAsyncHook([blip, OSError("reset"), make_uploading("MATCHED"), blip,
-                                        TimeoutError(), make_uploading("PROCESSED")]))
+    install(
+        monkeypatch,
+        FakeAsyncHook(
+            [blip, OSError("reset"), make_uploading("MATCHED"), blip, TimeoutError(), make_uploading("PROCESSED")]
+        ),
+    )
     event = await make_trigger().run().asend(None)
     assert event.payload["status"] == "success"
 
@@ -120,9 +137,12 @@ async def test_run_fails_at_once_on_client_error(monkeypatch, sleeps):
 
 async def test_run_waits_for_every_id(monkeypatch, sleeps):
     # Two ids: one list page answers both; "1" is then known final, so only "2" is asked for, by id.
-    hook = FakeAsyncHook([[make_uploading("PROCESSED", "1"), make_uploading("MATCHED", "2"),
-                           make_uploading("PREPARED", "3")],
-                          make_uploading("PROCESSED", "2")])
+    hook = FakeAsyncHook(
+        [
+            [make_uploading("PROCESSED", "1"), make_uploading("MATCHED", "2"), make_uploading("PREPARED", "3")],
+            make_uploading("PROCESSED", "2"),
+        ]
+    )
     install(monkeypatch, hook)
     event = await make_trigger(uploading_ids=["1", "2"]).run().asend(None)
     assert event.payload["status"] == "success"
@@ -133,8 +153,14 @@ async def test_run_waits_for_every_id(monkeypatch, sleeps):
 
 
 async def test_run_shared_false_gets_each_id_every_poll(monkeypatch, sleeps):
-    hook = FakeAsyncHook([make_uploading("MATCHED", "1"), make_uploading("MATCHED", "2"),
-                          make_uploading("PROCESSED", "1"), make_uploading("PROCESSED", "2")])
+    hook = FakeAsyncHook(
+        [
+            make_uploading("MATCHED", "1"),
+            make_uploading("MATCHED", "2"),
+            make_uploading("PROCESSED", "1"),
+            make_uploading("PROCESSED", "2"),
+        ]
+    )
     install(monkeypatch, hook)
     trigger = make_trigger(uploading_ids=["1", "2"], shared=False)
     event = await trigger.run().asend(None)
@@ -149,6 +175,13 @@ def test_max_poll_interval_defaults_to_five_minutes_or_the_poll_interval():
 
 
 def test_old_serialized_kwargs_still_build_a_shared_trigger():
-    kwargs = {"kind": "calls", "counter_id": 5, "uploading_ids": ["1"], "metrika_conn_id": "c", "poll_interval": 60.0,
-              "max_poll_interval": 60.0, "max_consecutive_failures": 10}
+    kwargs = {
+        "kind": "calls",
+        "counter_id": 5,
+        "uploading_ids": ["1"],
+        "metrika_conn_id": "c",
+        "poll_interval": 60.0,
+        "max_poll_interval": 60.0,
+        "max_consecutive_failures": 10,
+    }
     assert MetrikaUploadingTrigger(**kwargs).shared is True

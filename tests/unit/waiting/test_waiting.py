@@ -55,8 +55,9 @@ def test_outcome_success_when_all_succeeded():
 
 
 def test_outcome_fails_at_once_on_any_failure():
-    event = outcome([make_uploading("LINKAGE_FAILURE", line_quantity=4, linked_quantity=0),
-                     make_uploading("MATCHED", "2")])
+    event = outcome(
+        [make_uploading("LINKAGE_FAILURE", line_quantity=4, linked_quantity=0), make_uploading("MATCHED", "2")]
+    )
     assert event["status"] == "error"
     assert "LINKAGE_FAILURE" in event["message"] and "line_quantity=4" in event["message"]
     assert "visitor" in event["message"]
@@ -80,11 +81,23 @@ def test_finish_wait_raises_fail_exception_with_message():
 
 def test_wait_blocking_polls_until_terminal(mocker):
     hook = mocker.Mock()
-    hook.get_uploading.side_effect = [make_uploading("PREPARED"), make_uploading("MATCHED"),
-                                      make_uploading("PROCESSED")]
+    hook.get_uploading.side_effect = [
+        make_uploading("PREPARED"),
+        make_uploading("MATCHED"),
+        make_uploading("PROCESSED"),
+    ]
     sleeps = []
-    event = wait_blocking(hook, "offline_conversions", 5, ["1"], poll_interval=30, timeout=1000, log=LOG,
-                          clock=lambda: 0.0, sleep=sleeps.append)
+    event = wait_blocking(
+        hook,
+        "offline_conversions",
+        5,
+        ["1"],
+        poll_interval=30,
+        timeout=1000,
+        log=LOG,
+        clock=lambda: 0.0,
+        sleep=sleeps.append,
+    )
     assert event["status"] == "success" and sleeps == [30, 30]
 
 
@@ -93,5 +106,14 @@ def test_wait_blocking_times_out(mocker):
     hook.get_uploading.return_value = make_uploading("MATCHED")
     times = iter([0.0, 10.0, 20.0])
     with pytest.raises(AirflowException, match="timed out after 15s"):
-        wait_blocking(hook, "offline_conversions", 5, ["1"], poll_interval=10, timeout=15, log=LOG,
-                      clock=lambda: next(times), sleep=lambda s: None)
+        wait_blocking(
+            hook,
+            "offline_conversions",
+            5,
+            ["1"],
+            poll_interval=10,
+            timeout=15,
+            log=LOG,
+            clock=lambda: next(times),
+            sleep=lambda s: None,
+        )
