@@ -44,6 +44,7 @@ class UploadKind:
     json_path: str | None = None
     json_root: str | None = None
     upload_params: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    list_params: Mapping[str, str] = dataclasses.field(default_factory=dict)
     synchronous: bool = False
     counters: tuple[str, ...] = ()
 
@@ -110,6 +111,19 @@ UPLOAD_KINDS: dict[str, UploadKind] = {
             get_path=MANAGEMENT + "/offline_conversions/calls_uploading/{uploading_id}",
             file_format="calls",
             counters=(*_CONVERSION_COUNTERS, "static_calls_quantity", "dynamic_calls_quantity"),
+            **_CONVERSION_STATUSES,
+        ),
+        UploadKind(
+            # Chats share the offline-conversions endpoints, told apart by ``type=CHATS``
+            # https://yandex.com/dev/metrika/en/management/openapi/chats/upload_chats
+            name="chats",
+            upload_path=MANAGEMENT + "/offline_conversions/upload",
+            list_path=MANAGEMENT + "/offline_conversions/uploadings",
+            get_path=MANAGEMENT + "/offline_conversions/uploading/{uploading_id}",
+            file_format="chats",
+            upload_params={"type": "CHATS"},
+            list_params={"type": "CHATS"},
+            counters=_CONVERSION_COUNTERS,
             **_CONVERSION_STATUSES,
         ),
         UploadKind(

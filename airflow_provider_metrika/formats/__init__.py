@@ -11,6 +11,7 @@ from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.formats.base import FileFormat
 from airflow_provider_metrika.formats.calls import CALLS
 from airflow_provider_metrika.formats.cdp import CONTACTS, ORDERS, SIMPLE_ORDERS
+from airflow_provider_metrika.formats.chats import CHATS
 from airflow_provider_metrika.formats.checker import StreamChecker
 from airflow_provider_metrika.formats.offline_conversions import OFFLINE_CONVERSIONS
 from airflow_provider_metrika.formats.options import ValidationOptions
@@ -18,7 +19,7 @@ from airflow_provider_metrika.formats.report import Problem, ValidationReport
 from airflow_provider_metrika.formats.user_params import USER_PARAMS
 
 FILE_FORMATS: dict[str, FileFormat] = {
-    fmt.name: fmt for fmt in (OFFLINE_CONVERSIONS, CALLS, USER_PARAMS, CONTACTS, ORDERS, SIMPLE_ORDERS)
+    fmt.name: fmt for fmt in (OFFLINE_CONVERSIONS, CALLS, CHATS, USER_PARAMS, CONTACTS, ORDERS, SIMPLE_ORDERS)
 }
 
 

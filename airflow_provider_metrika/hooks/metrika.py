@@ -121,7 +121,7 @@ def list_request(
         limit = require_int(limit, "limit", minimum=1)
     if offset is not None:
         offset = require_int(offset, "offset", minimum=0)
-    return kind.path(kind.list_path, counter_id), query_params({"limit": limit, "offset": offset})
+    return kind.path(kind.list_path, counter_id), query_params({**kind.list_params, "limit": limit, "offset": offset})
 
 
 def uploading_from_body(kind: UploadKind, counter_id: int, body: Mapping[str, Any]) -> Uploading:

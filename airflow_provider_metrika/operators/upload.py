@@ -347,3 +347,13 @@ class MetrikaUploadCallsOperator(MetrikaBaseUploadOperator):
         if self.new_goal_name:
             params["new_goal_name"] = self.new_goal_name
         return params
+
+
+class MetrikaUploadChatsOperator(MetrikaBaseUploadOperator):
+    """Upload chats (offline conversions of type ``CHATS``: ``DateTime``, an id column, optional details).
+
+    Metrika creates the automatic goal "Chat" from them. Wait with ``MetrikaUploadingSensor(kind="chats")``
+    or ``wait_for_completion=True``. Columns: https://yandex.com/dev/metrika/en/management/chats
+    """
+
+    kind = "chats"

@@ -53,7 +53,7 @@ class MetrikaUploadingSensor(BaseSensorOperator):
     then hands the wait to :class:`MetrikaUploadingTrigger`, which only polls.
 
     :param uploading_id: an id, a list of ids, or an upload operator's XCom (``upload.output``)
-    :param kind: ``offline_conversions`` (default), ``calls`` or ``user_params``; taken from the XCom when omitted
+    :param kind: ``offline_conversions`` (default), ``calls``, ``chats`` or ``user_params``; from the XCom when omitted
     :param counter_id: counter id; from the XCom or the connection's default when omitted
     :param metrika_conn_id: Airflow connection of type ``yandex_metrika``
     :param deferrable: free the worker while waiting

@@ -12,7 +12,8 @@ def test_every_kind_has_a_status_vocabulary_and_upload_endpoint():
 
 
 def test_pollable_kinds_are_the_asynchronous_ones():
-    assert {k.name for k in UPLOAD_KINDS.values() if k.pollable} == {"offline_conversions", "calls", "user_params"}
+    pollable = {k.name for k in UPLOAD_KINDS.values() if k.pollable}
+    assert pollable == {"offline_conversions", "calls", "chats", "user_params"}
 
 
 @pytest.mark.parametrize(

@@ -184,7 +184,15 @@ def test_header_problem_makes_no_row_valid():
 
 
 def test_registry():
-    assert set(FILE_FORMATS) == {"offline_conversions", "calls", "user_params", "contacts", "orders", "simple_orders"}
+    assert set(FILE_FORMATS) == {
+        "offline_conversions",
+        "calls",
+        "chats",
+        "user_params",
+        "contacts",
+        "orders",
+        "simple_orders",
+    }
     with pytest.raises(MetrikaConfigError, match="expected one of offline_conversions, calls"):
         get_file_format("deals")
 

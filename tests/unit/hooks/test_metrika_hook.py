@@ -302,7 +302,7 @@ def test_get_uploading_of_a_cdp_kind_is_a_config_error(hook):
 
 def test_unknown_kind(hook):
     with pytest.raises(MetrikaConfigError, match="unknown upload kind"):
-        hook.get_uploading("chats", 42, 1)
+        hook.get_uploading("deals", 42, 1)
 
 
 def test_list_uploadings_management(hook, answer):
@@ -311,6 +311,14 @@ def test_list_uploadings_management(hook, answer):
     assert send.call_args.args == ("GET", f"{MGMT}/offline_conversions/calls_uploadings")
     assert send.call_args.kwargs["params"] == {"limit": "10", "offset": "20"}
     assert [u.uploading_id for u in result] == ["1", "2"] and {u.kind for u in result} == {"calls"}
+
+
+def test_list_uploadings_of_chats_asks_for_their_type(hook, answer):
+    send = answer(response(200, {"uploadings": [conversion(3)]}))
+    (chat,) = hook.list_uploadings("chats", 42, limit=10)
+    assert send.call_args.args == ("GET", f"{MGMT}/offline_conversions/uploadings")
+    assert send.call_args.kwargs["params"] == {"type": "CHATS", "limit": "10"}
+    assert chat.kind == "chats"
 
 
 def test_list_uploadings_cdp_is_one_page_of_last_uploadings(hook, answer):
