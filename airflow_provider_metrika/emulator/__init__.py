@@ -23,6 +23,8 @@ Choices where the real API is undocumented (see ``/work/shared/metrika-api.md`` 
   returns uploadings strictly earlier, compared at full precision: pass the last ``datetime``
   seen, unchanged, to get the next page.
 - User params before confirmation have status ``uploaded`` (a guess).
+- Chats (``upload?type=CHATS``) need ``DateTime`` and a visitor id column; any other column is
+  accepted, because Metrika publishes no column table for chats beyond the ids.
 - ``DateTime`` may lie up to ``future_tolerance_seconds`` (default 120) ahead of the emulator
   clock: clients validate against the real clock while a frozen emulator clock stands still.
 - Linkage counters (``linked_quantity``, ``user_not_found_quantity`` = rows that did not link,
