@@ -164,6 +164,10 @@ VALID_ROWS = {
             "CallMissed": st.sampled_from([0, 1]),
         },
     ),
+    "chats": st.fixed_dictionaries(
+        {"purchase_id": nonblank, "date_time": event_time},
+        optional={"client_id": st.integers(1, 10**19), "Messenger": safe_text, "Tag": safe_text},
+    ),
     "user_params": st.fixed_dictionaries(
         {"client_id": st.integers(1, 10**19), "level": safe_text, "age": st.integers()}
     ),
