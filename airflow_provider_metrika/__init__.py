@@ -25,8 +25,7 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-metrika",
         "name": "Yandex Metrika",
-        "description": "Upload offline conversions, calls, user parameters and CRM data to Yandex Metrika "
-        "and wait, deferrably, until Metrika has processed them.",
+        "description": "Yandex Metrika data import: offline conversions, calls, user parameters, CRM data.",
         "versions": [__version__],
         "integrations": [
             {
@@ -65,7 +64,8 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "counter_id": {
                         "label": "Default counter ID",
-                        "description": "Used when an operator or sensor is not given counter_id.",
+                        "description": "Used when an operator or sensor is not given counter_id. On Airflow 3 "
+                        "this field sits in the collapsed 'Extra Fields' section of the form.",
                         "schema": {"type": ["integer", "null"], "minimum": 1},
                     },
                     "timeout": {

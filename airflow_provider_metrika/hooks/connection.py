@@ -53,16 +53,24 @@ class MetrikaConnectionSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
 
 
-def settings_from_connection(conn: ConnectionLike, conn_id: str) -> MetrikaConnectionSettings:
-    """Validate a connection object and turn it into settings (no network, no secrets masker)."""
-    extra = _extra_of(conn, conn_id)
+def settings_from_connection(
+    conn: ConnectionLike, conn_id: str, *, described_as: str | None = None
+) -> MetrikaConnectionSettings:
+    """Validate a connection object and turn it into settings (no network, no secrets masker).
+
+    ``described_as`` replaces ``connection '<conn_id>'`` in error messages where the id means
+    nothing to the reader (the UI's Test button runs on a random temporary id).
+    """
+    what = described_as or f"connection {conn_id!r}"
+    extra = _extra_of(conn, what)
     counter_id = _extra_value(extra, "counter_id")
     timeout = _extra_value(extra, "timeout")
     max_retries = _extra_value(extra, "max_retries")
+    scheme = _extra_value(extra, "scheme")
     return MetrikaConnectionSettings(
         conn_id=conn_id,
-        base_url=base_url_from_host(conn.host, conn.port),
-        token=_token_of(conn, conn_id),
+        base_url=base_url_from_host(conn.host, conn.port, scheme=scheme),
+        token=_token_of(conn, what),
         counter_id=None if counter_id is None else parse_counter_id(counter_id, "counter_id (connection extra)"),
         timeout=DEFAULT_READ_TIMEOUT if timeout is None else parse_timeout(timeout, "timeout (connection extra)"),
         max_retries=(
@@ -137,13 +145,23 @@ def require_int(value: Any, name: str, *, minimum: int, maximum: int | None = No
     return number
 
 
-def base_url_from_host(host: str | None, port: int | None = None) -> str:
-    """``https://api-metrika.yandex.net`` unless the connection says otherwise; no scheme means https."""
+def base_url_from_host(host: str | None, port: int | None = None, *, scheme: Any = None) -> str:
+    """``https://api-metrika.yandex.net`` unless the connection says otherwise.
+
+    A host without a scheme gets the ``scheme`` extra, else https. The extra exists for the
+    URI form, where ``yandex-metrika://:TOKEN@127.0.0.1:8081?scheme=http`` reads naturally
+    (Airflow's own alternative is the double scheme ``yandex-metrika://http://:TOKEN@127.0.0.1:8081``).
+    """
+    wanted = _parse_scheme(scheme)
     host = (host or "").strip()
     if not host:
+        if wanted == "http":
+            raise MetrikaConfigError("extra scheme='http' needs a host: the Metrika API itself is https only")
         return DEFAULT_HOST
     if "://" not in host:
-        host = f"https://{host}"
+        host = f"{wanted or 'https'}://{host}"
+    elif wanted is not None and not host.lower().startswith(f"{wanted}://"):
+        raise MetrikaConfigError(f"connection host {host!r} and extra scheme={wanted!r} disagree: drop one of them")
     parts = urlsplit(host)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise MetrikaConfigError(f"connection host must be an http(s) URL or a host name, got {host!r}")
@@ -157,6 +175,15 @@ def base_url_from_host(host: str | None, port: int | None = None) -> str:
     return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
 
 
+def _parse_scheme(value: Any) -> str | None:
+    if value is None:
+        return None
+    scheme = str(value).strip().lower().removesuffix("://")
+    if scheme not in ("http", "https"):
+        raise MetrikaConfigError(f"extra scheme must be 'http' or 'https', got {value!r}")
+    return scheme
+
+
 def _is_loopback(hostname: str) -> bool:
     if hostname == "localhost":
         return True
@@ -166,16 +193,18 @@ def _is_loopback(hostname: str) -> bool:
         return False
 
 
-def _token_of(conn: ConnectionLike, conn_id: str) -> str:
+def _token_of(conn: ConnectionLike, what: str) -> str:
     token = (conn.password or "").strip()
     if not token:
-        raise MetrikaConfigError(f"connection {conn_id!r} has no OAuth token: put it in the password field")
+        raise MetrikaConfigError(
+            f"{what} has no OAuth token: the password field (labelled 'OAuth token' in the form) is empty"
+        )
     if _TOKEN_FORBIDDEN.search(token):
-        raise MetrikaConfigError(f"the OAuth token of connection {conn_id!r} contains whitespace or control characters")
+        raise MetrikaConfigError(f"the OAuth token of {what} contains whitespace or control characters")
     return token
 
 
-def _extra_of(conn: ConnectionLike, conn_id: str) -> Mapping[str, Any]:
+def _extra_of(conn: ConnectionLike, what: str) -> Mapping[str, Any]:
     raw = conn.extra
     if raw is None or raw == "":
         return {}
@@ -184,9 +213,9 @@ def _extra_of(conn: ConnectionLike, conn_id: str) -> Mapping[str, Any]:
     try:
         extra = json.loads(raw)
     except (TypeError, ValueError):
-        raise MetrikaConfigError(f"the extra of connection {conn_id!r} is not valid JSON") from None
+        raise MetrikaConfigError(f"the extra of {what} is not valid JSON") from None
     if not isinstance(extra, Mapping):
-        raise MetrikaConfigError(f"the extra of connection {conn_id!r} must be a JSON object")
+        raise MetrikaConfigError(f"the extra of {what} must be a JSON object")
     return extra
 
 

@@ -38,6 +38,7 @@ from airflow_provider_metrika.hooks.connection import (
     parse_timeout,
     require_int,
     resolve_counter_id,
+    settings_from_connection,
 )
 from airflow_provider_metrika.hooks.progress import UploadProgressLogger
 from airflow_provider_metrika.hooks.retry import RetryPolicy, decode_response, scrub, transport_failure
@@ -642,10 +643,16 @@ class MetrikaHook(BaseHook):
     # -- Airflow UI ---------------------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
-        """One cheap authenticated GET, no retries; the message never contains the token."""
+        """One cheap authenticated GET, no retries; the message never contains the token.
+
+        Messages say "the tested connection", not its id: the UI tests an unsaved form under a
+        random temporary id that would mean nothing to the reader.
+        """
         secrets: tuple[str, ...] = ()
         try:
-            settings = self.settings
+            settings = settings_from_connection(
+                self.get_connection(self.metrika_conn_id), self.metrika_conn_id, described_as="the tested connection"
+            )
             secrets = (settings.token,)
             once = RetryPolicy(max_retries=0)
             if settings.counter_id is not None:

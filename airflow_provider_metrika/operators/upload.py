@@ -6,6 +6,7 @@ and the query parameters Metrika wants for it.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -163,7 +164,8 @@ class MetrikaBaseUploadOperator(BaseOperator):
             return  # no rows, or rendered before: the rows are already kept aside
         self._rows = self.rows
         count = len(self.rows) if hasattr(self.rows, "__len__") else "?"
-        self._rows_placeholder = self.rows = f"<{count} rows, not shown: CRM data>"
+        # Valid JSON: the UI shows this field with its JSON renderer.
+        self._rows_placeholder = self.rows = json.dumps({"rows": count, "not_shown": "CRM data"})
 
     def check_params(self) -> None:
         """Every (rendered) parameter checked before the input is read or a request is sent."""

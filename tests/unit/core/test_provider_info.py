@@ -68,3 +68,22 @@ print("\\n".join(ours))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == ""
+
+
+def test_providers_list_shows_a_short_description():
+    """``airflow providers list`` prints the description in a table column: one short line."""
+    description = get_provider_info()["description"]
+    assert len(description) <= 90 and "\n" not in description
+
+
+def test_the_package_names_its_documentation():
+    """Airflow's Providers page links the ``Documentation`` project URL (none: a dead fallback link)."""
+    from importlib.metadata import metadata
+
+    urls = dict(entry.split(", ", 1) for entry in metadata("airflow-provider-metrika").get_all("Project-URL") or [])
+    assert urls.get("Documentation", "").startswith("https://")
+
+
+def test_the_counter_field_says_where_airflow_3_shows_it():
+    help_text = get_provider_info()["connection-types"][0]["conn-fields"]["counter_id"]["description"]
+    assert "Extra Fields" in help_text

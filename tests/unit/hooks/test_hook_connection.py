@@ -189,3 +189,40 @@ async def test_aload_settings_missing_connection(mocker):
     )
     with pytest.raises(MetrikaConfigError, match="'gone' is not defined"):
         await aload_settings("gone")
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "scheme", "expected"),
+    [
+        ("127.0.0.1", 8080, "http", "http://127.0.0.1:8080"),
+        ("127.0.0.1", 8080, "HTTP", "http://127.0.0.1:8080"),
+        ("api-metrika.yandex.net", None, "https", "https://api-metrika.yandex.net"),
+        ("http://127.0.0.1:8080", None, "http", "http://127.0.0.1:8080"),
+        (None, None, "https", "https://api-metrika.yandex.net"),
+    ],
+)
+def test_scheme_extra(host, port, scheme, expected):
+    settings = settings_from_connection(conn(host=host, port=port, extra={"scheme": scheme}), "m")
+    assert settings.base_url == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "scheme", "match"),
+    [
+        ("127.0.0.1", "ftp", "extra scheme must be 'http' or 'https'"),
+        ("https://127.0.0.1", "http", "disagree"),
+        (None, "http", "needs a host"),
+    ],
+)
+def test_bad_scheme_extra(host, scheme, match):
+    with pytest.raises(MetrikaConfigError, match=match):
+        settings_from_connection(conn(host=host, extra={"scheme": scheme}), "m")
+
+
+def test_errors_can_describe_the_connection_without_its_id():
+    with pytest.raises(MetrikaConfigError) as raised:
+        settings_from_connection(conn(password=""), "riIdETig", described_as="the tested connection")
+    assert "riIdETig" not in str(raised.value)
+    assert str(raised.value).startswith("the tested connection has no OAuth token: the password field")
+    with pytest.raises(MetrikaConfigError, match="the extra of the tested connection is not valid JSON"):
+        settings_from_connection(conn(extra="{"), "riIdETig", described_as="the tested connection")

@@ -243,7 +243,7 @@ def test_rows_are_resolved_but_not_kept_in_rendered_fields(hook, mocker):
     mocker.patch("airflow_provider_metrika.version_compat.BaseOperator.render_template_fields")
     op.render_template_fields(context)
     op.render_template_fields(context)  # a second render must not lose the rows kept aside
-    assert op.rows == "<1 rows, not shown: CRM data>"
+    assert json.loads(op.rows) == {"rows": 1, "not_shown": "CRM data"}
     assert "a@example.com" not in str({f: getattr(op, f) for f in op.template_fields})
     op.execute(context)
     assert hook.upload_json.call_args.args[2]["contacts"][0]["uniq_id"] == "c1"
