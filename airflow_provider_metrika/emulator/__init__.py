@@ -34,4 +34,16 @@ Choices where the real API is undocumented (see ``/work/shared/metrika-api.md`` 
 - Settings changed over the control API persist in the db and win over CLI flags on restart;
   ``reset`` returns to the CLI defaults and re-anchors the clock at the real time.
 - Tokens are never stored: request counters and the token map use the token's sha256.
+- Where the docs and production practice differ, ``EmulatorConfig`` switches pick the
+  reading (``first_status``, ``comment_chars``, ``upload_comment``; see its
+  docstring for the sources).
+- The user-params confirm body (and the legacy PUT) sets ``comment``, ``content_id_type``
+  (lower case, as the docs' enum) and ``action``. A header-less ``id,key,value`` file is
+  accepted; its ``content_id_type`` must then come with the confirm.
+- Legacy api2 endpoints that older clients call first are served: ``(calls_)extended_threshold``
+  (POST/DELETE → ``{"success": true}``), ``(calls_)visit_join_threshold`` (GET →
+  ``{"date": <21 days back>}``), ``PUT …/user_params/uploading/{id}``, and every management
+  path with a ``.json`` suffix. ``GET /management/v1/counters`` lists the token's counters
+  (from the token map) or, without one, the counters holding data.
+- Padded ``DateTime`` values (``id, 1481714026``) are trimmed, like padded header names.
 """

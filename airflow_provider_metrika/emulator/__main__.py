@@ -21,7 +21,7 @@ from aiohttp import web
 
 from airflow_provider_metrika.emulator.app import build_app
 from airflow_provider_metrika.emulator.clock import CLOCK_MODES
-from airflow_provider_metrika.emulator.config import EmulatorConfig, parse_token_map
+from airflow_provider_metrika.emulator.config import CHOICES, EmulatorConfig, parse_token_map
 from airflow_provider_metrika.emulator.errors import ApiError
 from airflow_provider_metrika.emulator.state import EmulatorState
 from airflow_provider_metrika.emulator.store import Store
@@ -41,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--parallel-limit", type=int, default=EmulatorConfig.parallel_limit)
     parser.add_argument("--quota-status", type=int, choices=(420, 429), default=EmulatorConfig.quota_status)
     parser.add_argument("--tokens", help="JSON file {token: [counter ids]}; unknown tokens then get 403")
+    for name, choices in CHOICES.items():
+        parser.add_argument("--" + name.replace("_", "-"), choices=choices, default=getattr(EmulatorConfig, name))
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
 
@@ -56,6 +58,7 @@ def defaults_from(args: argparse.Namespace) -> EmulatorConfig:
         parallel_limit=args.parallel_limit,
         quota_status=args.quota_status,
         tokens=tokens,
+        **{name: getattr(args, name) for name in CHOICES},
     )
 
 

@@ -14,6 +14,12 @@ from typing import Any
 from airflow_provider_metrika.emulator.errors import invalid_parameter
 
 QUOTA_STATUSES = (420, 429)
+#: Switches that pick the documented (strict) or the observed (lenient) reading where they differ.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "first_status": ("UPLOADED", "PREPARED"),
+    "comment_chars": ("any", "seed"),
+    "upload_comment": ("keep", "ignore"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +31,23 @@ class EmulatorConfig:
     ``future_tolerance_seconds`` is how far a conversion's ``DateTime`` may lie ahead
     of the emulator clock (client clocks and a frozen emulator clock drift apart
     during a test).
+
+    Where production practice and the documentation part ways, a switch picks the reading:
+
+    - ``first_status``: the status an offline-conversions/calls uploading has right after
+      upload. ``UPLOADED`` (default) is what clients tested against production see
+      (https://github.com/pikhovkin/yametrikapy, its test suite); ``PREPARED`` keeps the
+      status list's first entry.
+    - ``comment_chars``: ``any`` (default) accepts any comment up to 255 characters, as
+      widely used clients send spaces and punctuation
+      (https://github.com/selesnow/rym, "Upload by rym at ..."); ``seed`` enforces the
+      documented letters-and-digits rule of the offline-conversions upload
+      (https://yandex.com/dev/metrika/en/management/openapi/offline_conversions/upload_1).
+      Calls are never checked: their page states no rule.
+    - ``upload_comment``: ``keep`` (default) stores the ``comment`` query parameter of a
+      user-params upload; ``ignore`` drops it, as production may (the upload page lists only
+      ``action``: https://yandex.com/dev/metrika/en/management/openapi/user_params/upload),
+      so only the confirm body sets the comment.
     """
 
     stage_seconds: float = 60.0
@@ -33,6 +56,9 @@ class EmulatorConfig:
     quota_status: int = 429
     tokens: Mapping[str, tuple[int, ...]] | None = None
     future_tolerance_seconds: float = 120.0
+    first_status: str = "UPLOADED"
+    comment_chars: str = "any"
+    upload_comment: str = "keep"
 
     def updated(self, changes: Mapping[str, Any]) -> EmulatorConfig:
         """A copy with ``changes`` applied; 400 ``invalid_parameter`` on unknown keys or bad values."""
@@ -74,6 +100,10 @@ def _coerce(name: str, value: Any) -> Any:
         return int(value)
     if name == "tokens":
         return parse_token_map(value)
+    if name in CHOICES:
+        if value not in CHOICES[name]:
+            raise invalid_parameter(f"{name} must be one of {', '.join(CHOICES[name])}, not {value!r}")
+        return value
     raise AssertionError(name)  # pragma: no cover - guarded by updated()
 
 

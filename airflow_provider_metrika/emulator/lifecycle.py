@@ -1,10 +1,10 @@
 """Status of an uploading as a function of emulator time.
 
 Offline conversions and calls: stage ``floor(elapsed / stage_seconds)`` since creation,
-0 PREPARED, 1 UPLOADED, 2 EXPORTED, 3 MATCHED, then PROCESSED when a row linked or
-LINKAGE_FAILURE. User params: ``uploaded`` until confirmed, ``is_processed`` for one
-stage after the confirmation, then ``processed`` / ``linkage_failure``. CDP uploadings
-are judged at upload time and never change.
+0 UPLOADED (or PREPARED, see ``EmulatorConfig.first_status``), 1 UPLOADED, 2 EXPORTED,
+3 MATCHED, then PROCESSED when a row linked or LINKAGE_FAILURE. User params: ``uploaded``
+until confirmed, ``is_processed`` for one stage after the confirmation, then ``processed``
+/ ``linkage_failure``. CDP uploadings are judged at upload time and never change.
 """
 
 from __future__ import annotations
@@ -44,8 +44,12 @@ def linkage_due(uploading: StoredUploading, now: float, stage_seconds: float) ->
     return uploading.kind == USER_PARAMS_KIND and uploading.confirmed is not None
 
 
-def status_of(uploading: StoredUploading, now: float, stage_seconds: float) -> str:
-    """The status at ``now``; linkage must already be counted when the status is terminal."""
+def status_of(uploading: StoredUploading, now: float, stage_seconds: float, first_status: str = "UPLOADED") -> str:
+    """The status at ``now``; linkage must already be counted when the status is terminal.
+
+    ``first_status`` names stage 0 of offline conversions and calls (the stage count, and so
+    the time to a terminal status, does not depend on it).
+    """
     if uploading.kind in CDP_KINDS:
         return uploading.attrs["api_validation_status"]
     terminal = is_terminal(uploading, now, stage_seconds)
@@ -57,7 +61,8 @@ def status_of(uploading: StoredUploading, now: float, stage_seconds: float) -> s
             return "is_processed"
         return "processed" if linked else "linkage_failure"
     if not terminal:
-        return CONVERSION_STAGES[_stage(uploading.created, now, stage_seconds)]
+        stage = _stage(uploading.created, now, stage_seconds)
+        return first_status if stage == 0 else CONVERSION_STAGES[stage]
     return "PROCESSED" if linked else "LINKAGE_FAILURE"
 
 

@@ -49,7 +49,8 @@ def count_linkage(path: str, columns: LinkageColumns, registered: frozenset[str]
     static_index = columns.static_column
     with open(path, encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle)
-        next(reader, None)
+        if columns.has_header:
+            next(reader, None)
         for fields in reader:
             if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue

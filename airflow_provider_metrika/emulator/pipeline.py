@@ -17,6 +17,8 @@ from airflow_provider_metrika.emulator.state import STATE
 log = logging.getLogger(__name__)
 
 CONTROL_PREFIX = "/_emulator/"
+#: Request key of the caller's token hash (handlers that list "my counters" need it).
+CALLER = "metrika_token_hash"
 _AUTH = re.compile(r"OAuth\s+(\S+)\s*", re.IGNORECASE)
 _COUNTER = re.compile(r"[1-9][0-9]{0,18}")
 _HTTP_ERROR_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "invalid_uploading"}
@@ -51,6 +53,7 @@ async def _metrika_request(request: web.Request, handler: Handler) -> web.Stream
     state = request.app[STATE]
     route = request.match_info.route.resource.canonical if request.match_info.route.resource else request.path
     caller = token_hash(_token_of(request))
+    request[CALLER] = caller
     _check_access(request, caller)
     state.quotas.count(caller, request.method, route)
     with state.quotas.in_flight(caller):

@@ -21,14 +21,23 @@ ID_COLUMNS = {"clientid": "CLIENT_ID", "userid": "USER_ID", "yclid": "YCLID", "p
 ID_COLUMN_NAMES = "ClientId, UserId, Yclid, PurchaseId"
 USER_PARAMS_ACTIONS = ("update", "delete_keys")
 USER_PARAMS_ID_COLUMNS = {"clientid": "CLIENT_ID", "userid": "USER_ID"}
+#: ``content_id_type`` of user parameters as the docs' enum and production clients write it.
+CONTENT_ID_TYPES = ("client_id", "user_id")
+TRIPLE_COLUMNS = 3
 
 
-def check_comment(comment: str | None) -> str:
-    """Seed 002: at most 255 characters; only Latin and Cyrillic letters and digits."""
+def check_comment(comment: str | None, chars: str) -> str:
+    """At most 255 characters; with ``chars="seed"`` also only Latin and Cyrillic letters and digits.
+
+    The letters-and-digits rule is the offline-conversions upload page's
+    (https://yandex.com/dev/metrika/en/management/openapi/offline_conversions/upload_1);
+    clients tested against production send spaces and punctuation without complaint,
+    so ``chars="any"`` checks the length only.
+    """
     comment = comment or ""
     if len(comment) > MAX_COMMENT_CHARS:
         raise invalid_parameter(f"comment is longer than {MAX_COMMENT_CHARS} characters ({len(comment)})")
-    if not _COMMENT_OK.fullmatch(comment):
+    if chars == "seed" and not _COMMENT_OK.fullmatch(comment):
         bad = sorted({ch for ch in comment if not _COMMENT_OK.fullmatch(ch)})
         raise invalid_parameter(
             f"comment may contain only Latin and Cyrillic letters and digits; found {''.join(bad)!r}"
@@ -54,13 +63,14 @@ class LinkageColumns:
 
     id_columns: tuple[int, ...]
     static_column: int | None = None
+    has_header: bool = True
 
     def to_json(self) -> dict:
-        return {"id_columns": list(self.id_columns), "static_column": self.static_column}
+        return {"id_columns": list(self.id_columns), "static_column": self.static_column, "has_header": self.has_header}
 
     @classmethod
     def from_json(cls, data: dict) -> LinkageColumns:
-        return cls(tuple(data["id_columns"]), data.get("static_column"))
+        return cls(tuple(data["id_columns"]), data.get("static_column"), data.get("has_header", True))
 
 
 def _positions(header: list[str]) -> dict[str, int]:
@@ -114,6 +124,7 @@ class ConversionFile(CsvStream):
             self._check_datetime(row, value)
 
     def _check_datetime(self, row: int, value: str) -> None:
+        value = value.strip()  # clients pad values after the comma ("id, 1481714026"), as they pad headers
         if not (value.isascii() and value.isdigit()):
             raise invalid_uploading(f"row {row}: DateTime {value!r} is not a unix timestamp in seconds")
         if int(value) > self.latest_datetime:
@@ -124,18 +135,33 @@ class ConversionFile(CsvStream):
 
 
 class UserParamsFile(CsvStream):
-    """User parameters: a ``ClientId`` or ``UserId`` column plus at least one parameter column."""
+    """User parameters: a ``ClientId`` or ``UserId`` column plus at least one parameter column.
+
+    Or, header-less, ``id,key,value`` triples (no id column named, exactly three columns):
+    the layout a client tested against production uploads, declaring the id type only in
+    the confirm body (https://github.com/pikhovkin/yametrikapy, its test suite). The
+    official layout is not published; ``content_id_type`` stays empty until the confirm.
+    """
 
     def __init__(self) -> None:
         super().__init__(",")
         self.content_id_type = ""
         self.linkage_columns = LinkageColumns(())
+        self.triples = False
 
     def check_header(self, header: list[str]) -> None:
         positions = _positions(header)
         id_indexes = sorted(positions[name] for name in USER_PARAMS_ID_COLUMNS if name in positions)
+        if not id_indexes and len(header) == TRIPLE_COLUMNS:
+            self.triples = True
+            self.rows += 1  # the first line is data
+            self.linkage_columns = LinkageColumns((0,), has_header=False)
+            return
         if not id_indexes:
-            raise invalid_uploading("user parameters file needs a ClientId or UserId column in its header row")
+            raise invalid_uploading(
+                "user parameters file needs a ClientId or UserId column in its header row "
+                "(or header-less id,key,value triples)"
+            )
         if len(header) < 2:
             raise invalid_uploading("user parameters file needs at least one parameter column besides the id")
         self.content_id_type = USER_PARAMS_ID_COLUMNS[header[id_indexes[0]].lower()]

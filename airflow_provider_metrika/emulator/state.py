@@ -76,7 +76,7 @@ class EmulatorState:
         elif linkage_due(uploading, now, stage_seconds):
             self.linkage.prefetch(uploading)
         terminal = is_terminal(uploading, now, stage_seconds)
-        return render_uploading(uploading, status_of(uploading, now, stage_seconds), terminal)
+        return render_uploading(uploading, status_of(uploading, now, stage_seconds, self.config.first_status), terminal)
 
 
 STATE = web.AppKey("metrika_emulator_state", EmulatorState)

@@ -168,6 +168,15 @@ class Store:
         ).fetchone()
         return int(row["last"] or 0)
 
+    def update_uploading(self, uploading_id: int, comment: str, attrs: dict[str, Any]) -> None:
+        self._db.execute(
+            "UPDATE uploadings SET comment = ?, attrs = ? WHERE id = ?", (comment, json.dumps(attrs), uploading_id)
+        )
+
+    def counter_ids(self) -> list[int]:
+        """Counters that hold any uploading, ascending."""
+        return [row["counter_id"] for row in self._db.execute("SELECT DISTINCT counter_id FROM uploadings ORDER BY 1")]
+
     def set_confirmed(self, uploading_id: int, confirmed: float) -> None:
         self._db.execute("UPDATE uploadings SET confirmed = ? WHERE id = ?", (confirmed, uploading_id))
 

@@ -269,7 +269,7 @@ def test_inspection_of_uploadings(metrika_api, emulator):
     assert stored["kind"] == "offline_conversions" and stored["counter_id"] == 12345
     assert (stored["id"], stored["status"], stored["comment"], stored["rows"]) == (
         uploading["id"],
-        "PREPARED",
+        "UPLOADED",
         "abc",
         1,
     )

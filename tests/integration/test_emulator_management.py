@@ -74,7 +74,7 @@ def test_upload_offline_conversions_shape(metrika_api, emulator):
         "comment": "Загрузка1",
         "type": "BASIC",
         "client_id_type": "CLIENT_ID",
-        "status": "PREPARED",
+        "status": "UPLOADED",
         "linked_quantity": 0,
         "goal_not_found_quantity": 0,
         "user_not_found_quantity": 0,
@@ -105,15 +105,22 @@ def test_list_filters_by_type_and_rejects_bad_paging(metrika_api, emulator):
     assert error_of(metrika_api.get(UPLOADINGS, params={"type": "FAX"})) == (400, "invalid_parameter")
 
 
-def test_status_lifecycle_follows_the_clock(metrika_api, emulator):
-    emulator.configure(stage_seconds=STAGE)
+@pytest.mark.parametrize(
+    ("first_status", "expected"),
+    [
+        (None, ["UPLOADED", "UPLOADED", "EXPORTED", "MATCHED", "PROCESSED"]),
+        ("PREPARED", ["PREPARED", "UPLOADED", "EXPORTED", "MATCHED", "PROCESSED"]),
+    ],
+)
+def test_status_lifecycle_follows_the_clock(metrika_api, emulator, first_status, expected):
+    emulator.configure(stage_seconds=STAGE, **({"first_status": first_status} if first_status else {}))
     uploading = metrika_api.upload(UPLOAD, conversions_csv(emulator.now(), [known(), "unknown-x"])).json()["uploading"]
-    seen = []
-    for _ in range(5):
+    seen = [uploading["status"]]
+    for _ in range(4):
+        emulator.advance(STAGE)
         body = metrika_api.get(at(UPLOADING, uploading["id"])).json()["uploading"]
         seen.append(body["status"])
-        emulator.advance(STAGE)
-    assert seen == ["PREPARED", "UPLOADED", "EXPORTED", "MATCHED", "PROCESSED"]
+    assert seen == expected
     assert body["linked_quantity"] == 1
     assert body["user_not_found_quantity"] == 1
     assert body["goal_not_found_quantity"] == 0
@@ -218,9 +225,14 @@ def test_file_part_is_required(metrika_api):
     assert error_of(metrika_api.post(UPLOAD, data=b"ClientId")) == (400, "missing_parameter")
 
 
-@pytest.mark.parametrize("comment", ["x" * 256, "fingerprint:abc", "a.b", "emoji 🙂"])
-def test_bad_comments_are_rejected(metrika_api, emulator, comment):
+@pytest.mark.parametrize("comment", ["fingerprint:abc", "a.b", "emoji 🙂", "Upload by rym at 2024-01-01 10:00:00"])
+def test_comments_real_clients_send_are_accepted_by_default(metrika_api, emulator, comment):
     response = metrika_api.upload(UPLOAD, conversions_csv(emulator.now(), [known()]), params={"comment": comment})
+    assert response.json()["uploading"]["comment"] == comment
+
+
+def test_too_long_comment_is_rejected(metrika_api, emulator):
+    response = metrika_api.upload(UPLOAD, conversions_csv(emulator.now(), [known()]), params={"comment": "x" * 256})
     assert error_of(response) == (400, "invalid_parameter")
 
 
@@ -231,10 +243,20 @@ def test_allowed_comment_characters(metrika_api, emulator):
 
 
 @pytest.mark.parametrize("comment", ["crm 1", "crm_1", "crm-1"])
-def test_comment_with_anything_but_letters_and_digits_is_refused(metrika_api, emulator, comment):
-    """Seed 002 allows digits, Latin and Cyrillic letters only."""
+def test_seed_comment_rule_refuses_anything_but_letters_and_digits(metrika_api, emulator, comment):
+    """``comment_chars=seed``: the documented rule, digits, Latin and Cyrillic letters only."""
+    emulator.configure(comment_chars="seed")
     response = metrika_api.upload(UPLOAD, conversions_csv(emulator.now(), [known()]), params={"comment": comment})
     assert error_of(response) == (400, "invalid_parameter")
+    params = metrika_api.upload(PARAMS_UPLOAD, "ClientId,p\n1,2\n", params={"action": "update", "comment": comment})
+    assert error_of(params) == (400, "invalid_parameter")
+
+
+def test_calls_comment_has_no_character_rule_even_under_seed(metrika_api, emulator):
+    emulator.configure(comment_chars="seed")
+    content = f"ClientId,DateTime\n{known()},{int(emulator.now()) - 9}\n"
+    response = metrika_api.upload(CALLS_UPLOAD, content, params={"comment": "calls.csv"})
+    assert response.json()["uploading"]["comment"] == "calls.csv"
 
 
 def test_unknown_uploading_and_bad_id(metrika_api):
@@ -253,7 +275,7 @@ def test_calls_upload_lifecycle_and_counters(metrika_api, emulator):
     content = f"ClientId,DateTime,StaticCall,PhoneNumber\n{known()},{now - 9},0,+70123456789\nabc,{now - 8},1,+7012\n"
     response = metrika_api.upload(CALLS_UPLOAD, content, params={"comment": "calls", "new_goal_name": "Звонок"})
     uploading = response.json()["uploading"]
-    assert uploading["type"] == "CALLS" and uploading["status"] == "PREPARED"
+    assert uploading["type"] == "CALLS" and uploading["status"] == "UPLOADED"
     assert uploading["static_calls_quantity"] == 0 and uploading["dynamic_calls_quantity"] == 0
     assert metrika_api.get(at(UPLOADING, uploading["id"])).status_code == 404
     emulator.finish_all()
@@ -286,7 +308,7 @@ def test_user_params_confirm_flow(metrika_api, emulator):
         "linked_quantity": 0,
         "linked_percentage": "0.00",
         "comment": "",
-        "content_id_type": "CLIENT_ID",
+        "content_id_type": "client_id",
         "action": "update",
         "status": "uploaded",
     }
@@ -303,7 +325,7 @@ def test_user_params_confirm_flow(metrika_api, emulator):
 def test_user_params_linkage_failure_and_double_confirm(metrika_api, emulator):
     content = "userid,param\nunknown-1,1\n"
     uploading = metrika_api.upload(PARAMS_UPLOAD, content, params={"action": "delete_keys"}).json()["uploading"]
-    assert uploading["content_id_type"] == "USER_ID"
+    assert uploading["content_id_type"] == "user_id"
     assert metrika_api.post(at(PARAMS_CONFIRM, uploading["id"])).status_code == 200
     assert error_of(metrika_api.post(at(PARAMS_CONFIRM, uploading["id"]))) == (400, "invalid_parameter")
     emulator.finish_all()

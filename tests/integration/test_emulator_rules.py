@@ -103,14 +103,34 @@ def test_user_params_counting_with_blank_lines_and_quotes():
 
 @pytest.mark.parametrize("comment", [None, "", "abc", "Тест12x", "Ёлка2026"])
 def test_valid_comments(comment):
-    assert check_comment(comment) == (comment or "")
+    assert check_comment(comment, "seed") == (comment or "")
 
 
 @pytest.mark.parametrize("comment", ["Тест_1", "a b", "x-1", "ok!"])
-def test_invalid_comments(comment):
+def test_invalid_comments_under_the_seed_rule(comment):
     with pytest.raises(ApiError) as err:
-        check_comment(comment)
+        check_comment(comment, "seed")
     assert err.value.status == 400
+    assert check_comment(comment, "any") == comment
+
+
+@pytest.mark.parametrize("chars", ["seed", "any"])
+def test_long_comments_are_refused_whatever_the_rule(chars):
+    assert check_comment("a" * 255, chars) == "a" * 255
+    with pytest.raises(ApiError, match="longer than 255"):
+        check_comment("a" * 256, chars)
+
+
+def test_user_params_header_less_triples():
+    checker = UserParamsFile()
+    feed(checker, b'"P12345","age",42\r\n"P12345","name","abc"', 1 << 20)
+    assert checker.triples and checker.rows == 2 and checker.content_id_type == ""
+    assert checker.linkage_columns == LinkageColumns((0,), has_header=False)
+
+
+@pytest.mark.parametrize("content", [b"a,b\n1,2\n", b"a,b,c,d\n1,2,3,4\n"])
+def test_user_params_without_id_column_and_not_triples_is_refused(content):
+    assert "ClientId or UserId" in rejection(UserParamsFile(), content, 1 << 20)
 
 
 def test_known_visitor_rule():
