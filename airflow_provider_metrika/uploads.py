@@ -218,6 +218,26 @@ class Uploading:
         """The kind's row/link counters that Metrika filled in (missing ones are omitted)."""
         return {name: self.raw[name] for name in self.upload_kind.counters if name in self.raw}
 
+    def linkage(self) -> tuple[int, int] | None:
+        """``(linked rows, rows that could link)`` from Metrika's counters; None when it reports no linkage.
+
+        Static calls never link to visits (https://yandex.com/dev/metrika/en/management/calls), so for calls
+        the rows that could link are the dynamic ones when Metrika counts them.
+        """
+        linked = _count(self.raw.get("linked_quantity"))
+        lines = _count(self.raw.get("line_quantity"))
+        if linked is None or lines is None:
+            return None
+        dynamic = _count(self.raw.get("dynamic_calls_quantity"))
+        return linked, (dynamic if dynamic is not None else lines)
+
+    @property
+    def all_static_calls(self) -> bool:
+        """Metrika counted static calls and no dynamic one: a linkage failure is then expected."""
+        static = _count(self.raw.get("static_calls_quantity"))
+        dynamic = _count(self.raw.get("dynamic_calls_quantity"))
+        return bool(static) and dynamic == 0
+
     def to_xcom(self) -> dict[str, Any]:
         """Small JSON-safe summary for XCom: ids, status and counters, never file contents."""
         return {
@@ -235,3 +255,14 @@ class Uploading:
         return f"{self.kind} uploading {self.uploading_id} of counter {self.counter_id}: status {self.status}" + (
             f" ({counters})" if counters else ""
         )
+
+
+def _count(value: Any) -> int | None:
+    """A counter Metrika reported (an int, or digits as text); None when absent or unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None

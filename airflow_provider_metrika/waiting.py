@@ -7,6 +7,7 @@ cannot drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -57,26 +58,111 @@ def require_pollable(kind: str) -> str:
     return upload_kind.name
 
 
-def outcome(uploadings: Sequence[Uploading]) -> dict[str, Any] | None:
+POLICY_CHOICES = ("fail", "warn")
+
+
+@dataclasses.dataclass(frozen=True)
+class WaitPolicy:
+    """What a terminal uploading means for the task, beyond its status.
+
+    ``linkage_failure``: ``fail`` or ``warn`` on a linkage failure; ``None`` warns for a calls
+    uploading of static calls only (Metrika never links static calls to visits and keeps them for
+    call reports: https://yandex.com/dev/metrika/en/management/calls) and fails otherwise.
+    ``min_linked_ratio``: the share of rows that must link (0..1); below it ``on_low_linkage``
+    (``fail`` or ``warn``) decides.
+    """
+
+    linkage_failure: str | None = None
+    min_linked_ratio: float | None = None
+    on_low_linkage: str = "fail"
+
+    def __post_init__(self) -> None:
+        if self.linkage_failure is not None and self.linkage_failure not in POLICY_CHOICES:
+            raise MetrikaConfigError(f"linkage_failure={self.linkage_failure!r}: expected 'fail', 'warn' or None")
+        if self.on_low_linkage not in POLICY_CHOICES:
+            raise MetrikaConfigError(f"on_low_linkage={self.on_low_linkage!r}: expected 'fail' or 'warn'")
+        ratio = self.min_linked_ratio
+        if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1):
+            raise MetrikaConfigError(f"min_linked_ratio={ratio!r}: expected a number from 0 to 1 (e.g. 0.5), or None")
+
+    def to_kwargs(self) -> dict[str, Any]:
+        """JSON-safe keyword arguments (what a trigger serializes)."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """What one uploading means for the wait: still running, or terminal, failed or not, with warnings."""
+
+    running: bool = False
+    failure: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def judge(uploading: Uploading, policy: WaitPolicy) -> Verdict:
+    """The one decision on an uploading's outcome: the sensor's poke, the blocking wait and the trigger use it."""
+    state = uploading.state
+    if state is UploadState.RUNNING:
+        return Verdict(running=True)
+    warnings: list[str] = []
+    if state is UploadState.FAILURE:
+        if not uploading.upload_kind.pollable:
+            return Verdict(failure=describe_failure(uploading))
+        chosen = policy.linkage_failure or ("warn" if uploading.all_static_calls else "fail")
+        if chosen == "fail":
+            return Verdict(failure=describe_failure(uploading))
+        reason = (
+            "static calls are never linked to visits; Metrika keeps them for call reports"
+            if uploading.all_static_calls
+            else "accepted (linkage_failure='warn')"
+        )
+        warnings.append(f"{describe_failure(uploading)}; {reason}")
+    low = low_linkage(uploading, policy.min_linked_ratio)
+    if low is not None:
+        if policy.on_low_linkage == "fail":
+            return Verdict(failure=low, warnings=tuple(warnings))
+        warnings.append(low)
+    return Verdict(warnings=tuple(warnings))
+
+
+def low_linkage(uploading: Uploading, min_ratio: float | None) -> str | None:
+    """Why the uploading linked too few rows, or None (no minimum, nothing could link, or enough linked)."""
+    if min_ratio is None:
+        return None
+    linkage = uploading.linkage()
+    if linkage is None:
+        return f"{uploading.describe()}: Metrika reports no linked_quantity, so min_linked_ratio cannot be checked"
+    linked, eligible = linkage
+    if eligible <= 0 or linked >= min_ratio * eligible:
+        return None
+    return (
+        f"{uploading.describe()}: only {linked} of {eligible} rows linked to visitors "
+        f"({linked / eligible:.1%}), below min_linked_ratio={min_ratio:g}"
+    )
+
+
+def outcome(uploadings: Sequence[Uploading], policy: WaitPolicy | None = None) -> dict[str, Any] | None:
     """The event payload once every uploading is terminal, else None (keep waiting).
 
     A single failed uploading fails the wait at once: Metrika will not change its mind.
     """
-    failed = [u for u in uploadings if u.state is UploadState.FAILURE]
-    if failed:
+    verdicts = [judge(u, policy or WaitPolicy()) for u in uploadings]
+    failures = [v.failure for v in verdicts if v.failure is not None]
+    if failures:
         return {
             "status": "error",
             "terminal": True,
-            "message": "; ".join(describe_failure(u) for u in failed),
+            "message": "; ".join(failures),
             "uploadings": [u.to_xcom() for u in uploadings],
         }
-    if all(u.state is UploadState.SUCCESS for u in uploadings):
-        return {
-            "status": "success",
-            "message": "; ".join(u.describe() for u in uploadings),
-            "uploadings": [u.to_xcom() for u in uploadings],
-        }
-    return None
+    if any(v.running for v in verdicts):
+        return None
+    return {
+        "status": "success",
+        "message": "; ".join(u.describe() for u in uploadings),
+        "warnings": [warning for v in verdicts for warning in v.warnings],
+        "uploadings": [u.to_xcom() for u in uploadings],
+    }
 
 
 def describe_failure(uploading: Uploading) -> str:
@@ -102,6 +188,8 @@ def finish_wait(event: Mapping[str, Any], log: logging.Logger) -> dict[str, Any]
     if event.get("status") != "success":
         message = event.get("message") or "Metrika uploading failed"
         raise AirflowFailException(message) if event.get("terminal") else AirflowException(message)
+    for warning in event.get("warnings") or ():
+        log.warning("%s", warning)
     log.info("Metrika finished: %s", event.get("message"))
     return xcom_result(event.get("uploadings", []))
 
@@ -143,6 +231,7 @@ def wait_blocking(
     max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
+    policy: WaitPolicy | None = None,
 ) -> dict[str, Any]:
     """Poll on the worker until every uploading is terminal (the non-deferrable path of the operators).
 
@@ -166,7 +255,7 @@ def wait_blocking(
             budget.failed(error, log)
         else:
             budget.succeeded()
-            event = outcome(uploadings)
+            event = outcome(uploadings, policy)
             if event is not None:
                 return event
             last = "; ".join(u.describe() for u in uploadings)

@@ -42,7 +42,7 @@ from airflow_provider_metrika.triggers.uploading import (
 )
 from airflow_provider_metrika.uploads import Uploading, get_upload_kind
 from airflow_provider_metrika.version_compat import AirflowSkipException, BaseOperator, Context, default_deferrable
-from airflow_provider_metrika.waiting import finish_wait, outcome, wait_blocking
+from airflow_provider_metrika.waiting import WaitPolicy, finish_wait, outcome, wait_blocking
 
 
 class MetrikaBaseUploadOperator(BaseOperator):
@@ -65,6 +65,10 @@ class MetrikaBaseUploadOperator(BaseOperator):
     :param if_empty: an input without data rows (a quiet day in the CRM): ``skip`` the task (default) or ``fail``
     :param max_file_bytes: larger files are split into several uploads on row boundaries (Metrika's limit: 1 GB);
         the XCom then lists every uploading and the wait covers all of them
+    :param linkage_failure: when waiting: ``fail`` or ``warn`` on a linkage failure; by default a calls uploading
+        of static calls only warns (Metrika keeps them for call reports), any other fails
+    :param min_linked_ratio: when waiting: share of rows (0..1) that must link to visitors, from Metrika's counters
+    :param on_low_linkage: below ``min_linked_ratio``: ``fail`` (default, without retries) or ``warn``
     :param durable: on Airflow 3.3+, keep each uploading id in the task state store as soon as Metrika returns it,
         so a retry of this task instance with the same data reattaches to it instead of validating and uploading
         again (below 3.3, and with ``durable=False``, the retry finds its uploading by the fingerprint instead)
@@ -99,9 +103,13 @@ class MetrikaBaseUploadOperator(BaseOperator):
         max_file_bytes: int = MAX_FILE_BYTES,
         durable: bool = True,
         if_empty: str = "skip",
+        linkage_failure: str | None = None,
+        min_linked_ratio: float | None = None,
+        on_low_linkage: str = "fail",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.policy = WaitPolicy(linkage_failure, min_linked_ratio, on_low_linkage)
         if src is None and rows is None:
             raise MetrikaConfigError(f"{type(self).__name__}: give src (a file) or rows")
         if src is not None and rows is not None:
@@ -273,7 +281,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         self, hook: MetrikaHook, context: Context, counter_id: int, ids: list[str], known: Sequence[Uploading] = ()
     ) -> Any:
         """Wait until every uploading is terminal; ``known`` ones that already are (a retry) end it at once."""
-        settled = outcome(known) if known else None
+        settled = outcome(known, self.policy) if known else None
         if settled is not None:
             return finish_wait(settled, self.log)
         if self.deferrable:
@@ -287,6 +295,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
                 max_poll_interval=self.max_poll_interval,
                 max_consecutive_failures=self.max_consecutive_failures,
                 timeout=self.wait_timeout,
+                policy=self.policy,
             )
         event = wait_blocking(
             hook,
@@ -297,6 +306,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
             timeout=self.wait_timeout,
             log=self.log,
             max_consecutive_failures=self.max_consecutive_failures,
+            policy=self.policy,
         )
         return finish_wait(event, self.log)
 

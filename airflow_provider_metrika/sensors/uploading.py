@@ -21,6 +21,7 @@ from airflow_provider_metrika.version_compat import (
 )
 from airflow_provider_metrika.waiting import (
     TransientBudget,
+    WaitPolicy,
     finish_wait,
     normalize_uploading_ids,
     outcome,
@@ -59,6 +60,10 @@ class MetrikaUploadingSensor(BaseSensorOperator):
     :param deferrable: free the worker while waiting
     :param max_poll_interval: deferred polls back off from ``poke_interval`` up to this
     :param max_consecutive_failures: transient poll errors tolerated in a row
+    :param linkage_failure: ``fail`` or ``warn`` on a linkage failure; by default a calls uploading of static
+        calls only warns (Metrika never links static calls and keeps them for call reports), any other fails
+    :param min_linked_ratio: share of rows (0..1) that must link to visitors, from Metrika's counters
+    :param on_low_linkage: below ``min_linked_ratio``: ``fail`` (default, no retries) or ``warn``
     """
 
     template_fields: Sequence[str] = ("uploading_id", "kind", "counter_id", "metrika_conn_id")
@@ -76,9 +81,13 @@ class MetrikaUploadingSensor(BaseSensorOperator):
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
         poke_interval: float = 60,
         timeout: float = THREE_HOURS,
+        linkage_failure: str | None = None,
+        min_linked_ratio: float | None = None,
+        on_low_linkage: str = "fail",
         **kwargs: Any,
     ) -> None:
         check_poll_intervals(poke_interval, max_poll_interval)
+        self.policy = WaitPolicy(linkage_failure, min_linked_ratio, on_low_linkage)
         kwargs.setdefault("mode", "reschedule")
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.uploading_id = uploading_id
@@ -107,7 +116,7 @@ class MetrikaUploadingSensor(BaseSensorOperator):
             self._budget.failed(error, self.log)
             return PokeReturnValue(is_done=False)
         self._budget.succeeded()
-        event = outcome(uploadings)
+        event = outcome(uploadings, self.policy)
         if event is None:
             self.log.info("Still processing: %s", "; ".join(u.describe() for u in uploadings))
             return PokeReturnValue(is_done=False)
@@ -130,6 +139,7 @@ class MetrikaUploadingSensor(BaseSensorOperator):
             max_poll_interval=self.max_poll_interval,
             max_consecutive_failures=self.max_consecutive_failures,
             timeout=self.timeout,
+            policy=self.policy,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:

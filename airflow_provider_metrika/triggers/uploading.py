@@ -26,7 +26,7 @@ from airflow_provider_metrika.triggers.poller import (
     subscribed,
 )
 from airflow_provider_metrika.version_compat import BaseTrigger, TriggerEvent
-from airflow_provider_metrika.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES, outcome
+from airflow_provider_metrika.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES, WaitPolicy, outcome
 
 DEFAULT_POLL_INTERVAL = 60.0
 #: Where polls stop backing off when the caller gives no ``max_poll_interval`` (5 minutes).
@@ -55,6 +55,8 @@ class MetrikaUploadingTrigger(BaseTrigger):
     :param max_consecutive_failures: transient poll errors tolerated in a row before giving up
     :param shared: share one poller (list requests) with the other triggers of this triggerer that wait
         on the same connection, kind and counter; ``False`` polls each id on its own (the naive way)
+    :param linkage_failure: ``fail``/``warn`` on a linkage failure (None: warn for static calls only)
+    :param min_linked_ratio: share of rows that must link; below it ``on_low_linkage`` (``fail``/``warn``) decides
     """
 
     def __init__(
@@ -68,8 +70,12 @@ class MetrikaUploadingTrigger(BaseTrigger):
         max_poll_interval: float | None = None,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
         shared: bool = True,
+        linkage_failure: str | None = None,
+        min_linked_ratio: float | None = None,
+        on_low_linkage: str = "fail",
     ) -> None:
         super().__init__()
+        self.policy = WaitPolicy(linkage_failure, min_linked_ratio, on_low_linkage)
         self.kind = kind
         self.counter_id = int(counter_id)
         self.uploading_ids = [str(i) for i in uploading_ids]
@@ -94,6 +100,7 @@ class MetrikaUploadingTrigger(BaseTrigger):
                 "max_poll_interval": self.max_poll_interval,
                 "max_consecutive_failures": self.max_consecutive_failures,
                 "shared": self.shared,
+                **self.policy.to_kwargs(),
             },
         )
 
@@ -134,7 +141,7 @@ class MetrikaUploadingTrigger(BaseTrigger):
                         return self._error(f"gave up after {failures} consecutive failed polls; last error: {err}")
                 else:
                     failures = 0
-                    event = outcome(uploadings)
+                    event = outcome(uploadings, self.policy)
                     if event is not None:
                         return event
                     self.log.info(
@@ -163,8 +170,10 @@ def defer_until_terminal(
     max_poll_interval: float | None,
     max_consecutive_failures: int,
     timeout: float,
+    policy: WaitPolicy | None = None,
+    method_name: str = "execute_complete",
 ) -> None:
-    """Defer ``task`` (a sensor or an upload operator) to the trigger; it resumes in ``execute_complete``."""
+    """Defer ``task`` (a sensor or an upload operator) to the trigger; it resumes in ``method_name``."""
     task.defer(
         trigger=MetrikaUploadingTrigger(
             kind=kind,
@@ -174,8 +183,9 @@ def defer_until_terminal(
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
             max_consecutive_failures=max_consecutive_failures,
+            **(policy or WaitPolicy()).to_kwargs(),
         ),
-        method_name="execute_complete",
+        method_name=method_name,
         timeout=timedelta(seconds=timeout),
     )
 

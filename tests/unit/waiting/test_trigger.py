@@ -77,6 +77,9 @@ def test_serialize_round_trip_has_no_secrets():
         "max_poll_interval": 300.0,
         "max_consecutive_failures": 3,
         "shared": True,
+        "linkage_failure": None,
+        "min_linked_ratio": None,
+        "on_low_linkage": "fail",
     }
     rebuilt = MetrikaUploadingTrigger(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
