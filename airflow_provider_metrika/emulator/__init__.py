@@ -46,4 +46,9 @@ Choices where the real API is undocumented (see ``/work/shared/metrika-api.md`` 
   path with a ``.json`` suffix. ``GET /management/v1/counters`` lists the token's counters
   (from the token map) or, without one, the counters holding data.
 - Padded ``DateTime`` values (``id, 1481714026``) are trimmed, like padded header names.
+- A ``file`` part without a filename is not a file (400 ``missing_parameter``), as in servlet
+  multipart handling; two ``file`` parts are refused (400). JSON bodies are capped at 64 MiB
+  (413): Metrika documents no limit, and the emulator parses JSON whole.
+- A body that sends nothing for ``body_timeout_seconds`` (real time, default 30) gets 408 with
+  error type ``timeout``, Metrika's name for a request that ran too long.
 """

@@ -19,7 +19,7 @@ import tempfile
 
 from aiohttp import web
 
-from airflow_provider_metrika.emulator.app import build_app
+from airflow_provider_metrika.emulator.app import MetrikaAppRunner, build_app
 from airflow_provider_metrika.emulator.clock import CLOCK_MODES
 from airflow_provider_metrika.emulator.config import CHOICES, EmulatorConfig, parse_token_map
 from airflow_provider_metrika.emulator.errors import ApiError
@@ -40,6 +40,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--daily-quota", type=int, default=None, help="requests per token per UTC day")
     parser.add_argument("--parallel-limit", type=int, default=EmulatorConfig.parallel_limit)
     parser.add_argument("--quota-status", type=int, choices=(420, 429), default=EmulatorConfig.quota_status)
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=EmulatorConfig.body_timeout_seconds,
+        help="real seconds a request may send no body bytes before it gets 408",
+    )
     parser.add_argument("--tokens", help="JSON file {token: [counter ids]}; unknown tokens then get 403")
     for name, choices in CHOICES.items():
         parser.add_argument("--" + name.replace("_", "-"), choices=choices, default=getattr(EmulatorConfig, name))
@@ -59,12 +65,12 @@ def defaults_from(args: argparse.Namespace) -> EmulatorConfig:
         quota_status=args.quota_status,
         tokens=tokens,
         **{name: getattr(args, name) for name in CHOICES},
-    )
+    ).updated({"body_timeout_seconds": args.body_timeout})
 
 
 async def serve(state: EmulatorState, host: str, port: int) -> None:
     """Serve until SIGTERM/SIGINT, then shut down cleanly."""
-    runner = web.AppRunner(build_app(state), access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    runner = MetrikaAppRunner(build_app(state), access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()

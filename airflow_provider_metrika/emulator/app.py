@@ -1,15 +1,25 @@
-"""The aiohttp application: Metrika routes (paths from the UploadKind table) + control API."""
+"""The aiohttp application: Metrika routes (paths from the UploadKind table) + control API.
+
+:class:`MetrikaAppRunner` serves it so that even requests aiohttp cannot parse (an unknown
+method, a bad ``Content-Length`` or chunk size, an over-long header) are answered with
+Metrika's JSON error body rather than aiohttp's plain-text page.
+"""
 
 from __future__ import annotations
 
 import functools
+from http import HTTPStatus
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_server import Server
 
 from airflow_provider_metrika.emulator import cdp_api, management_api
 from airflow_provider_metrika.emulator.control import routes as control_routes
 from airflow_provider_metrika.emulator.csvstream import MAX_FILE_BYTES
-from airflow_provider_metrika.emulator.pipeline import error_bodies
+from airflow_provider_metrika.emulator.errors import ApiError
+from airflow_provider_metrika.emulator.pipeline import error_bodies, error_type_of
 from airflow_provider_metrika.emulator.state import STATE, EmulatorState
 from airflow_provider_metrika.uploads import CDP, MANAGEMENT, UPLOAD_KINDS
 
@@ -76,3 +86,31 @@ def build_app(state: EmulatorState) -> web.Application:
     app.add_routes(_metrika_routes())
     app.add_routes(control_routes)
     return app
+
+
+class _MetrikaRequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering what never reaches the middleware in Metrika's shape."""
+
+    def handle_error(
+        self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs it; raises when an answer was already sent
+        # aiohttp's message quotes the offending raw line (which may be the Authorization header): keep its title.
+        title = (message or "").split(":\n", 1)[0].strip()[:200] or HTTPStatus(status).phrase
+        response = ApiError(status, error_type_of(status), title).response()
+        response.force_close()
+        return response
+
+
+class _MetrikaServer(Server):
+    def __call__(self) -> RequestHandler:
+        return _MetrikaRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class MetrikaAppRunner(web.AppRunner):
+    """An ``AppRunner`` whose connections answer unparseable requests with Metrika's error body."""
+
+    async def _make_server(self) -> Server:
+        server = await super()._make_server()
+        server.__class__ = _MetrikaServer  # same server, only the protocol factory differs
+        return server

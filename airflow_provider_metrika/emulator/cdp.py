@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from airflow_provider_metrika.emulator.csvstream import CsvStream
-from airflow_provider_metrika.emulator.errors import ApiError, invalid_parameter, missing_parameter
+from airflow_provider_metrika.emulator.errors import invalid_parameter, missing_parameter
+from airflow_provider_metrika.emulator.receive import parse_json
 from airflow_provider_metrika.emulator.rules import check_choice
 
 MERGE_MODES = ("SAVE", "UPDATE", "APPEND")
@@ -221,10 +221,7 @@ class CdpCsvFile(CsvStream):
 
 def check_json_upload(entity: CdpEntity, root: str, body: bytes) -> tuple[int, ProblemList]:
     """Validate a ``{"contacts": [...]}`` / ``{"orders": [...]}`` body: (elements, problems)."""
-    try:
-        document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {error}") from None
+    document = parse_json(body)
     if not isinstance(document, dict) or root not in document:
         raise invalid_parameter(f'request body must be a JSON object {{"{root}": [...]}}')
     items = document[root]

@@ -20,12 +20,15 @@ from airflow_provider_metrika.emulator.cdp import (
 from airflow_provider_metrika.emulator.errors import invalid_parameter
 from airflow_provider_metrika.emulator.lifecycle import CDP_KINDS
 from airflow_provider_metrika.emulator.management_api import counter_id_of
-from airflow_provider_metrika.emulator.receive import int_param, receive_file
+from airflow_provider_metrika.emulator.receive import int_param, read_body, receive_file
 from airflow_provider_metrika.emulator.state import STATE
 from airflow_provider_metrika.emulator.store import StoredUploading
 from airflow_provider_metrika.emulator.views import render_cdp_uploading
 
 MAX_LAST_UPLOADINGS = 1000
+# Metrika documents no size limit for JSON uploads; the emulator parses them whole, so it takes
+# up to 64 MiB and answers 413 beyond (CSV uploads, streamed, take up to 1 GiB).
+MAX_JSON_BYTES = 64 << 20
 
 
 async def upload_csv(request: web.Request, kind: str) -> web.Response:
@@ -43,7 +46,7 @@ async def upload_csv(request: web.Request, kind: str) -> web.Response:
 async def upload_json(request: web.Request, kind: str) -> web.Response:
     """``data/contacts/json`` and ``data/orders/json``."""
     check_merge_mode(request.query.get("merge_mode"))
-    body = await request.read()
+    body = await read_body(request, MAX_JSON_BYTES)
     elements, problems = check_json_upload(CDP_ENTITIES[kind], kind, body)
     return _store(request, kind, "JSON", elements, problems, hashlib.sha256(body).hexdigest(), len(body))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,7 +31,8 @@ class EmulatorConfig:
     themselves are never kept); ``None`` accepts any non-empty token for any counter.
     ``future_tolerance_seconds`` is how far a conversion's ``DateTime`` may lie ahead
     of the emulator clock (client clocks and a frozen emulator clock drift apart
-    during a test).
+    during a test). ``body_timeout_seconds`` is how long (real seconds) a request may go
+    without sending a byte of its body before it gets 408 and frees its parallel slot.
 
     Where production practice and the documentation part ways, a switch picks the reading:
 
@@ -59,6 +61,7 @@ class EmulatorConfig:
     first_status: str = "UPLOADED"
     comment_chars: str = "any"
     upload_comment: str = "keep"
+    body_timeout_seconds: float = 30.0
 
     def updated(self, changes: Mapping[str, Any]) -> EmulatorConfig:
         """A copy with ``changes`` applied; 400 ``invalid_parameter`` on unknown keys or bad values."""
@@ -90,6 +93,8 @@ def token_hash(token: str) -> str:
 def _coerce(name: str, value: Any) -> Any:
     if name in ("stage_seconds", "future_tolerance_seconds"):
         return _number(name, value, minimum=0.0)
+    if name == "body_timeout_seconds":
+        return _positive(name, value)
     if name == "daily_quota":
         return None if value is None else int(_number(name, value, minimum=0, integer=True))
     if name == "parallel_limit":
@@ -108,11 +113,20 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def _number(name: str, value: Any, minimum: float, integer: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and int(value) != value):
-        raise invalid_parameter(f"{name} must be a {'whole ' if integer else ''}number")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise invalid_parameter(f"{name} must be a finite {'whole ' if integer else ''}number")
+    if integer and int(value) != value:
+        raise invalid_parameter(f"{name} must be a whole number")
     if value < minimum:
         raise invalid_parameter(f"{name} must be >= {minimum}")
     return value
+
+
+def _positive(name: str, value: Any) -> float:
+    number = _number(name, value, minimum=0.0)
+    if number == 0:
+        raise invalid_parameter(f"{name} must be > 0")
+    return float(number)
 
 
 def parse_token_map(value: Any) -> Mapping[str, tuple[int, ...]] | None:

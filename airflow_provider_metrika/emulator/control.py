@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import Any
 
@@ -11,19 +10,18 @@ from aiohttp import web
 from airflow_provider_metrika.emulator.clock import iso_seconds
 from airflow_provider_metrika.emulator.errors import invalid_parameter
 from airflow_provider_metrika.emulator.lifecycle import is_terminal, seconds_to_finish
+from airflow_provider_metrika.emulator.receive import parse_json, read_body
 from airflow_provider_metrika.emulator.state import STATE, EmulatorState
 
 routes = web.RouteTableDef()
+CONTROL_BODY_BYTES = 16 << 20
 
 
 async def _json_body(request: web.Request) -> Any:
-    raw = await request.read()
+    raw = await read_body(request, CONTROL_BODY_BYTES)
     if not raw.strip():
         return {}
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise invalid_parameter("control request body must be JSON") from None
+    return parse_json(raw)
 
 
 def _clock(state: EmulatorState) -> web.Response:

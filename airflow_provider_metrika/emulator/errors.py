@@ -44,3 +44,17 @@ def invalid_uploading(message: str) -> ApiError:
 
 def not_found(message: str) -> ApiError:
     return ApiError(404, "not_found", message)
+
+
+def body_timeout(seconds: float) -> ApiError:
+    """The client stopped sending its body: 408, in Metrika's shape (its ``timeout`` error type)."""
+    return ApiError(408, "timeout", f"no request body bytes for {seconds:g} s: request abandoned")
+
+
+def body_too_large(what: str, limit: int) -> ApiError:
+    return ApiError(413, "invalid_uploading", f"{what} is larger than the emulator's limit of {limit} bytes")
+
+
+def shown(raw: str, limit: int = 60) -> str:
+    """``repr`` of a client-sent value for an error message, cut to ``limit`` characters."""
+    return repr(raw) if len(raw) <= limit else repr(raw[:limit]) + f"... ({len(raw)} characters)"

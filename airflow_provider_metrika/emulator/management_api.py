@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from airflow_provider_metrika.emulator.errors import ApiError, invalid_parameter, missing_parameter, not_found
+from airflow_provider_metrika.emulator.linkage import remove_quietly
 from airflow_provider_metrika.emulator.pipeline import CALLER
-from airflow_provider_metrika.emulator.receive import ReceivedFile, int_param, path_int, receive_file
+from airflow_provider_metrika.emulator.receive import (
+    ReceivedFile,
+    int_param,
+    parse_json,
+    path_int,
+    read_body,
+    receive_file,
+)
 from airflow_provider_metrika.emulator.rules import (
     CONTENT_ID_TYPES,
     CONVERSION_TYPES,
@@ -25,6 +33,7 @@ from airflow_provider_metrika.emulator.state import STATE, EmulatorState
 from airflow_provider_metrika.emulator.store import StoredUploading
 
 DEFAULT_LIST_LIMIT = 10000
+CONFIRM_BODY_BYTES = 1 << 20
 
 
 def counter_id_of(request: web.Request) -> int:
@@ -77,12 +86,12 @@ async def upload_conversions(request: web.Request, kind: str) -> web.Response:
     comment = check_comment(request.query.get("comment"), chars)
     variant = _conversion_variant(request, kind)
     checker = ConversionFile(variant, state.now() + state.config.future_tolerance_seconds)
-    spool = state.new_spool_path()
-    received = await receive_file(request, checker, spool)
-    attrs = {"client_id_type": checker.client_id_type, "linkage_columns": checker.linkage_columns.to_json()}
-    if kind == "calls" and request.query.get("new_goal_name"):
-        attrs["new_goal_name"] = request.query["new_goal_name"]
-    uploading = _store_file_uploading(state, request, kind, variant, comment, checker.rows, received, attrs, spool)
+    with _spool_until_stored(state) as spool:
+        received = await receive_file(request, checker, spool)
+        attrs = {"client_id_type": checker.client_id_type, "linkage_columns": checker.linkage_columns.to_json()}
+        if kind == "calls" and request.query.get("new_goal_name"):
+            attrs["new_goal_name"] = request.query["new_goal_name"]
+        uploading = _store_file_uploading(state, request, kind, variant, comment, checker.rows, received, attrs, spool)
     return web.json_response({"uploading": await state.view(uploading)})
 
 
@@ -93,15 +102,28 @@ async def upload_user_params(request: web.Request) -> web.Response:
     if state.config.upload_comment == "ignore":
         comment = ""  # only the confirm body (or a PUT) sets it
     checker = UserParamsFile()
-    spool = state.new_spool_path()
-    received = await receive_file(request, checker, spool)
-    attrs = {
-        "content_id_type": checker.content_id_type.lower(),
-        "action": action,
-        "linkage_columns": checker.linkage_columns.to_json(),
-    }
-    uploading = _store_file_uploading(state, request, "user_params", "", comment, checker.rows, received, attrs, spool)
+    with _spool_until_stored(state) as spool:
+        received = await receive_file(request, checker, spool)
+        attrs = {
+            "content_id_type": checker.content_id_type.lower(),
+            "action": action,
+            "linkage_columns": checker.linkage_columns.to_json(),
+        }
+        uploading = _store_file_uploading(
+            state, request, "user_params", "", comment, checker.rows, received, attrs, spool
+        )
     return web.json_response({"uploading": await state.view(uploading)})
+
+
+@contextlib.contextmanager
+def _spool_until_stored(state: EmulatorState) -> Iterator[str]:
+    """A new spool path whose file is removed unless the block (receive, then store) succeeds."""
+    path = state.new_spool_path()
+    try:
+        yield path
+    except BaseException:
+        remove_quietly(path)
+        raise
 
 
 def _store_file_uploading(
@@ -195,13 +217,10 @@ async def edit_user_params(request: web.Request) -> web.Response:
 
 async def _uploading_body(request: web.Request) -> Mapping[str, Any]:
     """The object under ``uploading`` of a JSON body; empty for an empty body; 400 otherwise."""
-    raw = await request.read()
+    raw = await read_body(request, CONFIRM_BODY_BYTES)
     if not raw.strip():
         return {}
-    try:
-        document = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {error}") from None
+    document = parse_json(raw)
     item = document.get("uploading") if isinstance(document, dict) else None
     if not isinstance(item, dict):
         raise invalid_parameter('request body must be a JSON object {"uploading": {...}}')

@@ -10,8 +10,9 @@ import re
 from aiohttp import web
 
 from airflow_provider_metrika.emulator.config import token_hash
-from airflow_provider_metrika.emulator.errors import ApiError, invalid_parameter
+from airflow_provider_metrika.emulator.errors import ApiError, invalid_parameter, shown
 from airflow_provider_metrika.emulator.faults import Handler, run_with_fault
+from airflow_provider_metrika.emulator.receive import INT64_MAX
 from airflow_provider_metrika.emulator.state import STATE
 
 log = logging.getLogger(__name__)
@@ -38,15 +39,18 @@ async def error_bodies(request: web.Request, handler: Handler) -> web.StreamResp
     except web.HTTPException as error:
         if error.status < 400:
             raise
-        fallback = "backend_error" if error.status >= 500 else "invalid_parameter"
-        error_type = _HTTP_ERROR_TYPES.get(error.status, fallback)
         message = f"{error.reason}: {request.method} {request.path}"
-        return ApiError(error.status, error_type, message).response()
+        return ApiError(error.status, error_type_of(error.status), message).response()
     except (ConnectionError, OSError):
         raise
     except Exception:
         log.exception("emulator failure on %s %s", request.method, request.path)
         return ApiError(500, "backend_error", "internal emulator error").response()
+
+
+def error_type_of(status: int) -> str:
+    """The ``error_type`` for an HTTP error that no handler classified."""
+    return _HTTP_ERROR_TYPES.get(status, "backend_error" if status >= 500 else "invalid_parameter")
 
 
 async def _metrika_request(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -70,15 +74,18 @@ def _token_of(request: web.Request) -> str:
     if match is None:
         reason = "is missing" if not header else "must be 'OAuth <token>'"
         raise ApiError(401, "unauthorized", f"Authorization header {reason}")
-    return match.group(1)
+    token = match.group(1)
+    if not token.isascii() or not token.isprintable():  # aiohttp hands undecodable bytes on as surrogates
+        raise ApiError(401, "unauthorized", "the OAuth token must be printable ASCII")
+    return token
 
 
 def _check_access(request: web.Request, caller: str) -> None:
     raw = request.match_info.get("counter_id")
     if raw is None:
         return
-    if not _COUNTER.fullmatch(raw):
-        raise invalid_parameter(f"counter id must be a positive integer, not {raw!r}")
+    if not _COUNTER.fullmatch(raw) or int(raw) > INT64_MAX:
+        raise invalid_parameter(f"counter id must be a positive 64-bit integer, not {shown(raw)}")
     tokens = request.app[STATE].config.tokens
     if tokens is None:
         return

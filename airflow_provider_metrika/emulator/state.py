@@ -57,7 +57,7 @@ class EmulatorState:
 
     def reset(self) -> None:
         """Back to a fresh emulator: no data, default config, clock re-anchored at real time."""
-        for path in self.store.spool_paths():
+        for path in {*self.store.spool_paths(), *_files_in(self.spool_dir)}:  # also orphans of a crash
             remove_quietly(path)
         self.store.reset()
         self.clock.restart_at_real_time()
@@ -77,6 +77,13 @@ class EmulatorState:
             self.linkage.prefetch(uploading)
         terminal = is_terminal(uploading, now, stage_seconds)
         return render_uploading(uploading, status_of(uploading, now, stage_seconds, self.config.first_status), terminal)
+
+
+def _files_in(directory: str) -> list[str]:
+    try:
+        return [entry.path for entry in os.scandir(directory) if entry.is_file()]
+    except OSError:
+        return []
 
 
 STATE = web.AppKey("metrika_emulator_state", EmulatorState)
