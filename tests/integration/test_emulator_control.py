@@ -242,7 +242,7 @@ def test_config_updates_are_partial_and_validated(emulator):
         with pytest.raises(requests.HTTPError):
             emulator.configure(**bad)
     response = requests.post(emulator.base_url + "/_emulator/config", data=b"not json")
-    assert error_of(response) == (400, "invalid_parameter")
+    assert error_of(response) == (400, "invalid_json")
 
 
 def test_visitors_need_a_list(emulator):
