@@ -26,7 +26,7 @@ from airflow_provider_metrika.task_retry import (
 )
 from airflow_provider_metrika.version_compat import AIRFLOW_RETRY_POLICY, AirflowException
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 EVENING = datetime.datetime(2026, 3, 10, 20, 0, tzinfo=UTC)  # 23:00 in Moscow
 NIGHT = datetime.datetime(2026, 3, 10, 22, 30, tzinfo=UTC)  # 01:30 in Moscow: Moscow's midnight has passed
 
@@ -141,7 +141,7 @@ def test_an_explicit_policy_below_airflow_3_3_is_an_error_not_ignored():
         mine = MetrikaRetryPolicy(quota_reset_zones=("UTC",))
         assert retry_policy_kwargs(mine, "op") == {"retry_policy": mine}
     else:
-        with pytest.raises(MetrikaConfigError, match="op: retry_policy needs Airflow 3.3"):
+        with pytest.raises(MetrikaConfigError, match=r"op: retry_policy needs Airflow 3\.3"):
             retry_policy_kwargs(object(), "op")
         assert retry_policy_kwargs(None, "op") == {}
 
