@@ -18,7 +18,7 @@ from airflow_provider_metrika.formats.base import CellError, FileFormat
 from airflow_provider_metrika.formats.checker import HeaderContext, RowRules
 from airflow_provider_metrika.formats.normalize import normalize_email, normalize_phone
 from airflow_provider_metrika.formats.options import ValidationOptions
-from airflow_provider_metrika.formats.report import ValidationReport, raise_problem
+from airflow_provider_metrika.formats.report import ValidationReport, raise_problem, shown
 from airflow_provider_metrika.formats.values import (
     CellCheck,
     check_attribute_id,
@@ -205,7 +205,7 @@ def _check_products_json(value: Any) -> str | None:
             return "product names must be non-empty strings"
         problem = _check_json_decimal(quantity)
         if problem is not None:
-            return f"{name!r}: {problem}"
+            return f"{shown(name)}: {problem}"
     return None
 
 

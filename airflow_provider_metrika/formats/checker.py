@@ -24,8 +24,18 @@ if TYPE_CHECKING:
 
 #: Rows checked column-wise at once by the fast path.
 BATCH_ROWS = 256
-#: A quoted field may span chunks; past this much buffered text we stop waiting for its end.
-MAX_PENDING_CHARS = 8 << 20
+#: The longest record (one CSV row, quoted line breaks included) the checker reads, in characters.
+#:
+#: Metrika's longest documented values are lists: up to 500 ``client_ids`` (int64, about 10,500
+#: characters), 50 e-mails, 50 phones, 50 + 50 MD5s, 100 goals and a 1,000-character
+#: ``user_comment`` (https://yandex.ru/dev/metrika/en/management/openapi/schema/uploadContacts,
+#: .../uploadOrders, .../uploadSimpleOrders); a CDP row with every one of them full is about
+#: 32,000 characters, and offline-conversion and call rows are a few hundred (the Target, a
+#: URL). 131,072 is four times the fullest documented row and equals the ``csv`` module's own
+#: default field limit, so no field inside an accepted record can trip it. A longer record (a
+#: line end missing, a quote never closed) is reported at its first row and skipped, so the
+#: checker never holds more than this much of one row, whatever the file.
+MAX_RECORD_CHARS = 1 << 17
 _BOM = "\ufeff"
 _OTHER_LINE_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
 _BARE_CR = "a carriage return (\\r) inside a line; line breaks must be \\n or \\r\\n"
@@ -56,7 +66,43 @@ def split_lines(text: str) -> list[str]:
 
 
 def _csv_reason(exc: csv.Error) -> str:
-    return _BARE_CR if "new-line character" in str(exc) else str(exc)
+    text = str(exc)
+    if "new-line character" in text:
+        return _BARE_CR
+    if "field larger than field limit" in text:
+        return f"a field is longer than {csv.field_size_limit():,} characters"
+    if "NUL" in text:
+        return "a NUL byte (\\x00); Metrika takes text without control characters"
+    return text
+
+
+def _record_end(text: str, start: int, in_quotes: bool) -> tuple[int, bool]:
+    """Where the record that ``text[start:]`` is part of ends: the index of its closing "\\n" (-1 when
+    the text ends first) and whether the text ends inside a quoted field.
+
+    A "\\n" ends a record only outside quotes; each step jumps to the next quote or line end, so a
+    long line full of quotes costs one pass.
+    """
+    position = start
+    newline = text.find("\n", position)
+    while True:
+        if in_quotes:
+            quote = text.find('"', position)
+            if quote < 0:
+                return -1, True
+            position, in_quotes = quote + 1, False
+            if newline != -1 and newline < position:
+                newline = text.find("\n", position)
+        else:
+            quote = text.find('"', position, newline if newline != -1 else len(text))
+            if quote < 0:
+                return newline, False
+            position, in_quotes = quote + 1, True
+
+
+def _outside_quotes_count(text: str, char: str) -> int:
+    """How often ``char`` occurs in ``text`` outside quoted sections."""
+    return sum(part.count(char) for part in text.split('"')[::2])
 
 
 class HeaderContext:
@@ -100,6 +146,8 @@ class StreamChecker:
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self._started = False
         self._pending = ""
+        self._skipping = False
+        self._skip_in_quotes = False
         self._line_base = 0
         self._header: list[str] | None = None
         self._header_ok = False
@@ -170,25 +218,103 @@ class StreamChecker:
         return text
 
     def _take_text(self, text: str, final: bool) -> None:
+        """Take decoded text in pieces of at most half a record's cap: a record longer than the cap
+        then always reaches :meth:`_take_piece` as a pending record, whatever the chunk sizes."""
+        piece = MAX_RECORD_CHARS // 2
+        for start in range(0, len(text), piece):
+            self._take_piece(text[start : start + piece] if len(text) > piece else text)
+        if final:
+            self._take_piece("", final=True)
+
+    def _take_piece(self, text: str, final: bool = False) -> None:
+        if self._skipping:
+            text = self._skip_record(text)
+            if self._skipping:
+                return
         block = self._pending + text if self._pending else text
+        if self._pending:
+            end, _in_quotes = _record_end(block, 0, False)
+            if (end if end >= 0 else len(block)) > MAX_RECORD_CHARS:
+                self._pending = ""
+                if end < 0:
+                    self._overlong_record(block, complete=False)
+                    return
+                self._overlong_record(block[: end + 1], complete=True)
+                block = block[end + 1 :]
         if final:
             self._pending = ""
             if block:
                 self._process(block)
             return
         cut = block.rfind("\n") + 1
-        if cut == 0:
-            self._pending = block
-            return
-        if self._header is not None and self._block_is_clean(block, cut):
+        if cut and self._header is not None and self._block_is_clean(block, cut):
             self._pending = block[cut:]  # clean lines hold no quotes, so the cut is a record boundary
-            return
-        head = block[:cut]
-        if head.count('"') % 2 and len(block) <= MAX_PENDING_CHARS:
-            self._pending = block  # a quoted field spans the cut: wait for its end
-            return
-        self._pending = block[cut:]
-        self._process(head)
+        elif cut:
+            if block.count('"', 0, cut) % 2:
+                cut = self._last_record_end(block, cut)  # a quoted field spans the cut: keep its record
+            self._pending = block[cut:]
+            if cut:
+                self._process(block[:cut])
+        else:
+            self._pending = block
+        if len(self._pending) > MAX_RECORD_CHARS:
+            pending, self._pending = self._pending, ""
+            self._overlong_record(pending, complete=False)
+
+    @staticmethod
+    def _last_record_end(block: str, cut: int) -> int:
+        """The end of the last complete record in ``block[:cut]`` (0 when none ends there)."""
+        last = 0
+        position = 0
+        while position < cut:
+            end, _in_quotes = _record_end(block, position, False)
+            if end < 0 or end >= cut:
+                break
+            last = position = end + 1
+        return last
+
+    def _overlong_record(self, record: str, *, complete: bool) -> None:
+        """A record longer than :data:`MAX_RECORD_CHARS`: reported at its row (and column, when the cap
+        was passed inside a known one), never checked; an incomplete one is skipped up to its end."""
+        row = self._line_base + 1
+        column = None
+        if self._header:
+            index = _outside_quotes_count(record[:MAX_RECORD_CHARS], self._delimiter)
+            column = self._header[index] if index < len(self._header) else None
+        what = "the header" if self._header is None else "the row"
+        if "\x00" in record:
+            why = "it holds NUL bytes: is this a binary file?"
+        elif "\r" in record and "\n" not in record:
+            why = "its lines end in a bare \\r; line breaks must be \\n or \\r\\n"
+        else:
+            why = "a line end is missing or a quote is never closed"
+        self.add_problem(
+            row,
+            column,
+            f"{what} is longer than {MAX_RECORD_CHARS:,} characters ({why}); Metrika's longest documented row "
+            "is far shorter, so it is not read further",
+        )
+        if self._header is None:
+            self._header = []  # the next lines are rows, not a header
+            self._header_ok = False
+        else:
+            self._rows += 1
+            self._bad_rows += 1
+        self._line_base += record.count("\n")
+        if not complete:
+            self._skipping = True
+            self._skip_in_quotes = record.count('"') % 2 == 1
+
+    def _skip_record(self, text: str) -> str:
+        """Drop ``text`` up to the end of the over-long record; returns what follows it (all of the rest
+        of the file when its end is not in ``text``)."""
+        end, self._skip_in_quotes = _record_end(text, 0, self._skip_in_quotes)
+        if end < 0:
+            self._line_base += text.count("\n")
+            return ""
+        self._line_base += text.count("\n", 0, end) + 1
+        self._skipping = False
+        return text[end + 1 :]
 
     # -- the row loop --------------------------------------------------------------------
     def _process(self, block: str) -> None:

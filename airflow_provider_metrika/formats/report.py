@@ -6,6 +6,25 @@ import dataclasses
 
 from airflow_provider_metrika.exceptions import MetrikaValidationError
 
+#: The longest piece of the input a report echoes (a cell, a column name); longer ones are cut and marked,
+#: so a hostile file cannot make a report (or a log line, or an exception) grow with it.
+MAX_SHOWN_CHARS = 80
+#: The longest problem message kept (a message quotes at most a few cut cells).
+MAX_MESSAGE_CHARS = 400
+
+
+def shown(value: object, limit: int = MAX_SHOWN_CHARS) -> str:
+    """``repr`` of a value from the input, cut to ``limit`` characters with a mark saying how long it was."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}… (cut; {len(value):,} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… (cut; {len(text):,} characters)"
+
+
+def cut_text(text: str, limit: int) -> str:
+    """Plain text cut to ``limit`` characters, marked when cut."""
+    return text if len(text) <= limit else f"{text[:limit]}… (cut; {len(text):,} characters)"
+
 
 @dataclasses.dataclass(frozen=True)
 class Problem:
@@ -21,8 +40,8 @@ class Problem:
         if self.row is not None:
             where += f" row {self.row}"
         if self.column is not None:
-            where += f"{',' if self.row is not None else ''} column {self.column}"
-        return f"{where}: {self.message}"
+            where += f"{',' if self.row is not None else ''} column {cut_text(self.column, MAX_SHOWN_CHARS)}"
+        return f"{where}: {cut_text(self.message, MAX_MESSAGE_CHARS)}"
 
 
 @dataclasses.dataclass

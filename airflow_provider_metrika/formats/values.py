@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 
+from airflow_provider_metrika.formats.report import shown
+
 CellCheck = Callable[[str], "str | None"]
 
 #: Active ISO 4217 codes (2025), including fund and precious-metal codes. Withdrawn codes
@@ -147,12 +149,12 @@ DIGITS = "[0-9]{1,64}+"
 
 @with_bulk(_all_digits, DIGITS)
 def check_digits(value: str) -> str | None:
-    return None if value.isdigit() and value.isascii() else f"{value!r} must be digits only"
+    return None if value.isdigit() and value.isascii() else f"{shown(value)} must be digits only"
 
 
 @with_bulk(_all_digits, DIGITS)
 def check_unix_seconds(value: str) -> str | None:
-    return None if value.isdigit() and value.isascii() else f"{value!r} is not integer unix seconds"
+    return None if value.isdigit() and value.isascii() else f"{shown(value)} is not integer unix seconds"
 
 
 def make_event_time_check(now_ts: int, window_start: int | None = None) -> CellCheck:
@@ -164,7 +166,7 @@ def make_event_time_check(now_ts: int, window_start: int | None = None) -> CellC
 
     def check(value: str) -> str | None:
         if not (value.isdigit() and value.isascii()):
-            return f"{value!r} is not integer unix seconds"
+            return f"{shown(value)} is not integer unix seconds"
         seconds = int(value)
         if seconds > now_ts:
             return f"{value} is in the future (now {now_ts})"
@@ -211,10 +213,10 @@ def check_decimal(value: str) -> str | None:
     if whole.isdigit() and whole.isascii() and (not dot or (fraction.isdigit() and fraction.isascii())):
         return None
     if "," in value and check_decimal(value.replace(",", ".", 1)) is None:
-        return f"{value!r}: use '.' as the decimal separator, not ','"
+        return f"{shown(value)}: use '.' as the decimal separator, not ','"
     if value.startswith("-") and check_decimal(value[1:]) is None:
-        return f"{value!r} must not be negative"
-    return f"{value!r} is not a decimal number"
+        return f"{shown(value)} must not be negative"
+    return f"{shown(value)} is not a decimal number"
 
 
 def make_max_decimal_check(maximum: int) -> CellCheck:
@@ -229,42 +231,42 @@ def make_max_decimal_check(maximum: int) -> CellCheck:
 
 @with_bulk(_all_within(ISO_4217_CODES), alternation_pattern(ISO_4217_CODES))
 def check_currency(value: str) -> str | None:
-    return None if value in ISO_4217_CODES else f"{value!r} is not an ISO 4217 currency code"
+    return None if value in ISO_4217_CODES else f"{shown(value)} is not an ISO 4217 currency code"
 
 
 @with_bulk(_all_within(frozenset({"0", "1"})), "[01]")
 def check_flag(value: str) -> str | None:
-    return None if value in ("0", "1") else f"{value!r} must be 0 or 1"
+    return None if value in ("0", "1") else f"{shown(value)} must be 0 or 1"
 
 
 @with_bulk(_all_digits, DIGITS)
 def check_non_negative_int(value: str) -> str | None:
-    return None if is_ascii_digits(value) else f"{value!r} must be a non-negative integer"
+    return None if is_ascii_digits(value) else f"{shown(value)} must be a non-negative integer"
 
 
 def check_call_phone(value: str) -> str | None:
     """Calls' PhoneNumber: ``+70123456789`` — digits with an optional leading '+', no spaces."""
-    return None if is_ascii_digits(value.removeprefix("+")) else f"{value!r} must be +digits with no spaces"
+    return None if is_ascii_digits(value.removeprefix("+")) else f"{shown(value)} must be +digits with no spaces"
 
 
 def check_email(value: str) -> str | None:
     if _EMAIL.fullmatch(value):
         return None
-    return f"{value!r} is not an email (local@domain.tld, Latin letters)"
+    return f"{shown(value)} is not an email (local@domain.tld, Latin letters)"
 
 
 def check_phone(value: str) -> str | None:
     if is_ascii_digits(value) and MIN_PHONE_DIGITS <= len(value) <= MAX_PHONE_DIGITS:
         return None
-    return f"{value!r}: phone must be digits with country code, e.g. 79995551111 (see normalize_phone)"
+    return f"{shown(value)}: phone must be digits with country code, e.g. 79995551111 (see normalize_phone)"
 
 
 def check_md5(value: str) -> str | None:
-    return None if _MD5.fullmatch(value) else f"{value!r} is not a lower-case hex MD5"
+    return None if _MD5.fullmatch(value) else f"{shown(value)} is not a lower-case hex MD5"
 
 
 def check_attribute_id(value: str) -> str | None:
-    return None if _ATTRIBUTE_ID.fullmatch(value) else f"{value!r} may hold only letters, digits, '_', '-', ':'"
+    return None if _ATTRIBUTE_ID.fullmatch(value) else f"{shown(value)} may hold only letters, digits, '_', '-', ':'"
 
 
 def make_max_length_check(limit: int) -> CellCheck:
@@ -276,7 +278,7 @@ def make_max_length_check(limit: int) -> CellCheck:
 
 def make_equals_check(*allowed: str) -> CellCheck:
     def check(value: str) -> str | None:
-        return None if value in allowed else f"{value!r} must be {' or '.join(allowed)}"
+        return None if value in allowed else f"{shown(value)} must be {' or '.join(allowed)}"
 
     return check
 
@@ -296,9 +298,9 @@ def make_cdp_time_check(formats: tuple[str, ...], what: str) -> CellCheck:
     def check(value: str) -> str | None:
         parsed = parse_with_formats(value, formats)
         if parsed is None:
-            return f"{value!r} is not a {what} Metrika reads"
+            return f"{shown(value)} is not a {what} Metrika reads"
         if parsed.year < MIN_CDP_YEAR:
-            return f"{value!r} is before 1970-01-01"
+            return f"{shown(value)} is before 1970-01-01"
         return None
 
     return check
@@ -345,12 +347,12 @@ def _check_priced_items(value: str, what: str, check_name: CellCheck, check_amou
         if not sep:
             name, amount = amount, ""
         if not name:
-            return f"{item!r}: {what} needs a name before ':'"
+            return f"{shown(item)}: {what} needs a name before ':'"
         if need_amount and not amount:
-            return f"{item!r}: {what} needs ':quantity'"
+            return f"{shown(item)}: {what} needs ':quantity'"
         problem = check_name(name) or (check_amount(amount) if amount else None)
         if problem is not None:
-            return f"{item!r}: {problem}"
+            return f"{shown(item)}: {problem}"
     return None
 
 

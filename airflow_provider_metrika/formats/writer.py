@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 from airflow_provider_metrika.formats.base import CellError
 from airflow_provider_metrika.formats.checker import StreamChecker
 from airflow_provider_metrika.formats.options import ValidationOptions
-from airflow_provider_metrika.formats.report import ValidationReport, raise_problem
+from airflow_provider_metrika.formats.report import ValidationReport, raise_problem, shown
 from airflow_provider_metrika.formats.values import CellCheck, format_cdp_time
 
 if TYPE_CHECKING:
@@ -90,16 +90,16 @@ def to_decimal_text(value: Any) -> str:
         if "e" not in text and "n" not in text:  # no exponent, not inf/nan
             return text[:-2] if text.endswith(".0") else text
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is a boolean, not a number")
+        raise ValueError(f"{shown(value)} is a boolean, not a number")
     if isinstance(value, numbers.Integral):
         return str(int(value))
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"{value!r} is not a finite number")
+            raise ValueError(f"{shown(value)} is not a finite number")
         value = Decimal(repr(value))
     if isinstance(value, Decimal):
         if not value.is_finite():
-            raise ValueError(f"{value!r} is not a finite number")
+            raise ValueError(f"{shown(value)} is not a finite number")
         text = format(value, "f")
         return text.rstrip("0").rstrip(".") if "." in text else text
     if isinstance(value, numbers.Real):
@@ -112,12 +112,12 @@ def to_unix_seconds(value: Any) -> str:
     if type(value) is datetime and value.utcoffset() is not None:
         return str((value - _EPOCH) // _SECOND)  # floor, like timegm(utctimetuple()) below, but faster
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a time")
+        raise ValueError(f"{shown(value)} is not a time")
     if isinstance(value, Decimal):
         value = float(value) if value.is_finite() else math.nan
     if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
         if not math.isfinite(float(value)):
-            raise ValueError(f"{value!r} is not a time")
+            raise ValueError(f"{shown(value)} is not a time")
         return str(math.floor(value))
     if isinstance(value, numbers.Integral):
         return str(int(value))
@@ -128,7 +128,7 @@ def to_unix_seconds(value: Any) -> str:
         try:
             value = datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"{value!r} is neither unix seconds nor an ISO date-time with an offset") from None
+            raise ValueError(f"{shown(value)} is neither unix seconds nor an ISO date-time with an offset") from None
     if isinstance(value, datetime):
         if value.utcoffset() is None:
             raise ValueError(
@@ -137,7 +137,7 @@ def to_unix_seconds(value: Any) -> str:
         return str(calendar.timegm(value.utctimetuple()))
     if isinstance(value, date):
         raise ValueError(f"date {value.isoformat()} has no time of day or timezone; pass an aware datetime")
-    raise ValueError(f"{type(value).__name__} {value!r} is not a time")
+    raise ValueError(f"{type(value).__name__} {shown(value)} is not a time")
 
 
 def to_cdp_time(value: Any, zone: tzinfo | None) -> str:
@@ -152,7 +152,7 @@ def to_cdp_time(value: Any, zone: tzinfo | None) -> str:
         return format_cdp_time(value)
     if isinstance(value, date):
         return format_cdp_time(value)
-    raise ValueError(f"{type(value).__name__} {value!r} is not a date or datetime")
+    raise ValueError(f"{type(value).__name__} {shown(value)} is not a date or datetime")
 
 
 def as_list(value: Any) -> list[Any]:

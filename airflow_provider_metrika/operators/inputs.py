@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaNoRowsError, MetrikaValidationError
+from airflow_provider_metrika.formats.checker import MAX_RECORD_CHARS
 from airflow_provider_metrika.version_compat import ObjectStoragePath
 
 #: Metrika's limit is "1 GB"; the stricter (decimal) reading keeps a split part safely below it.
 MAX_FILE_BYTES = 1_000_000_000
 HASH_CHUNK = 1024 * 1024
+#: The most bytes one CSV record can take within the validator's character cap (4 bytes per UTF-8 character).
+MAX_RECORD_BYTES = 4 * MAX_RECORD_CHARS
 #: Metadata keys under which object stores publish a checksum of the content.
 CHECKSUM_KEYS = ("ETag", "etag", "md5Hash", "md5", "crc32c", "content_md5")
 
@@ -52,16 +55,29 @@ class PreparedInput:
         return digest.hexdigest()
 
     def require_rows(self) -> None:
-        """Raise :class:`MetrikaNoRowsError` for a file that holds a header and nothing else."""
+        """Raise :class:`MetrikaNoRowsError` for a file that holds a header and nothing else.
+
+        Reads in chunks (never a whole line: a line may be any length); a header that does not
+        end within :data:`MAX_RECORD_BYTES` is left for the validator to report.
+        """
+        header_done = False
+        read = 0
         with self.opener() as stream:
-            stream.readline(1024 * 1024)
-            for line in iter(stream.readline, b""):  # Airflow 2 file wrappers do not iterate
-                if line.strip():
+            for chunk in iter(lambda: stream.read(HASH_CHUNK), b""):
+                if not header_done:
+                    read += len(chunk)
+                    cut = chunk.find(b"\n")
+                    if cut < 0:
+                        if read > MAX_RECORD_BYTES:
+                            return
+                        continue
+                    header_done, chunk = True, chunk[cut + 1 :]
+                if chunk.strip():
                     return
         raise MetrikaNoRowsError(f"{self.name}: a header but no data rows: nothing to upload")
 
-    def first_line(self, limit: int = 1024 * 1024) -> bytes:
-        """The header line (with its newline), for checks that must happen before any request."""
+    def first_line(self, limit: int = MAX_RECORD_BYTES) -> bytes:
+        """The header line (with its newline; at most ``limit`` bytes), for checks before any request."""
         with self.opener() as stream:
             return stream.readline(limit)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import IO
 
 from airflow_provider_metrika.exceptions import MetrikaValidationError
-from airflow_provider_metrika.operators.inputs import PreparedInput, prepare_file
+from airflow_provider_metrika.operators.inputs import MAX_RECORD_BYTES, PreparedInput, prepare_file
 
 BUFFER = 1024 * 1024
 
@@ -29,7 +29,7 @@ def split_csv(
     parts: list[str] = []
     feed = _Batched(on_bytes) if on_bytes else None
     with source.opener() as stream, contextlib.ExitStack() as open_part:
-        header = stream.readline()
+        header = _bounded_line(stream, source.name, 1)
         if feed:
             feed(header)
         if len(header) * 2 > max_bytes:
@@ -40,7 +40,7 @@ def split_csv(
         row_size = 0
         quotes = 0
         line_number = 1  # the header
-        for line in iter(stream.readline, b""):  # Airflow 2 file wrappers do not iterate
+        while line := _bounded_line(stream, source.name, line_number + 1):
             line_number += 1
             if feed:
                 feed(line)
@@ -48,6 +48,8 @@ def split_csv(
             row_size += len(line)
             quotes += line.count(b'"')
             if quotes % 2:
+                if row_size > MAX_RECORD_BYTES:
+                    raise _overlong(source.name, line_number - len(row) + 1)
                 continue  # inside a quoted field: the row goes on
             if out is None or size + row_size > max_bytes:
                 if len(header) + row_size > max_bytes:
@@ -66,8 +68,26 @@ def split_csv(
         if feed:
             feed.flush()
         if row:
-            raise MetrikaValidationError(f"{source.name}: the file ends inside a quoted field")
+            start = line_number - len(row) + 1
+            raise MetrikaValidationError(
+                f"{source.name} row {start}: the file ends inside a quoted field (a quote is never closed)"
+            )
     return [prepare_file(path) for path in parts]
+
+
+def _overlong(name: str, row: int) -> MetrikaValidationError:
+    return MetrikaValidationError(
+        f"{name} row {row}: longer than {MAX_RECORD_BYTES:,} bytes (a line end is missing or a quote is never "
+        "closed); Metrika's longest documented row is far shorter"
+    )
+
+
+def _bounded_line(stream: IO[bytes], name: str, row: int) -> bytes:
+    """The next line, read with a limit: a line longer than :data:`MAX_RECORD_BYTES` is an error, never held."""
+    line = stream.readline(MAX_RECORD_BYTES + 1)
+    if len(line) > MAX_RECORD_BYTES:
+        raise _overlong(name, row)
+    return line
 
 
 class _Batched:

@@ -154,17 +154,20 @@ def test_text_mode_and_unknown_sources_are_config_errors(tmp_path):
         OC.validate(42)
 
 
-def test_a_quoted_field_longer_than_the_pending_limit_is_processed(monkeypatch):
-    monkeypatch.setattr(checker_module, "MAX_PENDING_CHARS", 64)
-    data = rows(f'1,"{"x" * 50}\n{"y" * 50}",{RECENT},,', f"2,t,{RECENT},,")
+def test_a_record_longer_than_the_limit_is_reported_and_skipped(monkeypatch):
+    monkeypatch.setattr(checker_module, "MAX_RECORD_CHARS", 64)
+    data = rows(f'1,"{"x" * 50}\n{"y" * 50}",{RECENT},,', f"2,t,{RECENT},,", f"3,t,{RECENT},,")
     report = report_of(data, 16)
-    assert report.rows >= 2  # the split field is reported, never held in memory without bound
-    assert not report.ok
+    # the long record (rows 2-3 of the file) is one bad row, never held whole; checking resumes after it
+    assert (report.rows, report.valid_rows) == (3, 2)
+    assert [(p.row, p.column) for p in report.problems] == [(2, "Target")]
+    assert "longer than 64 characters" in report.problems[0].message
 
 
-def test_oversized_field_is_a_csv_problem():
-    report = report_of(rows(f"1,{'x' * 200_000},{RECENT},,"), 1 << 20)
-    assert "malformed CSV" in report.problems[0].message and report.problems[0].row == 2
+def test_oversized_field_is_an_overlong_row():
+    report = report_of(rows(f"1,{'x' * 200_000},{RECENT},,", f"2,t,{RECENT},,"), 1 << 20)
+    assert "longer than 131,072 characters" in report.problems[0].message
+    assert (report.problems[0].row, report.problems[0].column, report.rows, report.valid_rows) == (2, "Target", 2, 1)
 
 
 def test_empty_header_and_empty_column_names():
@@ -245,3 +248,59 @@ def test_filter_rows_drops_stale_lines_in_clean_batches():
     report = OC.filter_rows(io.BytesIO(rows(*lines)), out, ValidationOptions(now=NOW, stale_rows="drop"))
     assert out.getvalue() == rows(*[line for i, line in enumerate(lines, start=1) if i % 3])
     assert (report.valid_rows, report.dropped_rows) == (2000, 999)
+
+
+@pytest.mark.parametrize(
+    ("data", "row", "column", "reason"),
+    [
+        (HEADER + b"1,t," + b"9" * 300, 2, "DateTime", "a line end is missing"),
+        (HEADER + b'1,"' + b"x,\n" * 100 + b"\n2,t,1,,\n", 2, "Target", "a quote is never closed"),
+        (b"ClientId" * 50, 1, None, "the header is longer"),
+        (HEADER.replace(b"\n", b"\r") + b"1,t,1732300000,,\r" * 20, 1, None, "bare \\r"),
+        (HEADER + b"\x00" * 300, 2, "ClientId", "NUL bytes"),
+    ],
+    ids=["no-line-end", "open-quote", "header", "cr-only", "nul"],
+)
+@pytest.mark.parametrize("chunk", [7, 64, 1 << 20])
+def test_an_overlong_record_is_one_problem_at_its_row_and_column(monkeypatch, data, row, column, reason, chunk):
+    monkeypatch.setattr(checker_module, "MAX_RECORD_CHARS", 128)
+    report = report_of(data, chunk)
+    assert [(p.row, p.column) for p in report.problems][:1] == [(row, column)]
+    assert reason in report.problems[0].message and "longer than 128 characters" in report.problems[0].message
+    assert report.valid_rows == 0
+
+
+def test_checking_resumes_after_an_overlong_record_with_the_right_row_numbers(monkeypatch):
+    monkeypatch.setattr(checker_module, "MAX_RECORD_CHARS", 128)
+    data = rows(f"1,t,{RECENT},,", "2," + "x" * 400 + f",{RECENT},,", f"3,t,{RECENT},,", f"4,t,{RECENT},-1,")
+    for chunk in (5, 100, 1 << 20):
+        report = report_of(data, chunk)
+        assert [(p.row, p.column) for p in report.problems] == [(3, "Target"), (5, "Price")], chunk
+        assert (report.rows, report.valid_rows) == (4, 2)
+
+
+def test_a_field_over_a_lowered_csv_limit_is_worded():
+    import csv
+
+    previous = csv.field_size_limit(100)  # another library in the process may lower it
+    try:
+        report = report_of(rows("1," + "x" * 200 + f",{RECENT},,"), 1 << 20)
+    finally:
+        csv.field_size_limit(previous)
+    assert "malformed CSV: a field is longer than 100 characters" in report.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "in_quotes", "expected"),
+    [
+        ("ab\ncd", 0, False, (2, False)),
+        ('a"b\nc"d\ne', 0, False, (7, False)),
+        ("abc", 0, False, (-1, False)),
+        ('a"bc\nd', 0, False, (-1, True)),
+        ('x\n"y', 0, True, (-1, False)),
+        ('x"\ny', 0, True, (2, False)),
+        ('""\n', 0, False, (2, False)),
+    ],
+)
+def test_record_end_respects_quotes(text, start, in_quotes, expected):
+    assert checker_module._record_end(text, start, in_quotes) == expected

@@ -45,7 +45,7 @@ def test_split_rejects_a_row_bigger_than_the_limit(tmp_path):
 
 
 def test_split_rejects_an_unterminated_quote(tmp_path):
-    with pytest.raises(MetrikaValidationError, match="ends inside a quoted field"):
+    with pytest.raises(MetrikaValidationError, match=r"in\.csv row 2: the file ends inside a quoted field"):
         split_csv(source(tmp_path, 'h\n"open\n'), 500, str(tmp_path))
 
 
@@ -104,3 +104,26 @@ def test_rows_to_records():
         rows_to_records([{"a": 1}, 5])
     with pytest.raises(MetrikaValidationError, match="no rows"):
         rows_to_records([])
+
+
+def test_split_refuses_a_line_over_the_record_cap_without_reading_it_whole(tmp_path, monkeypatch):
+    import airflow_provider_metrika.operators.splitting as splitting
+
+    monkeypatch.setattr(splitting, "MAX_RECORD_BYTES", 64)
+    with pytest.raises(MetrikaValidationError, match=r"in\.csv row 3: longer than 64 bytes"):
+        split_csv(source(tmp_path, "h\nok\n" + "x" * 100), 1000, str(tmp_path))
+    with pytest.raises(MetrikaValidationError, match=r"in\.csv row 3: longer than 64 bytes"):
+        split_csv(source(tmp_path, 'h\nok\n"' + "x\n" * 100), 1000, str(tmp_path))
+    with pytest.raises(MetrikaValidationError, match=r"in\.csv row 1: longer than 64 bytes"):
+        split_csv(source(tmp_path, "h" * 100), 1000, str(tmp_path))
+
+
+def test_require_rows_reads_in_chunks_and_leaves_an_endless_header_to_the_validator(tmp_path, monkeypatch):
+    import airflow_provider_metrika.operators.inputs as inputs
+
+    monkeypatch.setattr(inputs, "HASH_CHUNK", 4)
+    monkeypatch.setattr(inputs, "MAX_RECORD_BYTES", 16)
+    source(tmp_path, "ClientId,Target\n" + " \n" * 5 + "1,t").require_rows()
+    with pytest.raises(MetrikaValidationError, match="a header but no data rows"):
+        source(tmp_path, "ClientId,Target\n  \n\n").require_rows()
+    source(tmp_path, "x" * 40).require_rows()  # no line end within the cap: the validator reports it
