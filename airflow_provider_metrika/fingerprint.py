@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
@@ -20,13 +21,31 @@ if TYPE_CHECKING:
 MAX_COMMENT = 255
 PREFIX = "afm"
 FINGERPRINT_LEN = len(PREFIX) + 20
-# Seed 002: "digits, Latin and Cyrillic letters are allowed". Nothing else (not even a space):
-# Metrika's handling of other characters is unknown, and a changed comment would hide the mark.
+# The offline-conversions upload page allows "digits, Latin and Cyrillic letters"
+# (https://yandex.com/dev/metrika/en/management/openapi/offline_conversions/upload_1), yet
+# clients tested against production send spaces and punctuation (rym: "Upload by rym at
+# <time>", https://github.com/selesnow/rym) with no failure reported. So the rule is a
+# warning unless asked for strictly. The fingerprint itself is letters and digits only,
+# so it is safe under either reading.
 _COMMENT_RE = re.compile(r"[0-9A-Za-zА-Яа-яЁё]*")  # noqa: RUF001
+#: What an operator does with characters outside that rule.
+COMMENT_RULES = ("strict", "warn", "none")
 
 
-def validate_comment(comment: str | None, *, reserve: int = 0, param: str = "comment") -> str:
-    """A clear error for a comment Metrika would reject; ``reserve`` leaves room for the fingerprint."""
+def validate_comment(
+    comment: str | None,
+    *,
+    reserve: int = 0,
+    param: str = "comment",
+    rule: str = "strict",
+    warn: Callable[[str], None] | None = None,
+) -> str:
+    """The comment, stripped; a clear error if it is too long (``reserve`` leaves room for the fingerprint).
+
+    Characters outside Latin and Cyrillic letters and digits are an error with
+    ``rule="strict"``, passed to ``warn`` with ``"warn"``, and allowed with ``"none"``
+    (the calls page states no character rule).
+    """
     text = (comment or "").strip()
     limit = MAX_COMMENT - reserve
     if len(text) > limit:
@@ -34,11 +53,18 @@ def validate_comment(comment: str | None, *, reserve: int = 0, param: str = "com
         raise MetrikaConfigError(
             f"{param} is {len(text)} characters long; Metrika allows {MAX_COMMENT}{extra}, so at most {limit}"
         )
-    if not _COMMENT_RE.fullmatch(text):
-        bad = sorted({ch for ch in text if not _COMMENT_RE.fullmatch(ch)})
+    if rule == "none" or _COMMENT_RE.fullmatch(text):
+        return text
+    bad = "".join(sorted({ch for ch in text if not _COMMENT_RE.fullmatch(ch)}))
+    if rule == "strict":
         raise MetrikaConfigError(
-            f"{param} contains {''.join(bad)!r}: Metrika accepts only Latin and Cyrillic letters and digits "
-            "(no spaces or punctuation)"
+            f"{param} contains {bad!r}: the documented rule allows only Latin and Cyrillic letters and digits "
+            "(no spaces or punctuation); strict_comment=False sends it anyway"
+        )
+    if warn is not None:
+        warn(
+            f"{param} contains {bad!r}: Metrika documents only Latin and Cyrillic letters and digits, though "
+            "clients send other characters without trouble (strict_comment=True makes this an error)"
         )
     return text
 
@@ -51,8 +77,11 @@ def fingerprint(context: Any, content_digest: str) -> str:
 
 
 def comment_with(comment: str | None, mark: str) -> str:
-    """The user's comment followed directly by the fingerprint, within Metrika's 255 characters."""
-    return validate_comment(comment, reserve=len(mark)) + mark
+    """The user's comment followed directly by the fingerprint, within Metrika's 255 characters.
+
+    Only the length is checked here: the character rule is the operator's, checked before.
+    """
+    return validate_comment(comment, reserve=len(mark), rule="none") + mark
 
 
 def find_uploading(hook: MetrikaHook, kind: str, counter_id: int, mark: str) -> Uploading | None:

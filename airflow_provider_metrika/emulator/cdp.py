@@ -42,6 +42,9 @@ class CdpEntity:
     email_fields: tuple[str, ...] = ()
     fixed: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     one_of: tuple[str, ...] = ()
+    #: Columns the file must have although a row's value may be empty (simple orders' ``id``:
+    #: the docs' example leaves it empty in one row, https://yandex.ru/dev/metrika/en/data-import/simple-orders-data).
+    columns: tuple[str, ...] = ()
 
 
 CDP_ENTITIES = {
@@ -64,7 +67,8 @@ CDP_ENTITIES = {
         CdpEntity(
             "simple_orders",
             "SIMPLE_ORDER",
-            required=("create_date_time", "id"),
+            required=("create_date_time",),
+            columns=("id",),
             date_fields=("create_date_time",),
             email_fields=("emails",),
             one_of=("client_ids", "emails", "phones", "emails_md5", "phones_md5"),
@@ -197,7 +201,8 @@ class CdpCsvFile(CsvStream):
         positions = {name: index for index, name in reversed(list(enumerate(header)))}
         if self.mapping is None:
             self._columns = {name.lower(): index for name, index in positions.items()}
-            self._missing = {name for name in self.entity.required if name not in self._columns}
+            needed = (*self.entity.required, *self.entity.columns)
+            self._missing = {name for name in needed if name not in self._columns}
             for name in sorted(self._missing):
                 self.problems.add(f"header: required column {name} is missing")
             return

@@ -227,7 +227,12 @@ PHONES_MD5 = multi("phones_md5", check_md5, 50, normalise=lambda v: to_text(v).l
 
 
 class CdpFormat(FileFormat):
-    """A CDP entity: CSV through ``columns_mapping`` with a chosen delimiter, and (contacts, orders) JSON."""
+    """A CDP entity: CSV through ``columns_mapping`` with a chosen delimiter, and (contacts, orders) JSON.
+
+    ``warn_if_empty`` columns must be in the file but may hold empty values (counted in a
+    warning): simple orders' ``id``, which the docs' own example leaves empty in one row
+    (https://yandex.ru/dev/metrika/en/data-import/simple-orders-data).
+    """
 
     honours_delimiter = True
 
@@ -268,7 +273,10 @@ class CdpFormat(FileFormat):
                 context.problem(field.name, f"required field {field.name} is missing{where}")
         for name in self.warn_if_empty:
             if name not in columns:
-                context.warn(f"no {name} column: orders without an id cannot be updated later and may duplicate")
+                context.problem(
+                    name,
+                    f"required column {name} is missing{where} (its values may be empty, the column may not)",
+                )
         contact_columns = [name for name in self.any_of if name in columns]
         if self.any_of and not contact_columns:
             context.problem(None, f"no contact column: the header needs at least one of {', '.join(self.any_of)}")
@@ -295,7 +303,7 @@ class CdpFormat(FileFormat):
         return self._encode(row, options, json=False)
 
     def header_for(self, columns: Iterable[str]) -> list[str]:
-        present = list(columns)
+        present = [*columns, *self.warn_if_empty]
         return [n for n in self.fields if n in present] + [n for n in present if n not in self.fields]
 
     def _encode(self, row: Mapping[str, Any], options: ValidationOptions, json: bool) -> dict[str, Any]:

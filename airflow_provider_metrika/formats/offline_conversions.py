@@ -37,6 +37,35 @@ PRICE = Column("Price", check_decimal, ("price",), to_decimal_text)
 CURRENCY = Column("Currency", check_currency, ("currency",), lambda value: str(value).strip().upper())
 
 
+def canonical_name(name: str, known: Iterable[str]) -> str:
+    """``name`` spelled as the documented column it matches case-insensitively after trimming, else as given."""
+    key = name.strip().lower()
+    return next((column for column in known if column.lower() == key), name)
+
+
+def match_header(header: list[str], known: Iterable[str], context: HeaderContext) -> dict[str, int]:
+    """Documented column name -> first position, matched case-insensitively after trimming.
+
+    Metrika's own pages spell the same columns ``ClientId`` and ``ClientID``, ``Yclid`` and
+    ``yclid`` (https://yandex.com/support/metrica/en/data/offline-conversion-data), and clients
+    pad names after the comma; the server accepts them all. A spelling that differs gets a
+    warning; the file is sent as written.
+    """
+    known = tuple(known)
+    index: dict[str, int] = {}
+    for position, raw in enumerate(header):
+        name = canonical_name(raw, known)
+        if name != raw and name in known:
+            context.warn(
+                f"column {raw!r} is read as {name} (Metrika matches column names case-insensitively "
+                "after trimming; the file is sent as written)"
+            )
+        if name in index and name in known and header[index[name]] != raw:
+            context.problem(name, f"columns {header[index[name]]!r} and {raw!r} are the same column to Metrika")
+        index.setdefault(name, position)
+    return index
+
+
 class EventFileFormat(FileFormat):
     """A CSV of events with visitor ids and a unix-seconds DateTime, checked against ``now`` and the window."""
 
@@ -57,24 +86,20 @@ class EventFileFormat(FileFormat):
         self._lookup = column_lookup(self.columns)
 
     def compile_rules(self, header: list[str], options: ValidationOptions, context: HeaderContext) -> RowRules:
-        index: dict[str, int] = {}
-        for position, name in enumerate(header):
-            index.setdefault(name, position)
-        lowered = {name.lower(): name for name in header}
+        index = match_header(header, self._order, context)
         for name in self.required:
             if name not in index:
-                found = lowered.get(name.lower())
-                hint = f" (found {found!r}: column names are case-sensitive)" if found else ""
-                context.problem(name, f"required column {name} is missing{hint}")
+                context.problem(name, f"required column {name} is missing")
         id_columns = [name for name in self.ids if name in index]
         if not id_columns:
             context.problem(None, f"no id column: the header needs at least one of {', '.join(self.ids)}")
         known = set(self._order)
-        for name in header:
-            if name in self.foreign:
-                context.warn(f"column {name!r} is not part of the {self.name} format and will be ignored")
-            elif name and name not in known:
-                context.warn(f"unknown column {name!r}; Metrika may ignore or reject it")
+        for raw in header:
+            name = raw.strip()
+            if name.lower() in {foreign.lower() for foreign in self.foreign}:
+                context.warn(f"column {raw!r} is not part of the {self.name} format and will be ignored")
+            elif name and canonical_name(name, self._order) not in known:
+                context.warn(f"unknown column {raw!r}; Metrika may ignore or reject it")
         checks = [(index[c.name], c.name, c.check) for c in self.columns if c.check is not None and c.name in index]
         if DATETIME in index:
             now = options.now_timestamp()

@@ -25,12 +25,12 @@ class UserParamsFormat(FileFormat):
         self._lookup = column_lookup((CLIENT_ID, USER_ID))
 
     def compile_rules(self, header: list[str], options: ValidationOptions, context: HeaderContext) -> RowRules:
-        ids = [(position, name) for position, name in enumerate(header) if name.lower() in ID_COLUMNS]
+        ids = [(position, name) for position, name in enumerate(header) if name.strip().lower() in ID_COLUMNS]
         if not ids:
             context.problem(None, "no id column: the header needs ClientId or UserId")
-        if len([name for name in header if name.lower() not in ID_COLUMNS]) == 0:
+        if len([name for name in header if name.strip().lower() not in ID_COLUMNS]) == 0:
             context.problem(None, "no parameter column: add at least one column besides the id")
-        checks = tuple((p, name, check_digits) for p, name in ids if name.lower() == "clientid")
+        checks = tuple((p, name, check_digits) for p, name in ids if name.strip().lower() == "clientid")
         any_of = ((tuple(p for p, _ in ids), f"no id: fill {' or '.join(n for _, n in ids)}"),) if ids else ()
         return RowRules(width=len(header), checks=checks, any_of=any_of)
 

@@ -51,7 +51,10 @@ class MetrikaBaseUploadOperator(BaseOperator):
     :param src: local path, ``ObjectStoragePath`` or fsspec URL of the file (templated)
     :param rows: rows instead of a file: a list of dicts (e.g. from XCom) or a pandas DataFrame
     :param counter_id: Metrika counter id; the connection's default when omitted (templated)
-    :param comment: comment stored with the uploading (Latin/Cyrillic letters and digits only; templated)
+    :param comment: comment stored with the uploading, up to 232 characters (templated); the provider appends its
+        fingerprint. Characters other than Latin/Cyrillic letters and digits get a warning (the documented rule,
+        which real clients do not keep to)
+    :param strict_comment: make such characters an error instead, before anything is read or sent
     :param metrika_conn_id: Airflow connection of type ``yandex_metrika``
     :param source_conn_id: connection for reading ``src`` from object storage
     :param validation: ``preflight`` (default: whole file checked before any request),
@@ -78,6 +81,8 @@ class MetrikaBaseUploadOperator(BaseOperator):
     """
 
     kind: ClassVar[str]
+    #: Whether the documented letters-and-digits rule concerns this kind's comment (the calls page states none).
+    comment_character_rule: ClassVar[bool] = True
     template_fields: Sequence[str] = ("src", "rows", "counter_id", "comment", "metrika_conn_id", "source_conn_id")
     template_fields_renderers: ClassVar[dict[str, str]] = {"rows": "json"}
     ui_color = "#ffdb4d"
@@ -106,6 +111,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         linkage_failure: str | None = None,
         min_linked_ratio: float | None = None,
         on_low_linkage: str = "fail",
+        strict_comment: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -135,6 +141,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         self.max_file_bytes = max_file_bytes
         self.if_empty = if_empty
         self.durable = durable
+        self.strict_comment = strict_comment
 
     # -- what subclasses vary -------------------------------------------------------------
     def upload_params(self, comment: str, source: PreparedInput) -> dict[str, Any]:
@@ -177,7 +184,8 @@ class MetrikaBaseUploadOperator(BaseOperator):
 
     def check_params(self) -> None:
         """Every (rendered) parameter checked before the input is read or a request is sent."""
-        validate_comment(self.comment, reserve=FINGERPRINT_LEN)
+        rule = "none" if not self.comment_character_rule else "strict" if self.strict_comment else "warn"
+        validate_comment(self.comment, reserve=FINGERPRINT_LEN, rule=rule, warn=self.log.warning)
         self.validation_options()
         if self.if_empty not in ("skip", "fail"):
             raise MetrikaConfigError(f"if_empty={self.if_empty!r}: expected 'skip' or 'fail'")
@@ -332,7 +340,7 @@ class MetrikaUploadOfflineConversionsOperator(MetrikaBaseUploadOperator):
 
         upload = MetrikaUploadOfflineConversionsOperator(
             task_id="upload", src="/data/conversions_{{ ds }}.csv", counter_id=12345,
-            comment="crm {{ ds_nodash }}", wait_for_completion=True, deferrable=True,
+            comment="crm{{ ds_nodash }}", wait_for_completion=True, deferrable=True,
         )
     """
 
@@ -348,6 +356,7 @@ class MetrikaUploadCallsOperator(MetrikaBaseUploadOperator):
     """
 
     kind = "calls"
+    comment_character_rule = False
     template_fields: Sequence[str] = (*MetrikaBaseUploadOperator.template_fields, "new_goal_name")
 
     def __init__(self, *, new_goal_name: str | None = None, **kwargs: Any) -> None:

@@ -197,12 +197,27 @@ def test_simple_orders(metrika_api):
     failed = metrika_api.upload(SIMPLE_ORDERS, bad, params={"merge_mode": "SAVE"}).json()["uploading"]
     assert failed["api_validation_errors"] == [
         "row 1: at least one of client_ids, emails, phones, emails_md5, phones_md5 is required",
-        "row 2: id is required",
         "row 2: create_date_time: '1969-12-31' is before 1970",
     ]
     missing = metrika_api.upload(SIMPLE_ORDERS, "id,client_ids\n1,2\n", params={"merge_mode": "SAVE"}).json()
     assert "header: required column create_date_time is missing" in missing["uploading"]["api_validation_errors"]
+    no_id = metrika_api.upload(
+        SIMPLE_ORDERS, "create_date_time,client_ids\n2024-05-01,2\n", params={"merge_mode": "SAVE"}
+    )
+    assert no_id.json()["uploading"]["api_validation_errors"] == ["header: required column id is missing"]
     assert error_of(metrika_api.upload(SIMPLE_ORDERS, good)) == (400, "missing_parameter")
+
+
+def test_simple_orders_docs_example_with_an_empty_id_passes(metrika_api):
+    """The upload page's sample leaves the third row's id empty: Metrika attributes it to the closest visit."""
+    content = (
+        "id,create_date_time,client_ids,emails,revenue\n"
+        "o1,2024-05-01 10:00:00,123,a@b.ru,100\n"
+        "o2,2024-05-02 11:00:00,456,,200\n"
+        ",2024-05-03 12:00:00,,c@d.ru,300\n"
+    )
+    passed = metrika_api.upload(SIMPLE_ORDERS, content, params={"merge_mode": "SAVE"}).json()["uploading"]
+    assert (passed["api_validation_status"], passed["elements_count"]) == ("PASSED", 3)
 
 
 def test_validation_errors_are_capped(metrika_api):

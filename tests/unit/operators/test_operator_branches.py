@@ -221,7 +221,7 @@ def test_cdp_refuses_a_comment():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"comment": "crm sync"}, "only Latin and Cyrillic letters and digits"),
+        ({"comment": "crm sync", "strict_comment": True}, "only Latin and Cyrillic letters and digits"),
         ({"stale_rows": "keep"}, "stale_rows"),
     ],
 )
