@@ -84,7 +84,7 @@ def test_linkage_failure_fails_the_task_with_counters(metrika_conn, emulator, em
         (b"ClientId,DateTime\n1,1700000000\n", {}, MetrikaValidationError, "Target"),
         (b"Target,DateTime\npaid,1700000000\n", {}, MetrikaValidationError, "ClientId"),
         (None, {"comment": "x" * 256}, MetrikaConfigError, "255"),
-        (None, {"comment": "bad;comment"}, MetrikaConfigError, "letters"),
+        (None, {"comment": "bad;comment", "strict_comment": True}, MetrikaConfigError, "letters"),
         (None, {"counter_id": "abc"}, MetrikaConfigError, "counter_id"),
     ],
 )
