@@ -24,6 +24,15 @@ from airflow.providers.common.compat.sdk import (
 )
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+try:  # Airflow 3.3+: task retry policies (AIP-105)
+    from airflow.providers.common.compat.sdk import RetryDecision, RetryPolicy
+
+    AIRFLOW_RETRY_POLICY = True
+except ImportError:  # Airflow 2.11: no retry_policy; the operators keep the task's own retries
+    RetryDecision = None  # type: ignore[assignment,misc]
+    RetryPolicy = object  # type: ignore[assignment,misc]
+    AIRFLOW_RETRY_POLICY = False
+
 
 def default_deferrable() -> bool:
     """``[operators] default_deferrable``, read when an operator is built (not at import)."""
@@ -31,6 +40,7 @@ def default_deferrable() -> bool:
 
 
 __all__ = [
+    "AIRFLOW_RETRY_POLICY",
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
@@ -42,6 +52,8 @@ __all__ = [
     "Context",
     "ObjectStoragePath",
     "PokeReturnValue",
+    "RetryDecision",
+    "RetryPolicy",
     "TaskDeferred",
     "TriggerEvent",
     "conf",

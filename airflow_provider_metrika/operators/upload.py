@@ -35,6 +35,7 @@ from airflow_provider_metrika.operators.inputs import (
 from airflow_provider_metrika.operators.resume import UploadJournal, UploadRecord, new_record, reattach
 from airflow_provider_metrika.operators.validation import check_mode, plan_parts
 from airflow_provider_metrika.sensors.uploading import THREE_HOURS
+from airflow_provider_metrika.task_retry import DEFAULT_RETRY_POLICY, retry_policy_kwargs
 from airflow_provider_metrika.triggers.uploading import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
     check_poll_intervals,
@@ -75,6 +76,9 @@ class MetrikaBaseUploadOperator(BaseOperator):
     :param durable: on Airflow 3.3+, keep each uploading id in the task state store as soon as Metrika returns it,
         so a retry of this task instance with the same data reattaches to it instead of validating and uploading
         again (below 3.3, and with ``durable=False``, the retry finds its uploading by the fingerprint instead)
+    :param retry_policy: Airflow 3.3+: defaults to :class:`~airflow_provider_metrika.task_retry.MetrikaRetryPolicy`
+        (bad input and 4xx fail at once, a spent daily quota retries after the reset, a lost upload answer
+        retries a minute later at the soonest); ``None`` leaves the task's own retries alone; not available below 3.3
 
     Exactly once: every upload carries a fingerprint of (task instance, data) in its comment; a retry, or an
     upload whose answer was lost, reuses the uploading that carries it rather than making a second one.
@@ -112,9 +116,10 @@ class MetrikaBaseUploadOperator(BaseOperator):
         min_linked_ratio: float | None = None,
         on_low_linkage: str = "fail",
         strict_comment: bool = False,
+        retry_policy: Any = DEFAULT_RETRY_POLICY,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**kwargs, **retry_policy_kwargs(retry_policy, type(self).__name__))
         self.policy = WaitPolicy(linkage_failure, min_linked_ratio, on_low_linkage)
         if src is None and rows is None:
             raise MetrikaConfigError(f"{type(self).__name__}: give src (a file) or rows")

@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS, TRANSIENT_ERRORS
+from airflow_provider_metrika.task_retry import DEFAULT_RETRY_POLICY, retry_policy_kwargs
 from airflow_provider_metrika.triggers.uploading import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
     check_poll_intervals,
@@ -64,6 +65,8 @@ class MetrikaUploadingSensor(BaseSensorOperator):
         calls only warns (Metrika never links static calls and keeps them for call reports), any other fails
     :param min_linked_ratio: share of rows (0..1) that must link to visitors, from Metrika's counters
     :param on_low_linkage: below ``min_linked_ratio``: ``fail`` (default, no retries) or ``warn``
+    :param retry_policy: Airflow 3.3+: defaults to :class:`~airflow_provider_metrika.task_retry.MetrikaRetryPolicy`
+        (``None`` leaves the task's own retries alone); not available below 3.3
     """
 
     template_fields: Sequence[str] = ("uploading_id", "kind", "counter_id", "metrika_conn_id")
@@ -84,11 +87,13 @@ class MetrikaUploadingSensor(BaseSensorOperator):
         linkage_failure: str | None = None,
         min_linked_ratio: float | None = None,
         on_low_linkage: str = "fail",
+        retry_policy: Any = DEFAULT_RETRY_POLICY,
         **kwargs: Any,
     ) -> None:
         check_poll_intervals(poke_interval, max_poll_interval)
         self.policy = WaitPolicy(linkage_failure, min_linked_ratio, on_low_linkage)
         kwargs.setdefault("mode", "reschedule")
+        kwargs |= retry_policy_kwargs(retry_policy, type(self).__name__)
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.uploading_id = uploading_id
         self.kind = kind
