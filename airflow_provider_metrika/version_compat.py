@@ -21,6 +21,7 @@ from airflow.providers.common.compat.sdk import (
     PokeReturnValue,
     TaskDeferred,
     conf,
+    mask_secret,
 )
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
@@ -32,6 +33,14 @@ except ImportError:  # Airflow 2.11: no retry_policy; the operators keep the tas
     RetryDecision = None  # type: ignore[assignment,misc]
     RetryPolicy = object  # type: ignore[assignment,misc]
     AIRFLOW_RETRY_POLICY = False
+
+try:  # Airflow 3.x: tells the supervisor too, without blocking the triggerer's event loop
+    from airflow.sdk.log import amask_secret
+except ImportError:  # Airflow 2.11: masking is in-process, nothing to await
+
+    async def amask_secret(secret: str, name: str | None = None) -> None:
+        """Register ``secret`` with the secrets masker (the 2.x masker is in-process and synchronous)."""
+        mask_secret(secret, name)
 
 
 def default_deferrable() -> bool:
@@ -56,7 +65,9 @@ __all__ = [
     "RetryPolicy",
     "TaskDeferred",
     "TriggerEvent",
+    "amask_secret",
     "conf",
     "default_deferrable",
     "get_async_connection",
+    "mask_secret",
 ]

@@ -21,7 +21,13 @@ from urllib.parse import urlsplit
 from airflow_provider_metrika import CONN_TYPE, DEFAULT_HOST
 from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.hooks.retry import DEFAULT_MAX_RETRIES, MAX_RETRIES_LIMIT
-from airflow_provider_metrika.version_compat import AirflowNotFoundException, BaseHook, get_async_connection
+from airflow_provider_metrika.version_compat import (
+    AirflowNotFoundException,
+    BaseHook,
+    amask_secret,
+    get_async_connection,
+    mask_secret,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,21 +90,25 @@ def settings_from_connection(
 def load_settings(
     conn_id: str, get_connection: Callable[[str], ConnectionLike] = BaseHook.get_connection
 ) -> MetrikaConnectionSettings:
-    """Fetch the connection through Airflow (sync hook, task side) and parse it."""
+    """Fetch the connection through Airflow (sync hook, task side), parse it, and mask its token in logs."""
     try:
         conn = get_connection(conn_id)
     except AirflowNotFoundException:
         raise _connection_not_found(conn_id) from None
-    return settings_from_connection(conn, conn_id)
+    settings = settings_from_connection(conn, conn_id)
+    mask_secret(settings.token)
+    return settings
 
 
 async def aload_settings(conn_id: str) -> MetrikaConnectionSettings:
-    """Fetch the connection without blocking the event loop (async hook, triggerer side) and parse it."""
+    """Fetch the connection without blocking the event loop (async hook, triggerer side); mask its token."""
     try:
         conn = await get_async_connection(conn_id)
     except AirflowNotFoundException:
         raise _connection_not_found(conn_id) from None
-    return settings_from_connection(conn, conn_id)
+    settings = settings_from_connection(conn, conn_id)
+    await amask_secret(settings.token)
+    return settings
 
 
 def _connection_not_found(conn_id: str) -> MetrikaConfigError:
@@ -201,6 +211,13 @@ def _token_of(conn: ConnectionLike, what: str) -> str:
         )
     if _TOKEN_FORBIDDEN.search(token):
         raise MetrikaConfigError(f"the OAuth token of {what} contains whitespace or control characters")
+    if not token.isascii():
+        # An HTTP header carries Latin-1 at most and OAuth tokens are ASCII: a typographic character or
+        # a stray letter pasted into the password field would otherwise fail deep in the HTTP client.
+        raise MetrikaConfigError(
+            f"the OAuth token of {what} contains non-ASCII characters; "
+            "an OAuth token is ASCII letters, digits and punctuation: paste it again into the password field"
+        )
     return token
 
 

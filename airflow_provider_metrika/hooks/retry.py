@@ -34,6 +34,7 @@ from airflow_provider_metrika.exceptions import (
     MetrikaError,
     MetrikaRetryableError,
 )
+from airflow_provider_metrika.hooks.redaction import WITHHELD, Redactor, redactor_for
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ _CONNECT_FAILURES: tuple[type[BaseException], ...] = (
     aiohttp.ConnectionTimeoutError,
 )
 _TAGS = re.compile(r"<[^>]*>")
+#: Metrika's error types are identifiers (``invalid_token``, ``quota_requests_by_uid``); anything else is not one.
+_ERROR_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 _SPACES = re.compile(r"\s+")
 
 
@@ -144,8 +147,12 @@ def error_from_response(
     retry_after: str | None = None,
     secrets: Iterable[str] = (),
 ) -> MetrikaApiError:
-    """Turn an error answer into a typed exception carrying Metrika's ``error_type`` and reason."""
-    error_type, message = _error_details(scrub(body, secrets))
+    """Turn an error answer into a typed exception carrying Metrika's ``error_type`` and reason.
+
+    This and :func:`decode_response` are where server text leaves the hooks: text that
+    quotes a secret in any common encoding is withheld (see :mod:`.redaction`).
+    """
+    error_type, message = _error_details(body, redactor_for(tuple(secrets)))
     if is_retryable_status(status):
         return MetrikaRetryableError(
             status, error_type, message, method, path, retry_after=parse_retry_after(retry_after)
@@ -167,6 +174,7 @@ def decode_response(
 
     For a request that must not be repeated (an upload), an answer that may follow a
     processed request raises MetrikaAmbiguousResponseError, so it is not resent blindly.
+    Every string of the answer that quotes a secret is withheld, decoded values included.
     """
     if not 200 <= status < 300:
         error = error_from_response(status, body, method=method, path=path, retry_after=retry_after, secrets=secrets)
@@ -178,24 +186,25 @@ def decode_response(
         raise error
     if not body.strip():
         return {}
-    body = scrub(body, secrets)
+    redactor = redactor_for(tuple(secrets))
     try:
         decoded = json.loads(body)
     except ValueError:
         decoded = None
     if not isinstance(decoded, dict):
         raise MetrikaApiError(
-            status, "invalid_response", "expected a JSON object, got: " + _plain_text(body), method, path
+            status,
+            "invalid_response",
+            "expected a JSON object, got: " + redactor.text(_plain_text(body)),
+            method,
+            path,
         )
-    return decoded
+    return redactor.value(decoded)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret in ``text`` with ``***`` (defence in depth; Metrika does not echo tokens)."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    """``text``, or a placeholder when it quotes one of ``secrets`` in any common encoding."""
+    return redactor_for(tuple(secrets)).text(text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,18 +270,27 @@ def describe(error: BaseException | None) -> str:
     return type(error).__name__
 
 
-def _error_details(body: str) -> tuple[str, str]:
+def _error_details(body: str, redactor: Redactor) -> tuple[str, str]:
+    """Metrika's ``error_type`` and reason, as they may be shown: checked for secrets after decoding."""
     try:
         decoded = json.loads(body)
     except ValueError:
         decoded = None
     if isinstance(decoded, dict):
-        errors = [e for e in decoded.get("errors") or [] if isinstance(e, dict)]
+        listed = decoded.get("errors")
+        errors = [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
         error_type = next((str(e["error_type"]) for e in errors if e.get("error_type")), "unknown")
         messages = [str(e["message"]) for e in errors if e.get("message")]
         message = "; ".join(messages) or str(decoded.get("message") or "")
-        return error_type, message or "no reason given"
-    return "unknown", _plain_text(body) or "empty response body"
+        message = message[:MAX_BODY_CHARS] or "no reason given"
+    else:
+        error_type, message = "unknown", _plain_text(body) or "empty response body"
+    if not _ERROR_TYPE.fullmatch(error_type):
+        error_type = "unknown"
+    type_quotes, message_quotes = redactor.quotes_secret(error_type), redactor.quotes_secret(message)
+    if type_quotes or message_quotes or redactor.quotes_secret(f"{error_type} {message}"):  # or split between them
+        return (error_type if message_quotes and not type_quotes else "unknown"), WITHHELD
+    return error_type, message
 
 
 def _plain_text(body: str) -> str:
