@@ -92,6 +92,19 @@ _CDP_STATUSES = dict(
     counters=("elements_count",),
 )
 
+# Expenses and their deletions are uploadings of one list (``type`` EXPENSES / REMOVES), UPLOADED ->
+# IN_PROGRESS -> PROCESSED; no failure status is documented:
+# https://yandex.com/dev/metrika/en/management/openapi/expense/findById_2
+_EXPENSE_ENDPOINTS = dict(
+    list_path=MANAGEMENT + "/expense/uploadings",
+    get_path=MANAGEMENT + "/expense/uploading/{uploading_id}",
+    status_field="status",
+    id_field="id",
+    success_statuses=frozenset({"PROCESSED"}),
+    failure_statuses=frozenset(),
+    counters=("source_quantity",),
+)
+
 UPLOAD_KINDS: dict[str, UploadKind] = {
     kind.name: kind
     for kind in (
@@ -138,6 +151,18 @@ UPLOAD_KINDS: dict[str, UploadKind] = {
             success_statuses=frozenset({"processed"}),
             failure_statuses=frozenset({"linkage_failure"}),
             counters=("line_quantity", "linked_quantity", "linked_percentage"),
+        ),
+        UploadKind(
+            name="expenses",
+            upload_path=MANAGEMENT + "/expense/upload",
+            file_format="expenses",
+            **_EXPENSE_ENDPOINTS,
+        ),
+        UploadKind(
+            name="expense_removals",
+            upload_path=MANAGEMENT + "/expense/delete",
+            file_format="expense_removals",
+            **_EXPENSE_ENDPOINTS,
         ),
         UploadKind(
             name="contacts",

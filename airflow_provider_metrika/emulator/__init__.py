@@ -23,6 +23,9 @@ Choices where the real API is undocumented (see ``/work/shared/metrika-api.md`` 
   returns uploadings strictly earlier, compared at full precision: pass the last ``datetime``
   seen, unchanged, to get the next page.
 - User params before confirmation have status ``uploaded`` (a guess).
+- Expenses and their deletions share one list (``type`` ``EXPENSES`` / ``REMOVES``) and go ``UPLOADED`` ->
+  ``IN_PROGRESS`` -> ``PROCESSED`` (one stage each). How a deletion matches uploaded rows is not documented:
+  see ``expenses`` for the emulator's rule; ``/_emulator/expenses`` shows what a counter holds.
 - Chats (``upload?type=CHATS``) need ``DateTime`` and a visitor id column; any other column is
   accepted, because Metrika publishes no column table for chats beyond the ids.
 - ``DateTime`` may lie up to ``future_tolerance_seconds`` (default 120) ahead of the emulator

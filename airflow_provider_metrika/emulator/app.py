@@ -71,6 +71,13 @@ def _metrika_routes() -> list[web.RouteDef]:
     for kind in (conversions, calls, user_params):
         routes.append(web.get(kind.list_path, functools.partial(management_api.list_uploadings, kind=kind.name)))
         routes.append(web.get(kind.get_path, functools.partial(management_api.get_uploading, kind=kind.name)))
+    expenses, removals = UPLOAD_KINDS["expenses"], UPLOAD_KINDS["expense_removals"]
+    routes += [
+        web.post(expenses.upload_path, functools.partial(management_api.upload_expenses, removal=False)),
+        web.post(removals.upload_path, functools.partial(management_api.upload_expenses, removal=True)),
+        web.get(expenses.list_path, functools.partial(management_api.list_uploadings, kind="expenses")),
+        web.get(expenses.get_path, functools.partial(management_api.get_uploading, kind="expenses")),
+    ]
     for name in ("contacts", "orders", "simple_orders"):
         kind = UPLOAD_KINDS[name]
         routes.append(web.post(kind.upload_path, functools.partial(cdp_api.upload_csv, kind=name)))

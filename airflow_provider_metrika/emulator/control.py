@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from typing import Any
 
@@ -9,7 +10,8 @@ from aiohttp import web
 
 from airflow_provider_metrika.emulator.clock import iso_seconds
 from airflow_provider_metrika.emulator.errors import invalid_parameter
-from airflow_provider_metrika.emulator.lifecycle import is_terminal, seconds_to_finish
+from airflow_provider_metrika.emulator.expenses import ExpenseBatch, ledger, read_rows
+from airflow_provider_metrika.emulator.lifecycle import EXPENSES_KIND, is_terminal, seconds_to_finish
 from airflow_provider_metrika.emulator.receive import parse_json, read_body
 from airflow_provider_metrika.emulator.state import STATE, EmulatorState
 
@@ -131,6 +133,27 @@ async def uploadings(request: web.Request) -> web.Response:
             }
         )
     return web.json_response({"uploadings": result})
+
+
+@routes.get("/_emulator/expenses")
+async def expenses(request: web.Request) -> web.Response:
+    """The expense rows a counter holds now: processed uploads minus processed deletions, in order."""
+    state = request.app[STATE]
+    counter = request.query.get("counter_id", "")
+    if not counter.isdigit():
+        raise invalid_parameter("counter_id is required and must be an integer")
+    now, stage_seconds = state.now(), state.config.stage_seconds
+    processed = [
+        uploading
+        for uploading in reversed(state.store.list_uploadings([EXPENSES_KIND], int(counter)))
+        if is_terminal(uploading, now, stage_seconds) and uploading.spool
+    ]
+    loop = asyncio.get_running_loop()
+    batches = [
+        ExpenseBatch(u.id, u.variant, u.attrs.get("provider"), await loop.run_in_executor(None, read_rows, u.spool))
+        for u in processed
+    ]
+    return web.json_response({"rows": ledger(batches)})
 
 
 @routes.get("/_emulator/requests")

@@ -4,7 +4,8 @@ Offline conversions and calls: stage ``floor(elapsed / stage_seconds)`` since cr
 0 UPLOADED (or PREPARED, see ``EmulatorConfig.first_status``), 1 UPLOADED, 2 EXPORTED,
 3 MATCHED, then PROCESSED when a row linked or LINKAGE_FAILURE. User params: ``uploaded``
 until confirmed, ``is_processed`` for one stage after the confirmation, then ``processed``
-/ ``linkage_failure``. CDP uploadings are judged at upload time and never change.
+/ ``linkage_failure``. CDP uploadings are judged at upload time and never change. Expenses (and
+their deletions): ``UPLOADED``, ``IN_PROGRESS``, then ``PROCESSED``, one stage each.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ CONVERSION_STAGES = ("PREPARED", "UPLOADED", "EXPORTED", "MATCHED")
 CONVERSION_KINDS = ("offline_conversions", "calls")
 USER_PARAMS_KIND = "user_params"
 CDP_KINDS = ("contacts", "orders", "simple_orders")
+#: Expenses and their deletions: UPLOADED, IN_PROGRESS, then PROCESSED (no failure status is documented).
+EXPENSES_KIND = "expenses"
+EXPENSE_STAGES = ("UPLOADED", "IN_PROGRESS")
 USER_PARAMS_BEFORE_CONFIRM = "uploaded"
 
 
@@ -30,11 +34,13 @@ def is_terminal(uploading: StoredUploading, now: float, stage_seconds: float) ->
         return _stage(uploading.created, now, stage_seconds) >= len(CONVERSION_STAGES)
     if uploading.kind == USER_PARAMS_KIND:
         return uploading.confirmed is not None and _stage(uploading.confirmed, now, stage_seconds) >= 1
+    if uploading.kind == EXPENSES_KIND:
+        return _stage(uploading.created, now, stage_seconds) >= len(EXPENSE_STAGES)
     return True
 
 
 def needs_linkage(uploading: StoredUploading, now: float, stage_seconds: float) -> bool:
-    return uploading.kind not in CDP_KINDS and is_terminal(uploading, now, stage_seconds)
+    return uploading.kind not in (*CDP_KINDS, EXPENSES_KIND) and is_terminal(uploading, now, stage_seconds)
 
 
 def linkage_due(uploading: StoredUploading, now: float, stage_seconds: float) -> bool:
@@ -52,6 +58,9 @@ def status_of(uploading: StoredUploading, now: float, stage_seconds: float, firs
     """
     if uploading.kind in CDP_KINDS:
         return uploading.attrs["api_validation_status"]
+    if uploading.kind == EXPENSES_KIND:
+        stage = _stage(uploading.created, now, stage_seconds)
+        return EXPENSE_STAGES[stage] if stage < len(EXPENSE_STAGES) else "PROCESSED"
     terminal = is_terminal(uploading, now, stage_seconds)
     linked = bool(uploading.linkage and uploading.linkage["linked_quantity"])
     if uploading.kind == USER_PARAMS_KIND:

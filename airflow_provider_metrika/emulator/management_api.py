@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from airflow_provider_metrika.emulator.errors import ApiError, invalid_parameter, missing_parameter, not_found
+from airflow_provider_metrika.emulator.expenses import DEFAULT_PROVIDER, REMOVAL, UPLOAD, ExpenseFile
 from airflow_provider_metrika.emulator.linkage import remove_quietly
 from airflow_provider_metrika.emulator.pipeline import CALLER
 from airflow_provider_metrika.emulator.receive import (
@@ -111,6 +112,26 @@ async def upload_user_params(request: web.Request) -> web.Response:
         }
         uploading = _store_file_uploading(
             state, request, "user_params", "", comment, checker.rows, received, attrs, spool
+        )
+    return web.json_response({"uploading": await state.view(uploading)})
+
+
+async def upload_expenses(request: web.Request, removal: bool) -> web.Response:
+    """``expense/upload`` and ``expense/delete``: one list of uploadings, typed EXPENSES or REMOVES.
+
+    The file is kept (spooled) for the ledger (``/_emulator/expenses``); ``provider`` defaults to
+    ``default`` on upload, and a deletion without one applies to every provider.
+    """
+    state = request.app[STATE]
+    comment = check_comment(request.query.get("comment"), state.config.comment_chars)
+    provider = request.query.get("provider") or (None if removal else DEFAULT_PROVIDER)
+    checker = ExpenseFile(removal)
+    variant = REMOVAL if removal else UPLOAD
+    with _spool_until_stored(state) as spool:
+        received = await receive_file(request, checker, spool)
+        attrs = {"provider": provider}
+        uploading = _store_file_uploading(
+            state, request, "expenses", variant, comment, checker.rows, received, attrs, spool
         )
     return web.json_response({"uploading": await state.view(uploading)})
 

@@ -80,6 +80,10 @@ class EmulatorClient:
         params = {key: value for key, value in (("kind", kind), ("counter_id", counter_id)) if value is not None}
         return self._call("GET", "uploadings", params=params)["uploadings"]
 
+    def expenses(self, counter_id: int) -> list[dict[str, str]]:
+        """The expense rows the counter holds now (processed uploads minus processed deletions)."""
+        return self._call("GET", "expenses", params={"counter_id": counter_id})["rows"]
+
     def request_stats(self) -> dict[str, Any]:
         return self._call("GET", "requests")
 

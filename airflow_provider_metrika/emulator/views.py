@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_metrika.emulator.clock import iso_millis, iso_seconds
-from airflow_provider_metrika.emulator.lifecycle import CDP_KINDS, USER_PARAMS_KIND
+from airflow_provider_metrika.emulator.lifecycle import CDP_KINDS, EXPENSES_KIND, USER_PARAMS_KIND
 from airflow_provider_metrika.emulator.store import StoredUploading
 
 _CONVERSION_COUNTERS = ("linked_quantity", "goal_not_found_quantity", "user_not_found_quantity")
@@ -16,6 +16,16 @@ def render_uploading(uploading: StoredUploading, status: str, terminal: bool) ->
     """The object under ``uploading``; row/link counters are filled only once terminal."""
     if uploading.kind in CDP_KINDS:
         return render_cdp_uploading(uploading)
+    if uploading.kind == EXPENSES_KIND:
+        return {
+            "id": uploading.id,
+            "create_time": iso_seconds(uploading.created),
+            "source_quantity": uploading.rows,
+            "provider": uploading.attrs["provider"] or "",
+            "comment": uploading.comment,
+            "type": uploading.variant,
+            "status": status,
+        }
     linkage = uploading.linkage if terminal and uploading.linkage else {}
     if uploading.kind == USER_PARAMS_KIND:
         linked = linkage.get("linked_quantity", 0)

@@ -13,18 +13,32 @@ from airflow_provider_metrika.formats.calls import CALLS
 from airflow_provider_metrika.formats.cdp import CONTACTS, ORDERS, SIMPLE_ORDERS
 from airflow_provider_metrika.formats.chats import CHATS
 from airflow_provider_metrika.formats.checker import StreamChecker
+from airflow_provider_metrika.formats.expenses import EXPENSE_REMOVALS, EXPENSES
 from airflow_provider_metrika.formats.offline_conversions import OFFLINE_CONVERSIONS
 from airflow_provider_metrika.formats.options import ValidationOptions
 from airflow_provider_metrika.formats.report import Problem, ValidationReport
 from airflow_provider_metrika.formats.user_params import USER_PARAMS
 
 FILE_FORMATS: dict[str, FileFormat] = {
-    fmt.name: fmt for fmt in (OFFLINE_CONVERSIONS, CALLS, CHATS, USER_PARAMS, CONTACTS, ORDERS, SIMPLE_ORDERS)
+    fmt.name: fmt
+    for fmt in (
+        OFFLINE_CONVERSIONS,
+        CALLS,
+        CHATS,
+        USER_PARAMS,
+        CONTACTS,
+        ORDERS,
+        SIMPLE_ORDERS,
+        EXPENSES,
+        EXPENSE_REMOVALS,
+    )
 }
 
 
-def get_file_format(name: str) -> FileFormat:
-    """The format called ``name``; an unknown name is a MetrikaConfigError listing the valid ones."""
+def get_file_format(name: str | FileFormat) -> FileFormat:
+    """The format called ``name`` (a format passes through); an unknown name is a MetrikaConfigError."""
+    if isinstance(name, FileFormat):
+        return name
     try:
         return FILE_FORMATS[name]
     except (KeyError, TypeError):

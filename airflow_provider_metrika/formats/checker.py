@@ -11,6 +11,7 @@ import codecs
 import csv
 import dataclasses
 import io
+from collections.abc import Callable
 from itertools import compress, islice
 from typing import IO, TYPE_CHECKING, Any
 
@@ -47,7 +48,8 @@ class RowRules:
 
     ``checks`` run on non-empty cells (a check may answer :data:`STALE`: valid but older than
     the linkage window); ``required`` cells must be non-empty; each ``any_of`` group needs one
-    non-empty cell; ``warn_if_empty`` cells only produce a counted warning.
+    non-empty cell; ``warn_if_empty`` cells, and cells a ``warn_when`` predicate picks, only produce a counted
+    warning.
     """
 
     width: int
@@ -55,6 +57,7 @@ class RowRules:
     required: tuple[tuple[int, str], ...] = ()
     any_of: tuple[tuple[tuple[int, ...], str], ...] = ()
     warn_if_empty: tuple[tuple[int, str, str], ...] = ()
+    warn_when: tuple[tuple[int, str, Callable[[str], bool], str], ...] = ()
 
 
 def split_lines(text: str) -> list[str]:
@@ -404,6 +407,8 @@ class StreamChecker:
                 return None
         if any("" in columns[index] for index, _column, _message in rules.warn_if_empty):
             return None
+        if any(any(map(picks, columns[index])) for index, _column, picks, _message in rules.warn_when):
+            return None  # the row loop counts the warning
         return stale, stale_checks
 
     def _batch_is_clean(self, batch: list[list[str]], lines: list[str], start: int, end: int) -> bool:
@@ -545,6 +550,10 @@ class StreamChecker:
                 ok = False
         for index, column, message in rules.warn_if_empty:
             if not fields[index]:
+                key = f"{message} (column {column})"
+                self._warned_empty[key] = self._warned_empty.get(key, 0) + 1
+        for index, column, picks, message in rules.warn_when:
+            if picks(fields[index]):
                 key = f"{message} (column {column})"
                 self._warned_empty[key] = self._warned_empty.get(key, 0) + 1
         if not ok:

@@ -65,6 +65,8 @@ def compile_line_pattern(rules: RowRules, delimiter: str) -> LinePattern | None:
     field_limit = csv.field_size_limit()
     if rules.width < 1 or len(delimiter) != 1 or delimiter in '"\r\n' or field_limit < PATTERN_MAX_CHARS:
         return None
+    if rules.warn_when:
+        return None  # a warning to count needs the row loop; the column-wise path still serves clean batches
     any_cell = f'[^{re.escape(delimiter)}"\\r\\n]'
     checks_at: dict[int, list[CellCheck]] = {}
     for index, _column, check in rules.checks:

@@ -29,6 +29,7 @@ from urllib3.connection import HTTPConnection
 
 from airflow_provider_metrika import CONN_TYPE, __version__, get_provider_info
 from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError, MetrikaError
+from airflow_provider_metrika.formats.expenses import format_date_range
 from airflow_provider_metrika.hooks.concurrency import request_slots
 from airflow_provider_metrika.hooks.connection import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -633,6 +634,45 @@ class MetrikaHook(BaseHook):
         if isinstance(body.get("uploading"), Mapping):
             return uploading_from_body(upload_kind, counter, body)
         return self.get_uploading(upload_kind, counter, uploading_id)
+
+    def upload_expenses(
+        self,
+        counter_id: int | str | None,
+        source: Source,
+        *,
+        provider: str | None = None,
+        comment: str | None = None,
+        file_name: str = "expenses.csv",
+    ) -> Uploading:
+        """Upload an expenses CSV (``Date``, ``UTMSource``/``TrafficSource``, ``Expenses``, ...).
+
+        https://yandex.com/dev/metrika/en/management/openapi/expense/uploadMultipart
+        """
+        params = {"provider": provider, "comment": comment}
+        return self.upload_file("expenses", counter_id, source, params=params, file_name=file_name)
+
+    def delete_expenses(
+        self,
+        counter_id: int | str | None,
+        first: datetime.date,
+        last: datetime.date,
+        *,
+        provider: str | None = None,
+        comment: str | None = None,
+    ) -> Uploading:
+        """Delete the uploaded expenses of the days ``first``..``last``: of ``provider``, or of every provider.
+
+        Metrika answers with an uploading of type ``REMOVES``, processed (and polled) like an upload;
+        Yandex Direct costs cannot be deleted.
+        https://yandex.com/dev/metrika/en/management/openapi/expense/uploadRemoveBody_1
+        """
+        if first > last:
+            raise MetrikaConfigError(f"cannot delete expenses of {first}..{last}: the range ends before it starts")
+        body = f"Date\n{format_date_range(first, last)}\n".encode()
+        params = {"provider": provider, "comment": comment}
+        return self.upload_file(
+            "expense_removals", counter_id, lambda: io.BytesIO(body), params=params, file_name="delete.csv"
+        )
 
     def get_counter(self, counter_id: int | str | None) -> dict[str, Any]:
         """The counter object (name, ``time_zone_name``, ...) from the management API."""

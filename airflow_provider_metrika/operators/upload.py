@@ -23,7 +23,7 @@ from airflow_provider_metrika.fingerprint import (
     fingerprint,
     validate_comment,
 )
-from airflow_provider_metrika.formats import ValidationOptions, get_file_format
+from airflow_provider_metrika.formats import FileFormat, ValidationOptions, get_file_format
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.operators.inputs import (
     MAX_FILE_BYTES,
@@ -160,9 +160,13 @@ class MetrikaBaseUploadOperator(BaseOperator):
     def validation_options(self) -> ValidationOptions:
         return ValidationOptions(max_problems=self.max_problems, stale_rows=self.stale_rows)
 
+    def before_upload(self, hook: MetrikaHook, counter_id: int, context: Context, marks: Sequence[str]) -> dict:
+        """A step between validation and the first upload (expenses: delete the replaced range); XCom extras."""
+        return {}
+
     # -- the story every kind shares ------------------------------------------------------
     @property
-    def file_format(self) -> str:
+    def file_format(self) -> str | FileFormat:
         return get_upload_kind(self.kind).file_format
 
     def prepare_input(self, tmpdir: str) -> PreparedInput:
@@ -248,13 +252,14 @@ class MetrikaBaseUploadOperator(BaseOperator):
             for index in range(1, len(parts) + 1)
         ]
         record = new_record(self.kind, counter_id, fingerprint(context, digest), marks)
+        before = self.before_upload(hook, counter_id, context, marks)
         uploadings = []
         for index, ((part, opener), mark) in enumerate(zip(parts, marks, strict=True)):
             uploading = self.upload_once(hook, counter_id, part, opener, comment_with(self.comment, mark), mark)
             record = record.with_part(index, uploading.uploading_id)
             journal.write(record)
             uploadings.append(uploading)
-        return uploadings, {"fingerprint": fingerprints_extra(marks), "source": source.name}
+        return uploadings, {"fingerprint": fingerprints_extra(marks), "source": source.name, **before}
 
     def resume(
         self, hook: MetrikaHook, counter_id: int, context: Context, digest: str

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
-from airflow_provider_metrika.formats import ValidationOptions, ValidationReport, get_file_format
+from airflow_provider_metrika.formats import FileFormat, ValidationOptions, ValidationReport, get_file_format
 from airflow_provider_metrika.formats.base import CHUNK_SIZE
 from airflow_provider_metrika.operators.inputs import PreparedInput, prepare_file
 from airflow_provider_metrika.operators.splitting import split_csv
@@ -136,7 +136,7 @@ class ValidatingReader:
         self.close()
 
 
-def check_header(fmt_name: str, source: PreparedInput, options: ValidationOptions) -> None:
+def check_header(fmt_name: str | FileFormat, source: PreparedInput, options: ValidationOptions) -> None:
     """Header and required columns, from the first line only: cheap, and before any request."""
     checker = get_file_format(fmt_name).stream_checker(file_name=source.name, options=options)
     checker.feed(source.first_line())
@@ -147,7 +147,7 @@ def check_header(fmt_name: str, source: PreparedInput, options: ValidationOption
 
 
 def preflight(
-    fmt_name: str, source: PreparedInput, options: ValidationOptions, log: logging.Logger
+    fmt_name: str | FileFormat, source: PreparedInput, options: ValidationOptions, log: logging.Logger
 ) -> ValidationReport:
     """Validate the whole file before uploading; raise on problems."""
     with source.opener() as stream:
@@ -158,7 +158,7 @@ def preflight(
     return report
 
 
-def inflight_opener(fmt_name: str, source: PreparedInput, options: ValidationOptions):
+def inflight_opener(fmt_name: str | FileFormat, source: PreparedInput, options: ValidationOptions):
     """An opener for the hook that validates while the bytes are sent."""
 
     def opener() -> ValidatingReader:
@@ -169,7 +169,7 @@ def inflight_opener(fmt_name: str, source: PreparedInput, options: ValidationOpt
 
 
 def drop_stale_rows(
-    fmt_name: str, source: PreparedInput, options: ValidationOptions, directory: str, log: logging.Logger
+    fmt_name: str | FileFormat, source: PreparedInput, options: ValidationOptions, directory: str, log: logging.Logger
 ) -> PreparedInput:
     """``stale_rows="drop"``: copy only the rows inside the linkage window; other problems still fail."""
     kept = Path(directory) / "within-window.csv"
@@ -182,7 +182,7 @@ def drop_stale_rows(
 
 
 def plan_parts(
-    fmt_name: str,
+    fmt_name: str | FileFormat,
     source: PreparedInput,
     options: ValidationOptions,
     *,

@@ -37,7 +37,7 @@ def test_example_dags_parse_without_touching_connections(mocker):
     get_connection = mocker.patch.object(BaseHook, "get_connection", side_effect=AssertionError("parse-time lookup"))
     dagbag = load_dagbag()
     assert dagbag.import_errors == {}
-    assert {"metrika_crm_to_offline_conversions", "metrika_crm_to_cdp"} <= set(dagbag.dag_ids)
+    assert {"metrika_crm_to_offline_conversions", "metrika_crm_to_cdp", "metrika_ad_expenses"} <= set(dagbag.dag_ids)
     get_connection.assert_not_called()
 
 
@@ -75,3 +75,16 @@ def test_cdp_dag_end_to_end(demo):
     assert summary["orders"]["status"] == "PASSED" and summary["orders"]["elements_count"] > 0
     kinds = sorted(u["kind"] for u in emu.client.uploadings() if u["kind"] in ("contacts", "orders"))
     assert kinds == ["contacts", "orders"]
+
+
+def test_expenses_dag_end_to_end(demo):
+    emu, env = demo
+    result = run_dag("metrika_ad_expenses", env)
+    assert result.returncode == 0, result.output[-5000:]
+    summary = result.summary
+    assert summary["kind"] == "expenses" and summary["status"] == "PROCESSED" and summary["source_quantity"] == 3
+    held = emu.client.expenses(12345)
+    assert sorted(row["utmsource"] for row in held) == ["google", "telegram", "vk"]  # no Direct costs
+    assert {row["provider"] for row in held} == {"airflow-example"}
+    types = [u["uploading"]["type"] for u in emu.client.uploadings(kind="expenses")]
+    assert types == ["REMOVES", "EXPENSES"]

@@ -168,6 +168,17 @@ VALID_ROWS = {
         {"purchase_id": nonblank, "date_time": event_time},
         optional={"client_id": st.integers(1, 10**19), "Messenger": safe_text, "Tag": safe_text},
     ),
+    "expenses": st.fixed_dictionaries(
+        {
+            "date": st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1)),
+            "utm_source": nonblank,
+            "expenses": price,
+        },
+        optional={"utm_campaign": safe_text, "currency": currency, "clicks": st.integers(0, 10**9)},
+    ),
+    "expense_removals": st.fixed_dictionaries(
+        {"date": st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1))}, optional={"utm_source": nonblank}
+    ),
     "user_params": st.fixed_dictionaries(
         {"client_id": st.integers(1, 10**19), "level": safe_text, "age": st.integers()}
     ),

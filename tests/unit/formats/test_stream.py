@@ -195,6 +195,8 @@ def test_registry():
         "contacts",
         "orders",
         "simple_orders",
+        "expenses",
+        "expense_removals",
     }
     with pytest.raises(MetrikaConfigError, match="expected one of offline_conversions, calls"):
         get_file_format("deals")
