@@ -14,10 +14,10 @@ import csv
 import dataclasses
 import re
 from collections.abc import Iterable
-from datetime import date
 
 from airflow_provider_metrika.emulator.csvstream import CsvStream
 from airflow_provider_metrika.emulator.errors import invalid_uploading
+from airflow_provider_metrika.formats.expenses import parse_date_range as parse_days
 
 DEFAULT_PROVIDER = "default"
 UPLOAD, REMOVAL = "EXPENSES", "REMOVES"
@@ -30,22 +30,8 @@ MATCHED_COLUMNS = (
     "trafficsource",
     "trafficsourcedetail",
 )
-_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})(?:/(\d{4}-\d{2}-\d{2}))?")
 _DECIMAL = re.compile(r"\d+(?:\.\d+)?")
 _CURRENCY = re.compile(r"[A-Z]{3}")
-
-
-def parse_days(value: str) -> tuple[date, date] | None:
-    """``YYYY-MM-DD`` or ``YYYY-MM-DD/YYYY-MM-DD`` (first day first); None otherwise."""
-    match = _DATE.fullmatch(value.strip())
-    if match is None:
-        return None
-    try:
-        first = date.fromisoformat(match[1])
-        last = date.fromisoformat(match[2]) if match[2] else first
-    except ValueError:
-        return None
-    return (first, last) if first <= last else None
 
 
 class ExpenseFile(CsvStream):

@@ -16,6 +16,7 @@ from typing import Any
 from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.formats.base import FileFormat
 from airflow_provider_metrika.formats.checker import HeaderContext, RowRules
+from airflow_provider_metrika.formats.offline_conversions import index_columns
 from airflow_provider_metrika.formats.options import ValidationOptions
 from airflow_provider_metrika.formats.values import check_currency, check_decimal, check_non_negative_int
 from airflow_provider_metrika.formats.writer import Column, column_lookup, encode_columns, to_decimal_text, to_int_text
@@ -128,22 +129,10 @@ class ExpensesFormat(FileFormat):
         )
 
     def compile_rules(self, header: list[str], options: ValidationOptions, context: HeaderContext) -> RowRules:
-        index: dict[str, int] = {}
-        for position, name in enumerate(header):
-            index.setdefault(name, position)
-        lowered = {name.lower(): name for name in header}
-        for name in self.required:
-            if name not in index:
-                found = lowered.get(name.lower())
-                hint = f" (found {found!r}: column names are case-sensitive)" if found else ""
-                context.problem(name, f"required column {name} is missing{hint}")
+        index = index_columns(header, self._order, self.required, context)
         sources = [name for name in (UTM_SOURCE, TRAFFIC_SOURCE) if name in index]
         if self.need_source and not sources:
             context.problem(None, f"the header needs {UTM_SOURCE} or {TRAFFIC_SOURCE}")
-        known = set(self._order)
-        for name in header:
-            if name and name not in known:
-                context.warn(f"unknown column {name!r}; Metrika may ignore or reject it")
         checks = [(index[c.name], c.name, c.check) for c in self.columns if c.check is not None and c.name in index]
         if DATE in index:
             checks.append((index[DATE], DATE, make_date_check(self.within)))

@@ -66,6 +66,32 @@ def match_header(header: list[str], known: Iterable[str], context: HeaderContext
     return index
 
 
+def index_columns(
+    header: list[str],
+    known: Iterable[str],
+    required: Iterable[str],
+    context: HeaderContext,
+    *,
+    format_name: str = "",
+    foreign: Iterable[str] = (),
+) -> dict[str, int]:
+    """:func:`match_header`, then a problem per missing required column and a warning per column that is
+    not ``known`` (``foreign`` ones: columns of a sibling format, ignored by Metrika)."""
+    known = tuple(known)
+    index = match_header(header, known, context)
+    for name in required:
+        if name not in index:
+            context.problem(name, f"required column {name} is missing")
+    foreign_names = {name.lower() for name in foreign}
+    for raw in header:
+        name = raw.strip()
+        if name.lower() in foreign_names:
+            context.warn(f"column {raw!r} is not part of the {format_name} format and will be ignored")
+        elif name and canonical_name(name, known) not in known:
+            context.warn(f"unknown column {raw!r}; Metrika may ignore or reject it")
+    return index
+
+
 class EventFileFormat(FileFormat):
     """A CSV of events with visitor ids and a unix-seconds DateTime, checked against ``now`` and the window."""
 
@@ -86,20 +112,10 @@ class EventFileFormat(FileFormat):
         self._lookup = column_lookup(self.columns)
 
     def compile_rules(self, header: list[str], options: ValidationOptions, context: HeaderContext) -> RowRules:
-        index = match_header(header, self._order, context)
-        for name in self.required:
-            if name not in index:
-                context.problem(name, f"required column {name} is missing")
+        index = index_columns(header, self._order, self.required, context, format_name=self.name, foreign=self.foreign)
         id_columns = [name for name in self.ids if name in index]
         if not id_columns:
             context.problem(None, f"no id column: the header needs at least one of {', '.join(self.ids)}")
-        known = set(self._order)
-        for raw in header:
-            name = raw.strip()
-            if name.lower() in {foreign.lower() for foreign in self.foreign}:
-                context.warn(f"column {raw!r} is not part of the {self.name} format and will be ignored")
-            elif name and canonical_name(name, self._order) not in known:
-                context.warn(f"unknown column {raw!r}; Metrika may ignore or reject it")
         checks = [(index[c.name], c.name, c.check) for c in self.columns if c.check is not None and c.name in index]
         if DATETIME in index:
             now = options.now_timestamp()
