@@ -17,7 +17,7 @@ from collections.abc import Iterable
 
 from airflow_provider_metrika.emulator.csvstream import CsvStream
 from airflow_provider_metrika.emulator.errors import invalid_uploading
-from airflow_provider_metrika.formats.expenses import parse_date_range as parse_days
+from airflow_provider_metrika.formats.expenses import parse_date_range
 
 DEFAULT_PROVIDER = "default"
 UPLOAD, REMOVAL = "EXPENSES", "REMOVES"
@@ -64,7 +64,7 @@ class ExpenseFile(CsvStream):
             index = self._positions.get(name)
             return fields[index].strip() if index is not None and index < len(fields) else ""
 
-        if parse_days(cell("date")) is None:
+        if parse_date_range(cell("date")) is None:
             raise invalid_uploading(f"row {row}: Date {cell('date')!r} is not YYYY-MM-DD or YYYY-MM-DD/YYYY-MM-DD")
         if self.removal:
             return
@@ -110,7 +110,7 @@ def ledger(batches: Iterable[ExpenseBatch]) -> list[dict[str, str]]:
 
 
 def _deleted(row: dict[str, str], condition: dict[str, str], provider: str | None) -> bool:
-    days, within = parse_days(row.get("date", "")), parse_days(condition.get("date", ""))
+    days, within = parse_date_range(row.get("date", "")), parse_date_range(condition.get("date", ""))
     if days is None or within is None or days[0] < within[0] or days[1] > within[1]:
         return False
     if provider is not None and row["provider"] != provider:
