@@ -65,6 +65,10 @@ class FileFormat:
     def compile_rules(self, header: list[str], options: ValidationOptions, context: HeaderContext) -> RowRules:
         raise NotImplementedError
 
+    def header_is_data(self, first_row: list[str]) -> bool:
+        """True for a header-less layout: the first line is then checked and counted as a data row."""
+        return False
+
     def check_options(self, options: ValidationOptions) -> None:
         """Hook for format-specific option checks (raise MetrikaConfigError)."""
 

@@ -500,6 +500,12 @@ class StreamChecker:
     def _on_header(self, fields: list[str]) -> None:
         self._header = fields
         problems_before = self._total
+        if self._format.header_is_data(fields):
+            self._rules = self._format.compile_rules(fields, self._options, HeaderContext(self))
+            self._line_pattern = compile_line_pattern(self._rules, self._delimiter)
+            self._header_ok = True
+            self.take_row(fields, 1)
+            return
         if not any(fields):
             self.add_problem(1, None, "the header row is empty")
             self._header_ok = False

@@ -1,6 +1,9 @@
 """User (visitor) parameters CSV (§4.5): an id column (ClientId or UserId) and one column per parameter.
 
-The layout is not fully documented [verify]; this follows the known facts and is lenient on case.
+The layout is not published; this follows the known facts and is lenient on case. A
+header-less file of ``id,key,value`` triples is accepted too: a client tested against
+production uploads that layout and declares the id type only when confirming
+(https://github.com/pikhovkin/yametrikapy, its test suite).
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ from airflow_provider_metrika.formats.values import check_digits
 from airflow_provider_metrika.formats.writer import column_lookup, encode_columns
 
 ID_COLUMNS = {"clientid": "ClientId", "userid": "UserId"}
+TRIPLE = ("id", "key", "value")
+
+
+def is_triples_header(first_row: list[str]) -> bool:
+    """No ClientId/UserId column and exactly three fields: a header-less ``id,key,value`` line."""
+    return len(first_row) == len(TRIPLE) and not any(name.strip().lower() in ID_COLUMNS for name in first_row)
 
 
 class UserParamsFormat(FileFormat):
@@ -24,7 +33,15 @@ class UserParamsFormat(FileFormat):
     def __init__(self) -> None:
         self._lookup = column_lookup((CLIENT_ID, USER_ID))
 
+    def header_is_data(self, first_row: list[str]) -> bool:
+        return is_triples_header(first_row)
+
     def compile_rules(self, header: list[str], options: ValidationOptions, context: HeaderContext) -> RowRules:
+        if is_triples_header(header):
+            context.warn(
+                "no header: read as id,key,value triples; the id type (content_id_type) must be given at confirm"
+            )
+            return RowRules(width=len(TRIPLE), required=((0, "id"), (1, "key")))
         ids = [(position, name) for position, name in enumerate(header) if name.strip().lower() in ID_COLUMNS]
         if not ids:
             context.problem(None, "no id column: the header needs ClientId or UserId")

@@ -7,9 +7,7 @@ same rows with a merge mode is idempotent, so no fingerprint search is needed.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -56,11 +54,6 @@ def format_columns_mapping(mapping: Mapping[str, str]) -> str:
                 raise MetrikaConfigError(f"columns_mapping: {what} {value!r} must be a non-empty string without quotes")
         pairs.append(f'"{attribute}":"{column}"')
     return ",".join(pairs)
-
-
-def header_of(source: PreparedInput, delimiter: str) -> list[str]:
-    line = source.first_line().decode("utf-8-sig", errors="replace")
-    return next(csv.reader(io.StringIO(line), delimiter=delimiter), [])
 
 
 class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
@@ -119,7 +112,7 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         }
         if self.takes_columns_mapping:
             mapping = self.columns_mapping or {
-                name: name for name in header_of(source, DELIMITERS[params["delimiter_type"]]) if name
+                name: name for name in source.first_row(DELIMITERS[params["delimiter_type"]]) if name
             }
             params["columns_mapping"] = format_columns_mapping(mapping)
         return params

@@ -8,8 +8,10 @@ Files are streamed, never read whole; every upload attempt reopens the source.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
+import io
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -80,6 +82,11 @@ class PreparedInput:
         """The header line (with its newline; at most ``limit`` bytes), for checks before any request."""
         with self.opener() as stream:
             return stream.readline(limit)
+
+    def first_row(self, delimiter: str = ",") -> list[str]:
+        """The first line's fields (a BOM dropped): the header, or the first record of a header-less file."""
+        line = self.first_line().decode("utf-8-sig", errors="replace")
+        return next(csv.reader(io.StringIO(line), delimiter=delimiter), [])
 
 
 def remote_checksum(path: Any) -> str | None:

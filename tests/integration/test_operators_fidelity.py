@@ -1,5 +1,6 @@
 """Operators against the emulator where production practice differs from the docs: comments with any
-characters, help-page header spellings, simple orders with an empty id."""
+characters, help-page header spellings, simple orders with an empty id, the user-params confirm body and
+header-less user parameters."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from airflow_provider_metrika.operators.upload import (
     MetrikaUploadCallsOperator,
     MetrikaUploadOfflineConversionsOperator,
 )
+from airflow_provider_metrika.operators.user_params import MetrikaUploadUserParamsOperator
 
 pytestmark = pytest.mark.integration
 
@@ -72,3 +74,29 @@ def test_simple_orders_with_an_empty_id_pass(metrika_conn, emulator, context, tm
     src = write(tmp_path / "simple.csv", content)
     result = MetrikaUploadSimpleOrdersOperator(task_id="s", src=src, merge_mode="SAVE").execute(context)
     assert result["status"] == "PASSED" and result["elements_count"] == 2
+
+
+def test_user_params_fingerprint_survives_an_emulator_that_ignores_the_upload_comment(
+    metrika_conn, emulator, context, tmp_path
+):
+    """The pessimistic reading: only the confirm body sets the comment; a retry still finds the uploading."""
+    emulator.configure(upload_comment="ignore")
+    src = write(tmp_path / "p.csv", "ClientId,tier\n101,gold\n")
+    first = MetrikaUploadUserParamsOperator(task_id="p", src=src, comment="crm").execute(context)
+    assert first["status"] == "is_processed" and first["comment"].startswith("crmafm")
+    (stored,) = emulator.uploadings(kind="user_params")
+    assert stored["comment"] == first["comment"]
+    again = MetrikaUploadUserParamsOperator(task_id="p", src=src, comment="crm").execute(context)
+    assert again["uploading_id"] == first["uploading_id"]
+    assert len(emulator.uploadings(kind="user_params")) == 1
+
+
+def test_user_params_header_less_triples_upload_and_confirm(metrika_conn, emulator, emulated_waits, context, tmp_path):
+    src = write(tmp_path / "p.csv", '"P12345","age",42\n"P777","city","Msk"\n')
+    op = MetrikaUploadUserParamsOperator(
+        task_id="p", src=src, content_id_type="user_id", wait_for_completion=True, deferrable=False
+    )
+    result = op.execute(context)
+    assert (result["status"], result["line_quantity"]) == ("processed", 2)
+    (stored,) = emulator.uploadings(kind="user_params")
+    assert stored["rows"] == 2

@@ -82,9 +82,11 @@ def test_user_params_confirms_only_unconfirmed_uploadings(hook, mocker):
     assert op.after_upload(hook, 5, confirmed) is confirmed
     hook.confirm_user_params.assert_not_called()
     fresh = Uploading.from_api("user_params", 5, {"id": 1, "status": "uploaded", "action": "update", "comment": "c"})
-    hook.confirm_user_params.return_value = confirmed
-    assert op.after_upload(hook, 5, fresh) is confirmed
-    hook.confirm_user_params.assert_called_once_with(5, "1", {"id": 1, "action": "update", "comment": "c"})
+    kept = Uploading.from_api("user_params", 5, {"id": 1, "status": "is_processed", "comment": "c"})
+    hook.confirm_user_params.return_value = kept
+    assert op.after_upload(hook, 5, fresh) is kept
+    hook.confirm_user_params.assert_called_once_with(5, "1", {"action": "update", "comment": "c"})
+    hook.get_uploading.assert_not_called()
 
 
 def test_columns_mapping_format():
