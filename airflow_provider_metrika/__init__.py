@@ -51,6 +51,7 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": integration, "python-modules": ["airflow_provider_metrika.triggers.uploading"]}
         ],
+        "extra-links": ["airflow_provider_metrika.links.MetrikaUploadsLink"],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,

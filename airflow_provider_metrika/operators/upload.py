@@ -25,6 +25,7 @@ from airflow_provider_metrika.fingerprint import (
 )
 from airflow_provider_metrika.formats import FileFormat, ValidationOptions, get_file_format
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
+from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
 from airflow_provider_metrika.operators.inputs import (
     MAX_FILE_BYTES,
     PreparedInput,
@@ -90,6 +91,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
     template_fields: Sequence[str] = ("src", "rows", "counter_id", "comment", "metrika_conn_id", "source_conn_id")
     template_fields_renderers: ClassVar[dict[str, str]] = {"rows": "json"}
     ui_color = "#ffdb4d"
+    operator_extra_links = (MetrikaUploadsLink(),)
 
     def __init__(
         self,
@@ -203,6 +205,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         self.check_params()
         hook = MetrikaHook(self.metrika_conn_id)
         counter_id = hook.resolve_counter_id(self.counter_id)
+        remember_counter(context, counter_id)
         with tempfile.TemporaryDirectory(prefix="metrika-") as tmpdir:
             try:
                 uploadings, extra = self.upload(hook, counter_id, context, tmpdir)

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
+from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
 from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS, TRANSIENT_ERRORS
 from airflow_provider_metrika.task_retry import DEFAULT_RETRY_POLICY, retry_policy_kwargs
 from airflow_provider_metrika.triggers.uploading import (
@@ -71,6 +72,7 @@ class MetrikaUploadingSensor(BaseSensorOperator):
 
     template_fields: Sequence[str] = ("uploading_id", "kind", "counter_id", "metrika_conn_id")
     ui_color = "#ffcc00"
+    operator_extra_links = (MetrikaUploadsLink(),)
 
     def __init__(
         self,
@@ -128,6 +130,7 @@ class MetrikaUploadingSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=True, xcom_value=finish_wait(event, self.log))
 
     def execute(self, context: Context) -> Any:
+        remember_counter(context, self._target(MetrikaHook(self.metrika_conn_id))[1])
         if not self.deferrable:
             return super().execute(context)
         first = self.poke(context)

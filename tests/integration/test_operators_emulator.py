@@ -48,6 +48,7 @@ def test_offline_conversions_upload_and_wait(metrika_conn, emulator, emulated_wa
     (stored,) = emulator.uploadings(kind="offline_conversions")
     assert stored["comment"].startswith("crm20260101afm")
     assert context["ti"].xcom["uploading_id"] == str(stored["id"])
+    assert context["ti"].xcom["metrika_counter_id"] == COUNTER  # what the "Metrika: uploads" link reads
 
 
 def test_rows_from_xcom_are_written_in_metrika_format(metrika_conn, emulator, context):
