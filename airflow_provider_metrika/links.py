@@ -29,7 +29,7 @@ def remember_counter(context: Any, counter_id: int) -> None:
 
 
 class MetrikaUploadsLink(BaseOperatorLink):
-    """"Metrika: uploads": the counter's settings page, whose "Upload data" tab lists the uploadings."""
+    """ "Metrika: uploads": the counter's settings page, whose "Upload data" tab lists the uploadings."""
 
     name = "Metrika: uploads"
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
-from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
 from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS, TRANSIENT_ERRORS
+from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
 from airflow_provider_metrika.task_retry import DEFAULT_RETRY_POLICY, retry_policy_kwargs
 from airflow_provider_metrika.triggers.uploading import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
