@@ -103,6 +103,12 @@ class FileFormat:
                 checker.feed(chunk)
         return checker.finish()
 
+    def validate_json(
+        self, source: Source, file_name: str | None = None, options: ValidationOptions | None = None
+    ) -> ValidationReport:
+        """Check a JSON body file; only the kinds with a JSON endpoint (contacts, orders) have one."""
+        raise MetrikaConfigError(f"{self.name} files are CSV; Metrika has no JSON upload for them")
+
     def validate_rows(
         self, rows: Iterable[Mapping[str, Any]], options: ValidationOptions | None = None, file_name: str = "<rows>"
     ) -> ValidationReport:

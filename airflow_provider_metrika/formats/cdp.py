@@ -14,8 +14,9 @@ from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from airflow_provider_metrika.formats.base import CellError, FileFormat
-from airflow_provider_metrika.formats.checker import HeaderContext, RowRules
+from airflow_provider_metrika.formats.base import CellError, FileFormat, Source, open_binary, source_name
+from airflow_provider_metrika.formats.checker import HeaderContext, RowRules, StreamChecker
+from airflow_provider_metrika.formats.json_source import MAX_DEPTH, JsonSourceError, iter_json_rows
 from airflow_provider_metrika.formats.normalize import normalize_email, normalize_phone
 from airflow_provider_metrika.formats.options import ValidationOptions
 from airflow_provider_metrika.formats.report import ValidationReport, raise_problem, shown
@@ -100,6 +101,9 @@ def time(name: str, date_only: bool = False, required: bool = False) -> CdpField
 
 def _json_number(value: Any, _zone: tzinfo | None) -> Any:
     text_value = to_decimal_text(value)
+    problem = check_decimal(text_value) if text_value else f"{shown(value)} is not a decimal number"
+    if problem is not None:
+        raise ValueError(problem)
     number = Decimal(text_value)
     return int(number) if number == number.to_integral_value() and "." not in text_value else float(number)
 
@@ -339,25 +343,57 @@ class CdpFormat(FileFormat):
         """
         if self.json_root is None:
             return super().validate_rows(rows, options, file_name)
+        checker = self._json_checker(file_name, options)
+        for index, row in enumerate(iter_records(rows), start=1):
+            self._check_json_row(checker, index, row)
+        return checker.finish(no_rows_message=f"no {self.json_root}: at least one is required", no_rows_row=None)
+
+    def validate_json(
+        self, source: Source, file_name: str | None = None, options: ValidationOptions | None = None
+    ) -> ValidationReport:
+        """Check a JSON body file (``{"orders": [...]}`` or a bare list) element by element, holding one
+        element at a time; never raises for bad content. "row N" is the N-th element (1-based)."""
+        if self.json_root is None:
+            return super().validate_json(source, file_name, options)
+        name = file_name or source_name(source)
+        checker = self._json_checker(name, options)
+        no_rows: str | None = f"no {self.json_root}: at least one is required"
+        with open_binary(source) as stream:
+            try:
+                for index, row in enumerate(iter_json_rows(stream, name, self.json_root), start=1):
+                    self._check_json_row(checker, index, row)
+            except JsonSourceError as exc:
+                problem = exc.problem
+                if problem.row is None:
+                    checker.add_problem(None, problem.column, problem.message)
+                else:
+                    checker.reject_row(problem.row, problem.column, problem.message)
+                no_rows = None
+        return checker.finish(no_rows_message=no_rows, no_rows_row=None)
+
+    def _json_checker(self, file_name: str, options: ValidationOptions | None) -> StreamChecker:
         options = dataclasses.replace(options or ValidationOptions(), columns_mapping=None)
         checker = self.stream_checker(file_name, options, fail_fast=False)
         checker.take_header(list(self.fields))
-        for index, row in enumerate(iter_records(rows), start=1):
-            problems = self._json_row_problems(row)
-            for column, message in problems:
-                checker.add_problem(index, column, message)
-            checker.record_row(ok=not problems)
-        return checker.finish(no_rows_message=f"no {self.json_root}: at least one is required", no_rows_row=None)
+        return checker
+
+    def _check_json_row(self, checker: StreamChecker, index: int, row: Any) -> None:
+        problems = self._json_row_problems(row)
+        for column, message in problems:
+            checker.add_problem(index, column, message)
+        checker.record_row(ok=not problems)
 
     def _json_row_problems(self, row: Any) -> list[tuple[str | None, str]]:
         if not isinstance(row, Mapping):
-            return [(None, f"must be an object, not {type(row).__name__}")]
+            return [(None, f"must be an object, not {json_type(row)}")]
         problems: list[tuple[str | None, str]] = []
         for key, value in row.items():
             field = self.fields.get(key) if isinstance(key, str) else None
             if field is None:
                 if key != ATTRIBUTE_VALUES:
                     problems.append((str(key), "unknown field"))
+                elif nesting_depth(value, MAX_DEPTH) > MAX_DEPTH:
+                    problems.append((ATTRIBUTE_VALUES, f"nested more than {MAX_DEPTH} levels deep"))
                 continue
             if value is None or value == "" or value == []:
                 continue
@@ -370,9 +406,15 @@ class CdpFormat(FileFormat):
         return problems
 
     def to_json_body(
-        self, rows: Iterable[Mapping[str, Any]] | Any, options: ValidationOptions | None = None
+        self,
+        rows: Iterable[Mapping[str, Any]] | Any,
+        options: ValidationOptions | None = None,
+        file_name: str = "<rows>",
     ) -> dict[str, list[dict[str, Any]]]:
-        """``{"contacts": [...]}`` / ``{"orders": [...]}`` with values converted, checked before returning."""
+        """``{"contacts": [...]}`` / ``{"orders": [...]}`` with values converted, checked before returning.
+
+        Problems name ``file_name`` (the JSON file, or ``<rows>``) and the row's 1-based index.
+        """
         if self.json_root is None:
             return super().to_json_body(rows, options)
         options = options or ValidationOptions()
@@ -381,9 +423,45 @@ class CdpFormat(FileFormat):
             try:
                 encoded.append(self._encode(row, options, json=True))
             except CellError as exc:
-                raise_problem("<rows>", index, exc.column, exc.reason)
-        self.validate_rows(encoded, options).raise_for_problems()
+                raise_problem(file_name, index, exc.column, exc.reason)
+        self.validate_rows(encoded, options, file_name).raise_for_problems()
         return {self.json_root: encoded}
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, numbers.Number):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return type(value).__name__
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """How deep lists and mappings nest in ``value``, counted without recursion and only up to ``limit + 1``."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > limit:
+            return depth
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 CONTACTS = CdpFormat(

@@ -194,9 +194,10 @@ class StreamChecker:
         self._raise_if_failing()
 
     def finish(
-        self, no_rows_message: str = "the file has a header but no data rows", no_rows_row: int | None = 2
+        self, no_rows_message: str | None = "the file has a header but no data rows", no_rows_row: int | None = 2
     ) -> ValidationReport:
-        """Check what is left and return the report (the caller decides whether to raise)."""
+        """Check what is left and return the report (the caller decides whether to raise); ``no_rows_message``
+        None when an empty input was already reported."""
         if not self._finished:
             self._take_text(self._decode(b"", final=True), final=True)
             self._finished = True
@@ -586,7 +587,7 @@ class StreamChecker:
     def _final_checks(self, no_rows_message: str, no_rows_row: int | None) -> None:
         if self._header is None:
             self.add_problem(None, None, "the file is empty; a header row and data rows are required")
-        elif self._rows == 0:
+        elif self._rows == 0 and no_rows_message is not None:
             self.add_problem(no_rows_row, None, no_rows_message)
         days = self._options.linkage_window_days
         if self._stale and self._options.stale_rows == "warn":

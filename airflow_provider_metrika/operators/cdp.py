@@ -12,9 +12,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaNoRowsError, MetrikaValidationError
 from airflow_provider_metrika.fingerprint import fingerprint
 from airflow_provider_metrika.formats import ValidationOptions, get_file_format
+from airflow_provider_metrika.formats.json_source import MAX_JSON_SOURCE_BYTES, iter_json_rows
 from airflow_provider_metrika.formats.options import MERGE_MODES
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.operators.inputs import PreparedInput, prepare_file, rows_to_records
@@ -24,6 +25,8 @@ from airflow_provider_metrika.uploads import Uploading, UploadState, get_upload_
 from airflow_provider_metrika.version_compat import AirflowFailException, Context
 
 DELIMITERS = {"COMMA": ",", "SEMICOLON": ";"}
+#: The name problems in ``rows=`` are reported under.
+ROWS = "<rows>"
 
 
 def check_merge_mode(merge_mode: Any) -> str:
@@ -127,16 +130,15 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
     def upload(
         self, hook: MetrikaHook, counter_id: int, context: Context, tmpdir: str
     ) -> tuple[list[Uploading], dict[str, Any]]:
-        json_rows = self.json_rows()
-        if json_rows is None:
+        json_input = self.json_rows()
+        if json_input is None:
             return super().upload(hook, counter_id, context, tmpdir)
+        name, json_rows = json_input
         options = self.validation_options()
         fmt = get_file_format(self.file_format)
-        body = fmt.to_json_body(json_rows, options=options)  # converts datetimes, decimals, lists
-        report = fmt.validate_rows(body[get_upload_kind(self.kind).json_root], options=options)
-        report.raise_for_problems()
+        body = fmt.to_json_body(json_rows, options=options, file_name=name)  # converts datetimes, decimals, lists
         digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-        extra = {"source": "rows", "rows": len(json_rows)}
+        extra = {"source": "rows" if name == ROWS else name, "rows": len(json_rows)}
         journal, record, reattached = self.resume(hook, counter_id, context, digest)
         if record is not None and reattached is not None:
             return reattached, extra
@@ -145,22 +147,29 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         journal.write(new_record(self.kind, counter_id, mark, [mark]).with_part(0, uploading.uploading_id))
         return [uploading], extra
 
-    def json_rows(self) -> list[Mapping[str, Any]] | None:
-        """Rows to send to the JSON endpoint: XCom rows, or a ``.json`` file; None means CSV."""
+    def json_rows(self) -> tuple[str, list[Any]] | None:
+        """What to send to the JSON endpoint, with the name problems are reported under: XCom rows
+        (``<rows>``) or a ``.json`` file (its name); None means CSV.
+
+        A file is read element by element with bounded sizes (:mod:`~airflow_provider_metrika.formats.json_source`)
+        and refused whole above ``MAX_JSON_SOURCE_BYTES``: the body is held in memory to be sent.
+        """
         if get_upload_kind(self.kind).json_path is None:
             return None
         if self._rows is not None:
-            return list(rows_to_records(self._rows))
+            return ROWS, list(rows_to_records(self._rows))
         if str(self.src).lower().endswith(".json"):
             source = prepare_file(self.src, source_conn_id=self.source_conn_id)
+            if source.size > MAX_JSON_SOURCE_BYTES:
+                raise MetrikaValidationError(
+                    f"{source.name}: {source.size:,} bytes; a JSON source may be at most {MAX_JSON_SOURCE_BYTES:,} "
+                    "(it is sent as one request body, held in memory): upload it as CSV, which streams"
+                )
             with source.opener() as stream:
-                try:
-                    data = json.load(stream)
-                except ValueError as err:
-                    raise MetrikaConfigError(f"{source.name}: not valid JSON: {err}") from None
-            root = get_upload_kind(self.kind).json_root
-            rows = data.get(root) if isinstance(data, Mapping) else data
-            return list(rows_to_records(rows, param=f"{source.name}: {root}"))
+                rows = list(iter_json_rows(stream, source.name, get_upload_kind(self.kind).json_root))
+            if not rows:
+                raise MetrikaNoRowsError(f"{source.name}: no rows to upload")
+            return source.name, rows
         return None
 
     def after_upload(self, hook: MetrikaHook, counter_id: int, uploading: Uploading) -> Uploading:

@@ -15,7 +15,7 @@ import re
 import pytest
 
 from tests.adversarial.resources import measure_callable, measure_module
-from tests.adversarial.workloads import HEADER, operator_input_paths, validate_file, write_stream
+from tests.adversarial.workloads import HEADER, hostile_json_files, operator_inputs, validate_file, write_stream
 
 MAX_GROWTH_MIB = 16
 SIZE_MIB = 50
@@ -78,17 +78,26 @@ def test_command_line_memory_and_time_are_bounded(hostile_files, name):
     _assert_names_the_place(usage.stdout, name)
 
 
-def test_operator_paths_are_bounded(hostile_files):
-    """In-flight, preflight and split (with and without validation), over every hostile file, in one process."""
+def test_operator_paths_are_bounded(hostile_files, tmp_path):
+    """In-flight, preflight and split (with and without validation) over every hostile CSV, and the rows a
+    CDP operator reads from hostile JSON files, in one process."""
     runs = [
         (hostile_files[name], mode, max_bytes)
         for name in sorted(CASES)
         for mode, max_bytes in (("inflight", 0), ("preflight", 0), ("preflight", 10 << 20), ("none", 10 << 20))
     ]
-    usage = measure_callable(operator_input_paths, runs, preload=["airflow_provider_metrika.operators.validation"])
+    json_files = hostile_json_files(tmp_path)
+    json_paths = [json_files[name] for name in ("string_100mb", "string_15mb", "deep")]
+    usage = measure_callable(
+        operator_inputs, runs, json_paths, preload=["airflow_provider_metrika.operators.cdp"], timeout=240
+    )
     assert usage.error is None, usage.error
-    usage.assert_bounded(MAX_GROWTH_MIB, max_seconds=90)
-    for (path, mode, max_bytes), answer in zip(runs, usage.result, strict=True):
+    usage.assert_bounded(MAX_GROWTH_MIB, max_seconds=120)
+    csv_answers, (too_big, long_string, deep) = usage.result
+    for (path, mode, max_bytes), answer in zip(runs, csv_answers, strict=True):
         name = os.path.basename(path).removesuffix(".csv")
         assert answer.startswith("MetrikaValidationError: "), (name, mode, max_bytes, answer)
         assert f"{name}.csv row {CASES[name][1]}" in answer, (name, mode, max_bytes, answer)
+    assert "string_100mb.json: 104,857,6" in too_big and "a JSON source may be at most 16,777,216" in too_big
+    assert "string_15mb.json row 1, column id: an element longer than 262,144 characters" in long_string
+    assert "deep.json row 1: nested more than 16 levels deep" in deep

@@ -84,3 +84,58 @@ def test_module_entry_point():
     )
     assert result.returncode == 1
     assert "calls__bad_phone.csv row 2, column PhoneNumber" in result.stdout
+
+
+ORDER = {
+    "id": "o1",
+    "client_uniq_id": "c1",
+    "client_type": "CONTACT",
+    "create_date_time": "2024-01-01 10:00:00",
+    "order_status": "PAID",
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "extra"),
+    [("orders.json", []), ("orders.txt", []), ("orders.csv", ["--format", "json"])],
+    ids=["by-extension", "by-content", "by-flag"],
+)
+def test_json_files_are_read_as_json(tmp_path, capsys, name, extra):
+    path = tmp_path / name
+    path.write_text(json.dumps({"orders": [ORDER, {**ORDER, "revenue": "abc"}, 42]}))
+    assert main(["validate", str(path), "--kind", "orders", *extra]) == 1
+    out = capsys.readouterr().out
+    assert f"{name}: 3 rows, 1 valid" in out
+    assert f"{name} row 2, column revenue: 'abc' is not a decimal number" in out
+    assert f"{name} row 3: must be an object, not a number" in out
+
+
+def test_a_valid_json_file_exits_zero_and_format_csv_forces_csv(tmp_path, capsys):
+    path = tmp_path / "orders.json"
+    path.write_text(json.dumps({"orders": [ORDER]}))
+    assert main(["validate", str(path), "--kind", "orders"]) == 0
+    assert "orders.json: 1 rows, 1 valid" in capsys.readouterr().out
+    assert main(["validate", str(path), "--kind", "orders", "--format", "csv"]) == 1  # read as CSV: a bad header
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ('{"orders": 42}', 'orders.json: "orders" must be a list of objects, not a number'),
+        ("[" * 100_000, "orders.json row 1: nested more than 16 levels deep"),
+        ("{}", 'orders.json: no "orders" key'),
+    ],
+)
+def test_a_json_file_of_the_wrong_shape_is_one_clear_problem(tmp_path, capsys, content, fragment):
+    path = tmp_path / "orders.json"
+    path.write_text(content)
+    assert main(["validate", str(path), "--kind", "orders"]) == 1
+    out = capsys.readouterr().out
+    assert fragment in out and "1 problem(s) in total" in out
+
+
+def test_json_for_a_csv_only_kind_is_a_usage_error(tmp_path, capsys):
+    path = tmp_path / "calls.json"
+    path.write_text("[]")
+    assert main(["validate", str(path), "--kind", "calls"]) == 2
+    assert "calls files are CSV" in capsys.readouterr().err

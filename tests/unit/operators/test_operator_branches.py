@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaValidationError
 from airflow_provider_metrika.operators import upload as upload_module
 from airflow_provider_metrika.operators.cdp import (
     MetrikaUploadContactsOperator,
@@ -163,7 +163,7 @@ def test_orders_from_a_json_file_go_to_the_json_endpoint(hook, context, tmp_path
 def test_json_file_that_is_not_json(hook, context, tmp_path):
     path = tmp_path / "orders.json"
     path.write_text("{not json")
-    with pytest.raises(MetrikaConfigError, match=r"orders\.json: not valid JSON"):
+    with pytest.raises(MetrikaValidationError, match=r"orders\.json: not valid JSON: expected a key in quotes"):
         MetrikaUploadOrdersOperator(task_id="o", src=str(path), merge_mode="SAVE").execute(context)
     hook.upload_json.assert_not_called()
 
