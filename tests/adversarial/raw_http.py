@@ -66,11 +66,15 @@ def read_answer(sock: socket.socket, started: float | None = None) -> RawAnswer:
     """Read one answer from ``sock`` (its timeout bounds each wait)."""
     started = time.monotonic() if started is None else started
     buffer = b""
-    while b"\r\n\r\n" not in buffer:
-        chunk = _recv(sock)
-        assert chunk, f"connection closed before a complete answer head: {buffer[:200]!r}"
-        buffer += chunk
-    head, _, body = buffer.partition(b"\r\n\r\n")
+    while True:
+        while b"\r\n\r\n" not in buffer:
+            chunk = _recv(sock)
+            assert chunk, f"connection closed before a complete answer head: {buffer[:200]!r}"
+            buffer += chunk
+        head, _, body = buffer.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 1"):  # skip interim answers (100 Continue)
+            break
+        buffer = body
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     version, _, rest = status_line.partition(" ")
     assert version in ("HTTP/1.0", "HTTP/1.1"), f"not an HTTP status line: {status_line!r}"
