@@ -8,25 +8,29 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.formats.report import shown
 
 STALE_POLICIES = ("warn", "drop", "fail")
 MERGE_MODES = ("SAVE", "UPDATE", "APPEND")
 _DELIMITERS = {",": ",", ";": ";", "comma": ",", "semicolon": ";"}
 
 
-def _parse_columns_mapping(value: Mapping[str, str] | str | None) -> dict[str, str] | None:
+def parse_columns_mapping(value: Mapping[str, str] | str | None) -> dict[str, str] | None:
     """Accept a dict, a JSON object, or Metrika's own ``"attr":"Header",...`` query form."""
     if value is None:
         return None
     if isinstance(value, str):
         text = value.strip()
         try:
-            value = json.loads(text if text.startswith("{") else "{" + text + "}")
+            value = json.loads(text if text.startswith(("{", "[")) else "{" + text + "}")
         except ValueError:
             raise MetrikaConfigError(f'columns_mapping {value!r} is neither JSON nor "attr":"Header" pairs') from None
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) and k and v for k, v in value.items()
-    ):
+    if not isinstance(value, Mapping):
+        raise MetrikaConfigError(
+            "columns_mapping must map Metrika attribute names to CSV header names (an object), "
+            f"not {type(value).__name__} {shown(value)}"
+        )
+    if not all(isinstance(k, str) and isinstance(v, str) and k and v for k, v in value.items()):
         raise MetrikaConfigError("columns_mapping must map Metrika attribute names to CSV header names (strings)")
     return dict(value)
 
@@ -62,7 +66,7 @@ class ValidationOptions:
         if delimiter is None:
             raise MetrikaConfigError(f"delimiter={self.delimiter!r}: expected ',' (COMMA) or ';' (SEMICOLON)")
         object.__setattr__(self, "delimiter", delimiter)
-        object.__setattr__(self, "columns_mapping", _parse_columns_mapping(self.columns_mapping))
+        object.__setattr__(self, "columns_mapping", parse_columns_mapping(self.columns_mapping))
         if self.merge_mode is not None:
             mode = str(self.merge_mode).upper()
             if mode not in MERGE_MODES:

@@ -16,11 +16,12 @@ from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaNoRow
 from airflow_provider_metrika.fingerprint import fingerprint
 from airflow_provider_metrika.formats import ValidationOptions, get_file_format
 from airflow_provider_metrika.formats.json_source import MAX_JSON_SOURCE_BYTES, iter_json_rows
-from airflow_provider_metrika.formats.options import MERGE_MODES
+from airflow_provider_metrika.formats.options import MERGE_MODES, parse_columns_mapping
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.operators.inputs import PreparedInput, prepare_file, rows_to_records
 from airflow_provider_metrika.operators.resume import new_record
 from airflow_provider_metrika.operators.upload import MetrikaBaseUploadOperator
+from airflow_provider_metrika.parameters import is_template
 from airflow_provider_metrika.uploads import Uploading, UploadState, get_upload_kind
 from airflow_provider_metrika.version_compat import AirflowFailException, Context
 
@@ -94,7 +95,9 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
             raise MetrikaConfigError("comment: Metrika's CRM (CDP) uploads take no comment")
         super().__init__(**kwargs)
         self.merge_mode = merge_mode
-        self.columns_mapping = columns_mapping
+        self.columns_mapping = (
+            columns_mapping if is_template(columns_mapping) else parse_columns_mapping(columns_mapping)
+        )
         self.delimiter_type = delimiter_type
         self.counter_timezone = counter_timezone
 
@@ -103,7 +106,7 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
             max_problems=self.max_problems,
             stale_rows=self.stale_rows,
             delimiter=DELIMITERS[check_delimiter_type(self.delimiter_type)],
-            columns_mapping=dict(self.columns_mapping) if self.columns_mapping else None,
+            columns_mapping=parse_columns_mapping(self.columns_mapping) or None,
             merge_mode=check_merge_mode(self.merge_mode),
             counter_timezone=self.counter_timezone or None,
         )
@@ -114,7 +117,7 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
             "delimiter_type": check_delimiter_type(self.delimiter_type),
         }
         if self.takes_columns_mapping:
-            mapping = self.columns_mapping or {
+            mapping = parse_columns_mapping(self.columns_mapping) or {
                 name: name for name in source.first_row(DELIMITERS[params["delimiter_type"]]) if name
             }
             params["columns_mapping"] = format_columns_mapping(mapping)

@@ -35,11 +35,11 @@ from airflow_provider_metrika.operators.inputs import (
 )
 from airflow_provider_metrika.operators.resume import UploadJournal, UploadRecord, new_record, reattach
 from airflow_provider_metrika.operators.validation import check_mode, plan_parts
+from airflow_provider_metrika.parameters import check_optional_text, check_waiting, is_template
 from airflow_provider_metrika.sensors.uploading import THREE_HOURS
 from airflow_provider_metrika.task_retry import DEFAULT_RETRY_POLICY, retry_policy_kwargs
 from airflow_provider_metrika.triggers.uploading import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
-    check_poll_intervals,
     defer_until_terminal,
 )
 from airflow_provider_metrika.uploads import Uploading, get_upload_kind
@@ -132,11 +132,18 @@ class MetrikaBaseUploadOperator(BaseOperator):
         self._rows: Any = rows
         self._rows_placeholder: str | None = None
         self.counter_id = counter_id
-        self.comment = comment
+        self.comment = comment if is_template(comment) else check_optional_text("comment", comment)
         self.metrika_conn_id = metrika_conn_id
         self.source_conn_id = source_conn_id
         self.validation = check_mode(validation)
-        check_poll_intervals(poll_interval, max_poll_interval)
+        check_waiting(
+            interval_name="poll_interval",
+            interval=poll_interval,
+            max_interval=max_poll_interval,
+            timeout_name="wait_timeout",
+            timeout=wait_timeout,
+            max_failures=max_consecutive_failures,
+        )
         self.stale_rows = stale_rows
         self.max_problems = max_problems
         self.wait_for_completion = wait_for_completion
@@ -196,7 +203,9 @@ class MetrikaBaseUploadOperator(BaseOperator):
     def check_params(self) -> None:
         """Every (rendered) parameter checked before the input is read or a request is sent."""
         rule = "none" if not self.comment_character_rule else "strict" if self.strict_comment else "warn"
-        validate_comment(self.comment, reserve=FINGERPRINT_LEN, rule=rule, warn=self.log.warning)
+        validate_comment(
+            check_optional_text("comment", self.comment), reserve=FINGERPRINT_LEN, rule=rule, warn=self.log.warning
+        )
         self.validation_options()
         if self.if_empty not in ("skip", "fail"):
             raise MetrikaConfigError(f"if_empty={self.if_empty!r}: expected 'skip' or 'fail'")

@@ -8,10 +8,10 @@ from typing import Any
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS, TRANSIENT_ERRORS
 from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
+from airflow_provider_metrika.parameters import check_waiting
 from airflow_provider_metrika.task_retry import DEFAULT_RETRY_POLICY, retry_policy_kwargs
 from airflow_provider_metrika.triggers.uploading import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
-    check_poll_intervals,
     defer_until_terminal,
 )
 from airflow_provider_metrika.uploads import Uploading
@@ -92,7 +92,14 @@ class MetrikaUploadingSensor(BaseSensorOperator):
         retry_policy: Any = DEFAULT_RETRY_POLICY,
         **kwargs: Any,
     ) -> None:
-        check_poll_intervals(poke_interval, max_poll_interval)
+        check_waiting(
+            interval_name="poke_interval",
+            interval=poke_interval,
+            max_interval=max_poll_interval,
+            timeout_name="timeout",
+            timeout=timeout,
+            max_failures=max_consecutive_failures,
+        )
         self.policy = WaitPolicy(linkage_failure, min_linked_ratio, on_low_linkage)
         kwargs.setdefault("mode", "reschedule")
         kwargs |= retry_policy_kwargs(retry_policy, type(self).__name__)

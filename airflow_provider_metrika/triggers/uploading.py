@@ -14,9 +14,9 @@ from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
-from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.hooks.metrika_async import MetrikaAsyncHook
 from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS, TRANSIENT_ERRORS
+from airflow_provider_metrika.parameters import check_poll_intervals
 from airflow_provider_metrika.triggers.poller import (
     PollerKey,
     Subscription,
@@ -188,13 +188,3 @@ def defer_until_terminal(
         method_name=method_name,
         timeout=timedelta(seconds=timeout),
     )
-
-
-def check_poll_intervals(poll_interval: float, max_poll_interval: float | None = None) -> None:
-    """A zero or negative interval would poll without pause and spend the daily request quota."""
-    if not poll_interval or poll_interval <= 0:
-        raise MetrikaConfigError(f"poll interval must be positive, got {poll_interval!r}")
-    if max_poll_interval is not None and max_poll_interval < poll_interval:
-        raise MetrikaConfigError(
-            f"max_poll_interval ({max_poll_interval}) must not be below the poll interval ({poll_interval})"
-        )

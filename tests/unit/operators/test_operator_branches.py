@@ -206,7 +206,7 @@ def test_cdp_json_retry_reattaches_through_the_task_state_store(hook, tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"poll_interval": 0}, "poll interval must be positive"),
+        ({"poll_interval": 0}, "poll_interval must be a finite number of seconds"),
         ({"poll_interval": 60, "max_poll_interval": 30}, "max_poll_interval"),
     ],
 )
