@@ -8,7 +8,7 @@ in-flight checking, ``filter_rows`` and the writers' self-check all run through 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -74,11 +74,16 @@ class FileFormat:
 
     # -- validation ----------------------------------------------------------------------
     def stream_checker(
-        self, file_name: str = "<stream>", options: ValidationOptions | None = None, *, fail_fast: bool = True
+        self,
+        file_name: str = "<stream>",
+        options: ValidationOptions | None = None,
+        *,
+        fail_fast: bool = True,
+        on_reject: Callable[[int | None, str | None, str, list[str] | None], None] | None = None,
     ) -> StreamChecker:
         options = options or ValidationOptions()
         self.check_options(options)
-        return StreamChecker(self, file_name, options, fail_fast=fail_fast)
+        return StreamChecker(self, file_name, options, fail_fast=fail_fast, on_reject=on_reject)
 
     def validate(
         self, source: Source, file_name: str | None = None, options: ValidationOptions | None = None

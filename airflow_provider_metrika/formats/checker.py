@@ -127,7 +127,8 @@ class StreamChecker:
     Text is cut into blocks at record boundaries (a newline with an even number of quote
     characters before it), and each block goes through ``csv.reader``. With ``fail_fast``,
     :meth:`feed` raises :class:`MetrikaValidationError` once ``max_problems`` problems are found.
-    With a ``sink``, the header and every valid row are written to it byte-for-byte.
+    With a ``sink``, the header and every valid row are written to it byte-for-byte. ``on_reject``
+    hears of every problem and every dropped row: ``(row, column, message, the row's cells or None)``.
     """
 
     def __init__(
@@ -139,8 +140,11 @@ class StreamChecker:
         fail_fast: bool = True,
         sink: IO[bytes] | None = None,
         delimiter: str | None = None,
+        on_reject: Callable[[int | None, str | None, str, list[str] | None], None] | None = None,
     ) -> None:
         self._format = file_format
+        self._on_reject = on_reject
+        self._cells: list[str] | None = None  # the row being checked, for on_reject
         self.file_name = file_name
         self._options = options
         self._fail_fast = fail_fast
@@ -172,6 +176,18 @@ class StreamChecker:
         self._total += 1
         if len(self._problems) < self._options.max_problems:
             self._problems.append(Problem(self.file_name, row, column, message))
+        if self._on_reject is not None:
+            self._on_reject(row, column, message, self._cells)
+
+    @property
+    def header(self) -> list[str]:
+        """The header row as read so far (empty before it)."""
+        return list(self._header or [])
+
+    @property
+    def _reporting_drops(self) -> bool:
+        """Dropped rows must pass the row loop: they go to a sink's filtered copy or to ``on_reject``."""
+        return self._options.stale_rows == "drop" and (self._sink is not None or self._on_reject is not None)
 
     @property
     def total_problems(self) -> int:
@@ -343,7 +359,7 @@ class StreamChecker:
             return False
         rows, stale = checked
         policy = self._options.stale_rows
-        if stale and (policy == "fail" or (policy == "drop" and self._sink is not None)):
+        if stale and (policy == "fail" or self._reporting_drops):
             return False  # problems to word, or stale rows to cut out line by line
         self._rows += rows
         self._stale += stale
@@ -425,8 +441,9 @@ class StreamChecker:
         stale, stale_checks = verdict
         policy = self._options.stale_rows
         dropping = stale and policy == "drop" and self._sink is not None
-        if (stale and policy == "fail") or (dropping and end - start != len(batch)):
-            return False  # problems to word, or stale rows to cut out of multi-line records
+        reporting = stale and policy == "drop" and self._on_reject is not None
+        if (stale and policy == "fail") or (dropping and end - start != len(batch)) or reporting:
+            return False  # problems to word, stale rows to cut out of multi-line records or to report
         self._rows += len(batch)
         self._stale += stale
         if policy == "drop":
@@ -524,6 +541,15 @@ class StreamChecker:
 
     def _check_row(self, fields: list[str], row: int) -> bool:
         """Apply the compiled rules; True when the row is valid and kept (the per-row hot path)."""
+        if self._on_reject is None:
+            return self._check_fields(fields, row)
+        self._cells = fields
+        try:
+            return self._check_fields(fields, row)
+        finally:
+            self._cells = None
+
+    def _check_fields(self, fields: list[str], row: int) -> bool:
         rules = self._rules
         if rules is None:
             self._bad_rows += 1
@@ -580,6 +606,11 @@ class StreamChecker:
         self._stale += 1
         if policy == "drop":
             self._dropped += 1
+            if self._on_reject is not None:
+                days = self._options.linkage_window_days
+                self._on_reject(
+                    row, column, f"{value} is older than the {days}-day linkage window; dropped", self._cells
+                )
             return False
         return True
 

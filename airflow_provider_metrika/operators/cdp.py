@@ -19,6 +19,7 @@ from airflow_provider_metrika.formats.json_source import MAX_JSON_SOURCE_BYTES, 
 from airflow_provider_metrika.formats.options import MERGE_MODES, parse_columns_mapping
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.operators.inputs import PreparedInput, prepare_file, rows_to_records
+from airflow_provider_metrika.operators.rejects import open_target, write_server_rejections
 from airflow_provider_metrika.operators.resume import new_record
 from airflow_provider_metrika.operators.upload import MetrikaBaseUploadOperator
 from airflow_provider_metrika.parameters import is_template
@@ -148,6 +149,8 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         uploading = hook.upload_json(self.kind, counter_id, body, params={"merge_mode": options.merge_mode})
         mark = fingerprint(context, digest)
         journal.write(new_record(self.kind, counter_id, mark, [mark]).with_part(0, uploading.uploading_id))
+        if uploading.state is UploadState.FAILURE and self.rejected_rows_path:  # JSON rows: messages, no cells
+            extra["rejected_rows"] = self.write_server_rejections(context, [uploading], None)
         return [uploading], extra
 
     def json_rows(self) -> tuple[str, list[Any]] | None:
@@ -174,6 +177,22 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
                 raise MetrikaNoRowsError(f"{source.name}: no rows to upload")
             return source.name, rows
         return None
+
+    def after_uploads(self, context: Context, source: PreparedInput, uploadings: list[Uploading]) -> dict[str, Any]:
+        """A ``FAILED`` answer: Metrika's messages, with the cells of the rows they name, to ``rejected_rows_path``."""
+        failed = [u for u in uploadings if u.state is UploadState.FAILURE]
+        if not failed or not self.rejected_rows_path:
+            return {}
+        return {"rejected_rows": self.write_server_rejections(context, failed, source)}
+
+    def write_server_rejections(
+        self, context: Context, failed: list[Uploading], source: PreparedInput | None
+    ) -> dict[str, Any]:
+        messages = [message for u in failed for message in (u.raw.get("api_validation_errors") or [])]
+        delimiter = self.validation_options().delimiter
+        with open_target(self.rejected_rows_path, self.source_conn_id) as (location, out):
+            count = write_server_rejections(out, messages, source, delimiter, self.log)
+        return self.announce_rejected_rows(context, location, count)
 
     def after_upload(self, hook: MetrikaHook, counter_id: int, uploading: Uploading) -> Uploading:
         if uploading.state is UploadState.FAILURE:

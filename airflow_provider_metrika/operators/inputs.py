@@ -106,12 +106,27 @@ def _is_url(value: str) -> bool:
     return "://" in value and not value.startswith("file://")
 
 
+def storage_path(location: Any, conn_id: str | None = None) -> ObjectStoragePath | None:
+    """``location`` as an ``ObjectStoragePath`` when it is one or an fsspec URL; None for a local path."""
+    if isinstance(location, ObjectStoragePath):
+        return location
+    if isinstance(location, str) and _is_url(location):
+        return ObjectStoragePath(location, conn_id=conn_id)
+    return None
+
+
+def local_path(location: Any) -> Path:
+    """A local path given as text, ``file://`` URL or path object."""
+    return Path(str(location).removeprefix("file://")).expanduser()
+
+
 def prepare_file(src: Any, *, source_conn_id: str | None = None, param: str = "src") -> PreparedInput:
     """Check that ``src`` exists and is a non-empty regular file, without reading it."""
     if src is None or (isinstance(src, str) and not src.strip()):
         raise MetrikaConfigError(f"{param}: give a file path/URL or rows")
-    if isinstance(src, ObjectStoragePath) or (isinstance(src, str) and _is_url(src)):
-        path: Any = src if isinstance(src, ObjectStoragePath) else ObjectStoragePath(src, conn_id=source_conn_id)
+    remote = storage_path(src, source_conn_id)
+    if remote is not None:
+        path: Any = remote
         name = str(path)
         if not path.exists():
             raise MetrikaConfigError(f"{param}: file not found: {name}")
@@ -123,7 +138,7 @@ def prepare_file(src: Any, *, source_conn_id: str | None = None, param: str = "s
 
     else:
         checksum = None
-        local = Path(str(src).removeprefix("file://")).expanduser()
+        local = local_path(src)
         name = str(local)
         if not local.exists():
             raise MetrikaConfigError(f"{param}: file not found: {name}")

@@ -15,6 +15,7 @@ from airflow_provider_metrika.exceptions import (
     MetrikaAmbiguousResponseError,
     MetrikaConfigError,
     MetrikaNoRowsError,
+    MetrikaValidationError,
 )
 from airflow_provider_metrika.fingerprint import (
     FINGERPRINT_LEN,
@@ -24,6 +25,7 @@ from airflow_provider_metrika.fingerprint import (
     validate_comment,
 )
 from airflow_provider_metrika.formats import FileFormat, ValidationOptions, get_file_format
+from airflow_provider_metrika.formats.rejects import write_rejected_rows
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
 from airflow_provider_metrika.operators.inputs import (
@@ -33,6 +35,7 @@ from airflow_provider_metrika.operators.inputs import (
     rows_to_records,
     spool_rows,
 )
+from airflow_provider_metrika.operators.rejects import open_target
 from airflow_provider_metrika.operators.resume import UploadJournal, UploadRecord, new_record, reattach
 from airflow_provider_metrika.operators.validation import check_mode, plan_parts
 from airflow_provider_metrika.parameters import check_optional_text, check_waiting, is_template
@@ -67,6 +70,9 @@ class MetrikaBaseUploadOperator(BaseOperator):
     :param deferrable: wait in the triggerer instead of on a worker
     :param poll_interval: seconds between status polls while waiting
     :param wait_timeout: seconds to wait for processing before failing (default 3 h)
+    :param rejected_rows_path: where to write the rows validation refused or ``stale_rows="drop"`` left out, as a
+        CSV (row number, column, problem, the original cells): a local path, fsspec URL or ``ObjectStoragePath``
+        (with ``source_conn_id``; templated); its location goes to the XCom key ``rejected_rows``
     :param if_empty: an input without data rows (a quiet day in the CRM): ``skip`` the task (default) or ``fail``
     :param max_file_bytes: larger files are split into several uploads on row boundaries (Metrika's limit: 1 GB);
         the XCom then lists every uploading and the wait covers all of them
@@ -88,7 +94,15 @@ class MetrikaBaseUploadOperator(BaseOperator):
     kind: ClassVar[str]
     #: Whether the documented letters-and-digits rule concerns this kind's comment (the calls page states none).
     comment_character_rule: ClassVar[bool] = True
-    template_fields: Sequence[str] = ("src", "rows", "counter_id", "comment", "metrika_conn_id", "source_conn_id")
+    template_fields: Sequence[str] = (
+        "src",
+        "rows",
+        "counter_id",
+        "comment",
+        "metrika_conn_id",
+        "source_conn_id",
+        "rejected_rows_path",
+    )
     template_fields_renderers: ClassVar[dict[str, str]] = {"rows": "json"}
     ui_color = "#ffdb4d"
     operator_extra_links = (MetrikaUploadsLink(),)
@@ -119,10 +133,12 @@ class MetrikaBaseUploadOperator(BaseOperator):
         on_low_linkage: str = "fail",
         strict_comment: bool = False,
         retry_policy: Any = DEFAULT_RETRY_POLICY,
+        rejected_rows_path: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs, **retry_policy_kwargs(retry_policy, type(self).__name__))
         self.policy = WaitPolicy(linkage_failure, min_linked_ratio, on_low_linkage)
+        self.rejected_rows_path = rejected_rows_path
         if src is None and rows is None:
             raise MetrikaConfigError(f"{type(self).__name__}: give src (a file) or rows")
         if src is not None and rows is not None:
@@ -250,28 +266,60 @@ class MetrikaBaseUploadOperator(BaseOperator):
         journal, record, reattached = self.resume(hook, counter_id, context, digest)
         if record is not None and reattached is not None:
             return reattached, {"fingerprint": fingerprints_extra(record.marks), "source": source.name}
-        parts = plan_parts(
-            self.file_format,
-            source,
-            self.validation_options(),
-            mode=self.validation,
-            max_bytes=self.max_file_bytes,
-            directory=tmpdir,
-            log=self.log,
-        )
-        marks = [
-            fingerprint(context, digest if len(parts) == 1 else f"{digest}:{index}/{len(parts)}")
-            for index in range(1, len(parts) + 1)
-        ]
-        record = new_record(self.kind, counter_id, fingerprint(context, digest), marks)
-        before = self.before_upload(hook, counter_id, context, marks)
-        uploadings = []
-        for index, ((part, opener), mark) in enumerate(zip(parts, marks, strict=True)):
-            uploading = self.upload_once(hook, counter_id, part, opener, comment_with(self.comment, mark), mark)
-            record = record.with_part(index, uploading.uploading_id)
-            journal.write(record)
-            uploadings.append(uploading)
-        return uploadings, {"fingerprint": fingerprints_extra(marks), "source": source.name, **before}
+        try:
+            parts = plan_parts(
+                self.file_format,
+                source,
+                self.validation_options(),
+                mode=self.validation,
+                max_bytes=self.max_file_bytes,
+                directory=tmpdir,
+                log=self.log,
+            )
+            marks = [
+                fingerprint(context, digest if len(parts) == 1 else f"{digest}:{index}/{len(parts)}")
+                for index in range(1, len(parts) + 1)
+            ]
+            record = new_record(self.kind, counter_id, fingerprint(context, digest), marks)
+            before = self.before_upload(hook, counter_id, context, marks)
+            uploadings = []
+            for index, ((part, opener), mark) in enumerate(zip(parts, marks, strict=True)):
+                uploading = self.upload_once(hook, counter_id, part, opener, comment_with(self.comment, mark), mark)
+                record = record.with_part(index, uploading.uploading_id)
+                journal.write(record)
+                uploadings.append(uploading)
+        except MetrikaValidationError:
+            try:
+                self.write_rejected_rows(context, source)
+            except Exception as error:  # the validation error is what the task reports
+                self.log.warning("Could not write the rejected rows: %s: %s", type(error).__name__, error)
+            raise
+        extra = {"fingerprint": fingerprints_extra(marks), "source": source.name, **before}
+        extra.update(self.after_uploads(context, source, uploadings))
+        return uploadings, extra
+
+    def after_uploads(self, context: Context, source: PreparedInput, uploadings: list[Uploading]) -> dict[str, Any]:
+        """XCom extras once every part is sent: the rows ``stale_rows="drop"`` left out, when they are asked for."""
+        if self.stale_rows != "drop" or self.validation == "none":
+            return {}
+        rejected = self.write_rejected_rows(context, source)
+        return {} if rejected is None else {"rejected_rows": rejected}
+
+    def write_rejected_rows(self, context: Context, source: PreparedInput) -> dict[str, Any] | None:
+        """Write the rows validation refuses or drops to ``rejected_rows_path`` (one more streamed pass)."""
+        if not self.rejected_rows_path:
+            return None
+        fmt = get_file_format(self.file_format)
+        with open_target(self.rejected_rows_path, self.source_conn_id) as (location, out), source.opener() as stream:
+            count = write_rejected_rows(fmt, stream, out, self.validation_options(), source.name)
+        return self.announce_rejected_rows(context, location, count)
+
+    def announce_rejected_rows(self, context: Context, location: str, count: int) -> dict[str, Any]:
+        """The artifact's location in the XCom (key ``rejected_rows``) and the log."""
+        info = {"path": location, "rows": count}
+        context["ti"].xcom_push(key="rejected_rows", value=info)
+        self.log.warning("%d rejected row(s) written to %s", count, location)
+        return info
 
     def resume(
         self, hook: MetrikaHook, counter_id: int, context: Context, digest: str

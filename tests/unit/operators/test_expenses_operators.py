@@ -8,21 +8,11 @@ import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaAmbiguousResponseError, MetrikaConfigError
 from airflow_provider_metrika.operators import expenses as expenses_module
-from airflow_provider_metrika.operators import upload as upload_module
 from airflow_provider_metrika.operators.expenses import MetrikaReplaceExpensesOperator, MetrikaUploadExpensesOperator
 from airflow_provider_metrika.uploads import Uploading
 from tests.integration.conftest import FakeTaskInstance
 
 DAY = "2026-11-20"
-
-
-@pytest.fixture
-def hook(mocker):
-    instance = mocker.Mock()
-    instance.resolve_counter_id.return_value = 5
-    instance.iter_uploadings.side_effect = lambda *args, **kwargs: iter(())
-    mocker.patch.object(upload_module, "MetrikaHook", return_value=instance)
-    return instance
 
 
 @pytest.fixture

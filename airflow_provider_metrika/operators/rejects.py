@@ -1,0 +1,84 @@
+"""Where the rejected-rows CSV goes: a local path, an fsspec URL or an ``ObjectStoragePath`` the user names.
+
+The operators write it when validation refuses rows, when ``stale_rows="drop"`` leaves rows out, and when
+Metrika's CRM validation answers ``FAILED`` (its ``api_validation_errors``), and put its location in the
+XCom (key ``rejected_rows``: ``{"path", "rows"}``), so a pipeline can fix and resend only those rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
+
+from airflow_provider_metrika.formats.rejects import RejectedRowsWriter
+from airflow_provider_metrika.operators.inputs import PreparedInput, local_path, storage_path
+
+#: The row a CRM validation message names (``row 3: ...``), counted from the first data row.
+_ROW_IN_MESSAGE = re.compile(r"\brow (\d+)\b")
+#: Messages of one FAILED answer taken into the artifact (Metrika's list is short; a hostile one is cut).
+MAX_SERVER_MESSAGES = 10_000
+
+
+@contextlib.contextmanager
+def open_target(location: Any, conn_id: str | None) -> Iterator[tuple[str, IO[str]]]:
+    """The named location opened for writing UTF-8 text: ``(its name, the stream)``; local folders are created."""
+    remote = storage_path(location, conn_id)
+    if remote is not None:
+        with contextlib.suppress(OSError, NotImplementedError):  # object stores have no folders to make
+            remote.parent.mkdir(parents=True, exist_ok=True)
+        with remote.open("w", encoding="utf-8", newline="") as out:
+            yield str(remote), out
+        return
+    path = local_path(location)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as out:
+        yield str(path), out
+
+
+def server_rejections(messages: Sequence[Any]) -> tuple[list[str], dict[int, list[str]]]:
+    """Metrika's messages split into general ones and those naming a data row (1 = the first data row)."""
+    general: list[str] = []
+    by_row: dict[int, list[str]] = {}
+    for message in list(messages)[:MAX_SERVER_MESSAGES]:
+        text = str(message)
+        found = _ROW_IN_MESSAGE.search(text)
+        if found is None:
+            general.append(text)
+        else:
+            by_row.setdefault(int(found[1]), []).append(text)
+    return general, by_row
+
+
+def write_server_rejections(
+    out: IO[str], messages: Sequence[Any], source: PreparedInput | None, delimiter: str, log: logging.Logger
+) -> int:
+    """Metrika's messages with the cells of the rows they name, read again from ``source`` (one streamed pass).
+
+    A message that names no row (or a row beyond the file) is written with no cells.
+    """
+    general, by_row = server_rejections(messages)
+    header: list[str] = []
+    writer = RejectedRowsWriter(out, lambda: header)
+    for text in general:
+        writer.reject(None, None, text, None)
+    if source is not None and by_row:
+        try:
+            with source.opener() as stream:
+                reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""), delimiter=delimiter)
+                header.extend(next(reader, []))
+                for number, fields in enumerate(reader, start=1):
+                    for text in by_row.pop(number, ()):
+                        writer.reject(number + 1, None, text, fields)
+                    if not by_row:
+                        break
+        except (OSError, UnicodeDecodeError, csv.Error) as error:
+            log.warning("Could not read %s again for the rejected rows' cells: %s", source.name, error)
+    for number, texts in sorted(by_row.items()):
+        for text in texts:
+            writer.reject(number + 1, None, text, None)
+    return writer.close()

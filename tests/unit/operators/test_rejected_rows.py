@@ -1,0 +1,87 @@
+"""Rejected-rows artifact branches: Metrika's CRM messages (JSON rows, unreadable sources), targets, failures."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+
+import pytest
+
+from airflow_provider_metrika.exceptions import MetrikaValidationError
+from airflow_provider_metrika.operators import upload as upload_module
+from airflow_provider_metrika.operators.cdp import MetrikaUploadOrdersOperator
+from airflow_provider_metrika.operators.inputs import PreparedInput
+from airflow_provider_metrika.operators.rejects import open_target, server_rejections, write_server_rejections
+from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
+from airflow_provider_metrika.uploads import Uploading
+from airflow_provider_metrika.version_compat import AirflowFailException
+from tests.integration.conftest import FakeTaskInstance
+
+LOG = logging.getLogger("test")
+ORDER = {"id": "o1", "client_uniq_id": "c1", "client_type": "CONTACT", "create_date_time": "2024-01-01 10:00:00",
+         "order_status": "PAID"}  # fmt: skip
+
+
+def test_server_messages_are_split_by_the_row_they_name():
+    general, by_row = server_rejections(["row 3: bad", "no rows here", "row 3: worse", "arrow 9 is no row", 7])
+    assert general == ["no rows here", "arrow 9 is no row", "7"] and by_row == {3: ["row 3: bad", "row 3: worse"]}
+
+
+def test_json_rows_rejected_by_metrika_are_listed_without_cells(hook, tmp_path):
+    failed = {"uploading_id": "u1", "api_validation_status": "FAILED", "api_validation_errors": ["row 1: x", "bad"]}
+    hook.upload_json.return_value = Uploading.from_api("orders", 5, failed)
+    target = tmp_path / "out" / "rejected.csv"
+    context = {"ti": FakeTaskInstance()}
+    op = MetrikaUploadOrdersOperator(task_id="o", rows=[ORDER], merge_mode="SAVE", rejected_rows_path=str(target))
+    with pytest.raises(AirflowFailException, match="row 1: x"):
+        op.execute(context)
+    assert list(csv.reader(io.StringIO(target.read_text()))) == [
+        ["row", "column", "problem"],
+        ["", "", "bad"],
+        ["2", "", "row 1: x"],
+    ]
+    assert context["ti"].xcom["rejected_rows"] == {"path": str(target), "rows": 2}
+
+
+def test_rows_named_beyond_the_file_or_an_unreadable_file_keep_their_messages(tmp_path):
+    source = tmp_path / "c.csv"
+    source.write_text("a,b\n1,2\n")
+    readable = PreparedInput(name="c.csv", size=8, opener=lambda: source.open("rb"))
+    out = io.StringIO()
+    assert write_server_rejections(out, ["row 1: one", "row 5: five"], readable, ",", LOG) == 2
+    assert out.getvalue().splitlines() == ["row,column,problem,a,b", "2,,row 1: one,1,2", "6,,row 5: five"]
+
+    def broken():
+        raise OSError("gone")
+
+    out = io.StringIO()
+    gone = PreparedInput(name="c.csv", size=8, opener=broken)
+    assert write_server_rejections(out, ["row 1: one"], gone, ",", LOG) == 1
+    assert out.getvalue().splitlines()[1] == "2,,row 1: one"
+
+
+def test_open_target_creates_local_folders(tmp_path):
+    with open_target(f"file://{tmp_path}/a/b/r.csv", None) as (location, out):
+        out.write("x")
+    assert location == f"{tmp_path}/a/b/r.csv" and (tmp_path / "a" / "b" / "r.csv").read_text() == "x"
+
+
+def test_a_failing_artifact_never_hides_the_validation_error(hook, tmp_path, mocker):
+    src = tmp_path / "c.csv"
+    src.write_text("ClientId,Target,DateTime\nx,paid,1\n")
+    mocker.patch.object(upload_module, "open_target", side_effect=PermissionError("read-only bucket"))
+    op = MetrikaUploadOfflineConversionsOperator(task_id="u", src=str(src), rejected_rows_path="s3://b/r.csv")
+    with pytest.raises(MetrikaValidationError, match="ClientId"):
+        op.execute({"ti": FakeTaskInstance()})
+
+
+def test_without_a_path_nothing_is_written(hook, tmp_path, mocker):
+    src = tmp_path / "c.csv"
+    src.write_text("ClientId,Target,DateTime\nx,paid,1\n")
+    opened = mocker.patch.object(upload_module, "open_target")
+    context = {"ti": FakeTaskInstance()}
+    with pytest.raises(MetrikaValidationError):
+        MetrikaUploadOfflineConversionsOperator(task_id="u", src=str(src)).execute(context)
+    opened.assert_not_called()
+    assert "rejected_rows" not in context["ti"].xcom
