@@ -42,6 +42,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_metrika.operators.upload",
                     "airflow_provider_metrika.operators.user_params",
                     "airflow_provider_metrika.operators.cdp",
+                    "airflow_provider_metrika.operators.dry_run",
                 ],
             }
         ],
