@@ -24,6 +24,7 @@ except ImportError:  # Airflow 2.11
     from airflow.decorators import dag, task
 
 from airflow.timetables.interval import CronDataIntervalTimetable
+from data_window import DataWindow, data_window
 
 from airflow_provider_metrika.operators.cdp import MetrikaUploadContactsOperator, MetrikaUploadOrdersOperator
 
@@ -55,7 +56,7 @@ CONTACT_COLUMNS = {
 }
 
 
-def crm_rows(sql: str, start: datetime, end: datetime):
+def crm_rows(sql: str, window: DataWindow):
     """Stream rows of a plain-SQL query from the CRM connection (SQLite in the demo, PostgreSQL in real life)."""
     from sqlalchemy import text
 
@@ -65,9 +66,8 @@ def crm_rows(sql: str, start: datetime, end: datetime):
         from airflow.hooks.base import BaseHook
 
     engine = BaseHook.get_connection(CRM_CONN_ID).get_hook().get_sqlalchemy_engine()
-    params = {"start": start.astimezone(UTC).replace(tzinfo=None), "end": end.astimezone(UTC).replace(tzinfo=None)}
     with engine.connect() as conn:
-        yield from conn.execution_options(stream_results=True).execute(text(sql), params)
+        yield from conn.execution_options(stream_results=True).execute(text(sql), window.sql_params())
 
 
 def counter_time(value: Any, tz_name: str) -> str:
@@ -96,17 +96,21 @@ def counter_timezone() -> str:
 )
 def metrika_crm_to_cdp():
     @task
-    def extract_contacts(data_interval_start=None, data_interval_end=None, ds_nodash=None) -> str:
-        """Customers → CSV with the CRM's column names; emails/phones normalised as Metrika requires."""
+    def extract_contacts(data_interval_start=None, data_interval_end=None) -> str:
+        """Customers → CSV with the CRM's column names; emails/phones normalised as Metrika requires.
+
+        A run triggered without a logical date (Airflow 3) has no data interval: it loads the previous day.
+        """
         from airflow_provider_metrika.formats.normalize import normalize_email, normalize_phone
 
+        window = data_window(data_interval_start, data_interval_end)
         tz_name = counter_timezone()
-        path = Path(DATA_DIR) / f"contacts_{ds_nodash}.csv"
+        path = Path(DATA_DIR) / f"contacts_{window.label}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
             writer.writerow(CONTACT_COLUMNS.values())
-            for row in crm_rows(CONTACTS_SQL, data_interval_start, data_interval_end):
+            for row in crm_rows(CONTACTS_SQL, window):
                 writer.writerow(
                     [
                         row.id,
@@ -134,7 +138,7 @@ def metrika_crm_to_cdp():
                 "currency": row.currency,
                 **({"finish_date_time": counter_time(row.paid_at, tz_name)} if row.paid_at else {}),
             }
-            for row in crm_rows(ORDERS_SQL, data_interval_start, data_interval_end)
+            for row in crm_rows(ORDERS_SQL, data_window(data_interval_start, data_interval_end))
         ]
 
     # [START howto_upload_cdp]

@@ -23,6 +23,7 @@ except ImportError:  # Airflow 2.11
     from airflow.decorators import dag, task
 
 from airflow.timetables.interval import CronDataIntervalTimetable
+from data_window import data_window
 
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
 from airflow_provider_metrika.sensors.uploading import MetrikaUploadingSensor
@@ -62,8 +63,11 @@ def as_utc(value: Any) -> datetime:
 )
 def metrika_crm_to_offline_conversions():
     @task(multiple_outputs=True)
-    def extract_paid_deals(data_interval_start=None, data_interval_end=None, ds_nodash=None) -> dict[str, Any]:
-        """Stream paid deals into a Metrika offline-conversions CSV (the provider writes the header)."""
+    def extract_paid_deals(data_interval_start=None, data_interval_end=None) -> dict[str, Any]:
+        """Stream paid deals of the run's window into an offline-conversions CSV (the provider writes the header).
+
+        A run triggered without a logical date (Airflow 3) has no data interval: it loads the previous day.
+        """
         from sqlalchemy import text
 
         from airflow_provider_metrika.formats import get_file_format
@@ -74,14 +78,11 @@ def metrika_crm_to_offline_conversions():
             from airflow.hooks.base import BaseHook
 
         engine = BaseHook.get_connection(CRM_CONN_ID).get_hook().get_sqlalchemy_engine()
-        params = {
-            "start": data_interval_start.astimezone(UTC).replace(tzinfo=None),
-            "end": data_interval_end.astimezone(UTC).replace(tzinfo=None),
-        }
-        path = Path(DATA_DIR) / f"offline_conversions_{ds_nodash}.csv"
+        window = data_window(data_interval_start, data_interval_end)
+        path = Path(DATA_DIR) / f"offline_conversions_{window.label}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         with engine.connect() as conn, path.open("wb") as out:
-            result = conn.execution_options(stream_results=True).execute(text(PAID_DEALS_SQL), params)
+            result = conn.execution_options(stream_results=True).execute(text(PAID_DEALS_SQL), window.sql_params())
             rows = (
                 {
                     "ClientId": row.client_id or "",
@@ -94,8 +95,8 @@ def metrika_crm_to_offline_conversions():
                 for row in result
             )
             count = get_file_format("offline_conversions").write_csv(rows, out)
-        print(f"Extracted {count} paid deals to {path}")
-        return {"path": str(path), "rows": count}
+        print(f"Extracted {count} paid deals of {window.start} to {window.end} to {path}")
+        return {"path": str(path), "rows": count, "comment": f"crmdeals{window.label}"}
 
     extracted = extract_paid_deals()
 
@@ -104,7 +105,7 @@ def metrika_crm_to_offline_conversions():
         task_id="upload_offline_conversions",
         src=extracted["path"],
         counter_id=COUNTER_ID,
-        comment="crmdeals{{ ds_nodash }}",
+        comment=extracted["comment"],  # names the day loaded, also in a run without a logical date
     )
     wait = MetrikaUploadingSensor(
         task_id="wait_for_processing",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "example_dags"))
 
 from demo_crm import create_crm_database  # noqa: E402
-from demo_runner import EXAMPLE_DAGS, airflow_env, migrate, run_dag  # noqa: E402
+from demo_runner import EXAMPLE_DAGS, airflow_env, migrate, run_dag, run_dag_without_logical_date  # noqa: E402
 
 from airflow_provider_metrika.emulator.testing import EmulatorProcess  # noqa: E402
+
+AIRFLOW_3 = int(__import__("airflow").__version__.split(".")[0]) >= 3
+NO_INTERVAL_LOG = "This run has no data interval (triggered without a logical date): loading the previous day"
 
 pytestmark = pytest.mark.dags
 
@@ -88,3 +92,32 @@ def test_expenses_dag_end_to_end(demo):
     assert {row["provider"] for row in held} == {"airflow-example"}
     types = [u["uploading"]["type"] for u in emu.client.uploadings(kind="expenses")]
     assert types == ["REMOVES", "EXPENSES"]
+
+
+# Only Airflow 3 has runs without a logical date (a run triggered by hand from the UI, the REST API or
+# `airflow dags trigger` without one); on 2.11 every run has a data interval, and tests/dags/test_data_window.py
+# covers the fallback on both lines.
+if AIRFLOW_3:
+
+    def test_offline_conversions_dag_without_logical_date_loads_the_previous_day(demo):
+        emu, env = demo
+        emu.client.reset()
+        days = {(datetime.now(UTC) - timedelta(days=1)).strftime("%Y%m%d")}
+        result = run_dag_without_logical_date("metrika_crm_to_offline_conversions", env)
+        days.add((datetime.now(UTC) - timedelta(days=1)).strftime("%Y%m%d"))  # in case midnight passed
+        assert result.returncode == 0, result.output[-5000:]
+        assert "logical_date=None data_interval_start=None state=success" in result.output
+        assert NO_INTERVAL_LOG in result.output
+        summary = result.summary
+        assert summary["status"] == "PROCESSED" and 0 < summary["rows_extracted"] < DEALS
+        (uploading,) = emu.client.uploadings(kind="offline_conversions")
+        assert uploading["rows"] == summary["rows_extracted"]
+        assert uploading["comment"][len("crmdeals") :][:8] in days
+
+    def test_cdp_dag_without_logical_date_loads_the_previous_day(demo):
+        _emu, env = demo
+        result = run_dag_without_logical_date("metrika_crm_to_cdp", env)
+        assert result.returncode == 0, result.output[-5000:]
+        assert result.output.count(NO_INTERVAL_LOG) == 2  # both extract tasks said so
+        summary = result.summary
+        assert summary["contacts"]["elements_count"] == 500 and summary["orders"]["elements_count"] > 0
