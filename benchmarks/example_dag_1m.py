@@ -22,10 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "example_dags")]
+sys.path[:0] = [str(ROOT), str(ROOT / "example_dags"), str(ROOT / "benchmarks")]
 
 from demo_crm import STATUSES, create_crm_database  # noqa: E402
 from demo_runner import airflow_env, migrate, run_dag  # noqa: E402
+from small_mode import parse_args  # noqa: E402
 
 from airflow_provider_metrika.emulator.testing import EmulatorProcess  # noqa: E402
 
@@ -66,7 +67,7 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--keep-workdir", type=Path, help="run here and keep the files (default: a temp dir)")
     parser.add_argument("--verbose", action="store_true", help="stream the `airflow dags test` output")
-    args = parser.parse_args()
+    args = parse_args(parser, small={"rows": 300, "customers": 100})
 
     workdir = args.keep_workdir or Path(tempfile.mkdtemp(prefix="metrika-dag-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)

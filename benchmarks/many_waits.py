@@ -40,9 +40,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import requests  # noqa: E402
+from small_mode import parse_args  # noqa: E402
 
 from airflow_provider_metrika.emulator.testing import EmulatorClient, EmulatorProcess  # noqa: E402
 
@@ -95,7 +96,7 @@ def create_uploadings(url: str, counters: list[int], total: int, clock: Emulator
             counter = counters[n % len(counters)]
             response = session.post(
                 f"{url}/management/v1/counter/{counter}/offline_conversions/upload",
-                params={"comment": f"benchmark {n}"},
+                params={"comment": f"benchmark{n}"},  # letters and digits only
                 files={"file": ("data.csv", body, "text/csv")},
                 timeout=60,
             )
@@ -284,7 +285,9 @@ def main() -> None:
     parser.add_argument("--json", help="also write the raw figures here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(
+        parser, small={"uploadings": 20, "counters": 2, "speed": 600.0, "stage_seconds": 60.0, "max_poll": 60.0}
+    )
 
     if args.child:
         print(json.dumps(run_mode(args)))
@@ -303,8 +306,10 @@ def main() -> None:
                 for k, v in vars(args).items()
                 if k in {"uploadings", "counters", "speed", "stage_seconds", "poll", "max_poll"}
             ]
-            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-            results.append(json.loads(output.strip().splitlines()[-1]))
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"the {mode} run failed (exit {done.returncode}):\n{done.stderr[-5000:]}")
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print_table(results, args)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from conversions_file import parse_size, write_conversions_csv  # noqa: E402
+from small_mode import parse_args  # noqa: E402
 
 from airflow_provider_metrika.emulator.testing import TEST_TOKEN, EmulatorProcess  # noqa: E402
 
@@ -241,7 +242,7 @@ def main() -> None:
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_args(parser, small={"size": "1MiB", "variants": "csv-parse,inflight"})
     if args.child:
         child_main(args.child, args.path, args.url, args.progress_interval)
         return

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 from conversions_file import write_conversions_csv  # noqa: E402
+from small_mode import parse_args  # noqa: E402
 
 from airflow_provider_metrika.formats import ValidationOptions, get_file_format  # noqa: E402
 
@@ -53,7 +54,7 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=100)
     parser.add_argument("--keep", type=Path, help="write the generated file here and keep it")
     parser.add_argument("--repeat", type=int, default=3, help="runs per pass; the best is shown")
-    args = parser.parse_args()
+    args = parse_args(parser, small={"mb": 1, "repeat": 1})
     now = int(time.time())
     options = ValidationOptions(now=datetime.fromtimestamp(now, UTC))
     fmt = get_file_format("offline_conversions")
