@@ -9,6 +9,7 @@ in the task log, instead of failing on a missing interval.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -49,3 +50,8 @@ def data_window(
         window.end.isoformat(),
     )
     return window
+
+
+def file_safe(run_id: str | None) -> str:
+    """A run id as part of a file name: runs of the same window, in parallel, must not share a file."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", run_id or "run")

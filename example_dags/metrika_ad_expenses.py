@@ -23,6 +23,7 @@ except ImportError:  # Airflow 2.11
     from airflow.decorators import dag, task
 
 from airflow.timetables.interval import CronDataIntervalTimetable
+from data_window import data_window
 
 from airflow_provider_metrika.operators.expenses import MetrikaReplaceExpensesOperator
 
@@ -60,18 +61,21 @@ def platform_costs(day: str) -> list[dict[str, Any]]:
     default_args={"retries": 2},
 )
 def metrika_ad_expenses():
-    @task
-    def extract_costs(data_interval_start=None) -> list[dict[str, Any]]:
+    @task(multiple_outputs=True)
+    def extract_costs(data_interval_start=None, data_interval_end=None) -> dict[str, Any]:
+        """The day's costs; a run triggered without a logical date (Airflow 3) has no interval: the previous day."""
         from airflow_provider_metrika.formats.expenses import is_yandex_direct
 
-        day = data_interval_start.strftime("%Y-%m-%d")
-        return [row for row in platform_costs(day) if not is_yandex_direct(row["utm_source"])]
+        day = data_window(data_interval_start, data_interval_end).start.astimezone(UTC).strftime("%Y-%m-%d")
+        return {"day": day, "rows": [row for row in platform_costs(day) if not is_yandex_direct(row["utm_source"])]}
+
+    costs = extract_costs()
 
     # [START howto_replace_expenses]
     replace = MetrikaReplaceExpensesOperator(
         task_id="replace_expenses",
-        rows=extract_costs(),
-        date_from="{{ data_interval_start.strftime('%Y-%m-%d') }}",
+        rows=costs["rows"],
+        date_from=costs["day"],
         provider=PROVIDER,
         counter_id=COUNTER_ID,
         comment="adcosts",

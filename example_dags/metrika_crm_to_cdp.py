@@ -24,7 +24,7 @@ except ImportError:  # Airflow 2.11
     from airflow.decorators import dag, task
 
 from airflow.timetables.interval import CronDataIntervalTimetable
-from data_window import DataWindow, data_window
+from data_window import DataWindow, data_window, file_safe
 
 from airflow_provider_metrika.operators.cdp import MetrikaUploadContactsOperator, MetrikaUploadOrdersOperator
 
@@ -96,7 +96,7 @@ def counter_timezone() -> str:
 )
 def metrika_crm_to_cdp():
     @task
-    def extract_contacts(data_interval_start=None, data_interval_end=None) -> str:
+    def extract_contacts(data_interval_start=None, data_interval_end=None, run_id=None) -> str:
         """Customers → CSV with the CRM's column names; emails/phones normalised as Metrika requires.
 
         A run triggered without a logical date (Airflow 3) has no data interval: it loads the previous day.
@@ -105,7 +105,7 @@ def metrika_crm_to_cdp():
 
         window = data_window(data_interval_start, data_interval_end)
         tz_name = counter_timezone()
-        path = Path(DATA_DIR) / f"contacts_{window.label}.csv"
+        path = Path(DATA_DIR) / f"contacts_{window.label}_{file_safe(run_id)}.csv"  # one file per run
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)

@@ -23,7 +23,7 @@ except ImportError:  # Airflow 2.11
     from airflow.decorators import dag, task
 
 from airflow.timetables.interval import CronDataIntervalTimetable
-from data_window import data_window
+from data_window import data_window, file_safe
 
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
 from airflow_provider_metrika.sensors.uploading import MetrikaUploadingSensor
@@ -63,7 +63,7 @@ def as_utc(value: Any) -> datetime:
 )
 def metrika_crm_to_offline_conversions():
     @task(multiple_outputs=True)
-    def extract_paid_deals(data_interval_start=None, data_interval_end=None) -> dict[str, Any]:
+    def extract_paid_deals(data_interval_start=None, data_interval_end=None, run_id=None) -> dict[str, Any]:
         """Stream paid deals of the run's window into an offline-conversions CSV (the provider writes the header).
 
         A run triggered without a logical date (Airflow 3) has no data interval: it loads the previous day.
@@ -79,7 +79,7 @@ def metrika_crm_to_offline_conversions():
 
         engine = BaseHook.get_connection(CRM_CONN_ID).get_hook().get_sqlalchemy_engine()
         window = data_window(data_interval_start, data_interval_end)
-        path = Path(DATA_DIR) / f"offline_conversions_{window.label}.csv"
+        path = Path(DATA_DIR) / f"offline_conversions_{window.label}_{file_safe(run_id)}.csv"  # one file per run
         path.parent.mkdir(parents=True, exist_ok=True)
         with engine.connect() as conn, path.open("wb") as out:
             result = conn.execution_options(stream_results=True).execute(text(PAID_DEALS_SQL), window.sql_params())

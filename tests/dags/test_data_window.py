@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "example_dags"))
 
-from data_window import DataWindow, data_window
+from data_window import DataWindow, data_window, file_safe
 
 MSK = timezone(timedelta(hours=3))
 
@@ -40,3 +40,9 @@ def test_sql_params_are_naive_utc_and_the_label_is_the_utc_day():
     window = DataWindow(datetime(2026, 3, 1, 2, tzinfo=MSK), datetime(2026, 3, 2, 2, tzinfo=MSK))
     assert window.sql_params() == {"start": datetime(2026, 2, 28, 23), "end": datetime(2026, 3, 1, 23)}
     assert window.label == "20260228"
+
+
+def test_run_ids_become_file_names_of_their_own():
+    assert file_safe("manual__2026-03-01T10:00:00.123+00:00") == "manual__2026-03-01T10_00_00.123_00_00"
+    assert file_safe("../../etc/passwd") == ".._.._etc_passwd"
+    assert file_safe(None) == "run"

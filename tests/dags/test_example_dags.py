@@ -121,3 +121,13 @@ if AIRFLOW_3:
         assert result.output.count(NO_INTERVAL_LOG) == 2  # both extract tasks said so
         summary = result.summary
         assert summary["contacts"]["elements_count"] == 500 and summary["orders"]["elements_count"] > 0
+
+    def test_expenses_dag_without_logical_date_replaces_the_previous_day(demo):
+        emu, env = demo
+        days = {(datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")}
+        result = run_dag_without_logical_date("metrika_ad_expenses", env)
+        days.add((datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d"))
+        assert result.returncode == 0, result.output[-5000:]
+        assert NO_INTERVAL_LOG in result.output
+        assert result.summary["status"] == "PROCESSED"
+        assert {row["date"] for row in emu.client.expenses(12345)} <= days
