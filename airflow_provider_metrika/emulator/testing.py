@@ -148,6 +148,11 @@ class EmulatorProcess:
         return self._client
 
     @property
+    def pid(self) -> int | None:
+        """The emulator's process id (it leads its own process group); None when it was not started."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
