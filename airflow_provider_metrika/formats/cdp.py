@@ -25,9 +25,9 @@ from airflow_provider_metrika.formats.values import (
     check_attribute_id,
     check_cdp_date,
     check_cdp_datetime,
+    check_client_id,
     check_currency,
     check_decimal,
-    check_digits,
     check_email,
     check_goals_cell,
     check_items,
@@ -36,6 +36,7 @@ from airflow_provider_metrika.formats.values import (
     check_md5,
     check_phone,
     check_products_cell,
+    control_character_problem,
     make_equals_check,
     make_max_decimal_check,
     make_max_length_check,
@@ -75,6 +76,8 @@ def _scalar_json(check: CellCheck | None) -> JsonCheck:
     def json_check(value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             return f"must be a string or number, not {type(value).__name__}"
+        if isinstance(value, str) and (problem := control_character_problem(value)) is not None:
+            return problem
         return check(str(value)) if check is not None and str(value) else None
 
     return json_check
@@ -223,7 +226,7 @@ PRODUCTS = CdpField(
 
 COMMENT = text("user_comment", make_max_length_check(MAX_COMMENT))
 CURRENCY = text("currency", check_currency)
-CLIENT_IDS = multi("client_ids", check_digits, 500, json_item=int)
+CLIENT_IDS = multi("client_ids", check_client_id, 500, json_item=int)
 EMAILS = multi("emails", check_email, 50, normalise=normalize_email)
 PHONES = multi("phones", check_phone, 50, normalise=normalize_phone)
 EMAILS_MD5 = multi("emails_md5", check_md5, 50, normalise=lambda v: to_text(v).lower())

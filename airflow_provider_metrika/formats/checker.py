@@ -18,7 +18,13 @@ from typing import IO, TYPE_CHECKING, Any
 from airflow_provider_metrika.formats.fastpath import LinePattern, compile_line_pattern
 from airflow_provider_metrika.formats.options import ValidationOptions
 from airflow_provider_metrika.formats.report import Problem, ValidationReport
-from airflow_provider_metrika.formats.values import STALE, CellCheck, column_stale_count
+from airflow_provider_metrika.formats.values import (
+    STALE,
+    CellCheck,
+    column_stale_count,
+    control_character_problem,
+    has_control_character,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_metrika.formats.base import FileFormat
@@ -407,6 +413,8 @@ class StreamChecker:
         rules = self._rules
         if rules is None or not batch or set(map(len, batch)) != {rules.width}:
             return None
+        if has_control_character("".join(map("".join, batch))):
+            return None
         columns = list(zip(*batch, strict=True))
         stale = 0
         stale_checks = []
@@ -558,7 +566,7 @@ class StreamChecker:
             self.add_problem(row, None, f"has {len(fields)} fields; the header has {rules.width}")
             self._bad_rows += 1
             return False
-        ok = True
+        ok = not has_control_character("".join(fields)) or self._control_characters(fields, row)
         stale = None
         for index, column, check in rules.checks:
             value = fields[index]
@@ -593,6 +601,15 @@ class StreamChecker:
             self._bad_rows += 1
             return False
         return stale is None or self._outside_window(row, *stale)
+
+    def _control_characters(self, fields: list[str], row: int) -> bool:
+        """Report each cell of ``fields`` that holds a control character; False (the row is bad)."""
+        header = self._header or []
+        for index, value in enumerate(fields):
+            message = control_character_problem(value)
+            if message is not None:
+                self.add_problem(row, header[index] if index < len(header) else None, message)
+        return False
 
     def _outside_window(self, row: int, column: str, value: str) -> bool:
         """A row older than the linkage window, per ``stale_rows``; True when it is still kept."""

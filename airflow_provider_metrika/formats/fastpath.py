@@ -23,7 +23,13 @@ from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING
 
-from airflow_provider_metrika.formats.values import PATTERN_MAX_CHARS, CellCheck, ColumnCheck, column_stale_count
+from airflow_provider_metrika.formats.values import (
+    CONTROL_CHARACTERS,
+    PATTERN_MAX_CHARS,
+    CellCheck,
+    ColumnCheck,
+    column_stale_count,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_metrika.formats.checker import RowRules
@@ -67,7 +73,7 @@ def compile_line_pattern(rules: RowRules, delimiter: str) -> LinePattern | None:
         return None
     if rules.warn_when:
         return None  # a warning to count needs the row loop; the column-wise path still serves clean batches
-    any_cell = f'[^{re.escape(delimiter)}"\\r\\n]'
+    any_cell = f'[^{re.escape(delimiter)}"\\r\\n{CONTROL_CHARACTERS}]'  # a control character is a problem to word
     checks_at: dict[int, list[CellCheck]] = {}
     for index, _column, check in rules.checks:
         checks_at.setdefault(index, []).append(check)

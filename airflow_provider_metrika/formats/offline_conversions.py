@@ -13,6 +13,7 @@ from airflow_provider_metrika.formats.base import FileFormat
 from airflow_provider_metrika.formats.checker import HeaderContext, RowRules
 from airflow_provider_metrika.formats.options import ValidationOptions
 from airflow_provider_metrika.formats.values import (
+    check_client_id,
     check_currency,
     check_decimal,
     check_digits,
@@ -28,7 +29,7 @@ from airflow_provider_metrika.formats.writer import (
 
 DATETIME = "DateTime"
 
-CLIENT_ID = Column("ClientId", check_digits, ("client_id", "clientid"), to_decimal_text)
+CLIENT_ID = Column("ClientId", check_client_id, ("client_id", "clientid"), to_decimal_text)
 USER_ID = Column("UserId", None, ("user_id", "userid"))
 YCLID = Column("Yclid", check_digits, ("yclid",), to_decimal_text)
 PURCHASE_ID = Column("PurchaseId", None, ("purchase_id", "purchaseid"))

@@ -15,7 +15,7 @@ from airflow_provider_metrika.formats.base import CellError, FileFormat
 from airflow_provider_metrika.formats.checker import HeaderContext, RowRules
 from airflow_provider_metrika.formats.offline_conversions import CLIENT_ID, USER_ID
 from airflow_provider_metrika.formats.options import ValidationOptions
-from airflow_provider_metrika.formats.values import check_digits
+from airflow_provider_metrika.formats.values import check_client_id
 from airflow_provider_metrika.formats.writer import column_lookup, encode_columns
 
 ID_COLUMNS = {"clientid": "ClientId", "userid": "UserId"}
@@ -47,7 +47,7 @@ class UserParamsFormat(FileFormat):
             context.problem(None, "no id column: the header needs ClientId or UserId")
         if len([name for name in header if name.strip().lower() not in ID_COLUMNS]) == 0:
             context.problem(None, "no parameter column: add at least one column besides the id")
-        checks = tuple((p, name, check_digits) for p, name in ids if name.strip().lower() == "clientid")
+        checks = tuple((p, name, check_client_id) for p, name in ids if name.strip().lower() == "clientid")
         any_of = ((tuple(p for p, _ in ids), f"no id: fill {' or '.join(n for _, n in ids)}"),) if ids else ()
         return RowRules(width=len(header), checks=checks, any_of=any_of)
 

@@ -152,6 +152,53 @@ def check_digits(value: str) -> str | None:
     return None if value.isdigit() and value.isascii() else f"{shown(value)} must be digits only"
 
 
+#: Metrika's ClientID is an unsigned 64-bit integer
+#: (https://yandex.com/support/metrica/en/data/offline-conversion-data.html: "ClientId ... of the UInt64 type").
+MAX_CLIENT_ID = (1 << 64) - 1
+_MAX_CLIENT_ID_TEXT = str(MAX_CLIENT_ID)
+
+
+def _fits_uint64(value: str) -> bool:
+    """For ASCII digit strings: compared as text, so a 100,000-digit cell is never turned into an int."""
+    digits = value.lstrip("0") or "0"
+    return len(digits) < len(_MAX_CLIENT_ID_TEXT) or (
+        len(digits) == len(_MAX_CLIENT_ID_TEXT) and digits <= _MAX_CLIENT_ID_TEXT
+    )
+
+
+def _all_client_ids(column: tuple[str, ...]) -> int | None:
+    if _all_digits(column) is None:
+        return None
+    return 0 if max(map(len, column)) < len(_MAX_CLIENT_ID_TEXT) or all(map(_fits_uint64, column)) else None
+
+
+@with_bulk(_all_client_ids, "[0-9]{1,19}+")
+def check_client_id(value: str) -> str | None:
+    """A ClientID: ASCII digits of an unsigned 64-bit integer (at most 18446744073709551615)."""
+    if not (value.isdigit() and value.isascii()):
+        return f"{shown(value)} must be digits only"
+    if _fits_uint64(value):
+        return None
+    return f"{shown(value)} is not a ClientID: it must fit an unsigned 64-bit integer (at most {MAX_CLIENT_ID})"
+
+
+#: C0 control characters other than tab, LF and CR (which CSV quoting carries), and DEL, as a regex class body.
+CONTROL_CHARACTERS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
+
+
+def control_character_problem(value: str) -> str | None:
+    """A message when ``value`` holds a control character Metrika cannot take (NUL, backspace, escape, ...)."""
+    found = _CONTROL.search(value)
+    if found is None:
+        return None
+    return f"holds the control character {found.group()!r} at position {found.start() + 1}; Metrika takes text"
+
+
+def has_control_character(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
 @with_bulk(_all_digits, DIGITS)
 def check_unix_seconds(value: str) -> str | None:
     return None if value.isdigit() and value.isascii() else f"{shown(value)} is not integer unix seconds"

@@ -20,7 +20,9 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 OPTIONS = ValidationOptions(now=NOW)
 NAMES = sorted(FILE_FORMATS)
 
-safe_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+# Text Metrika takes: no lone surrogates, no control characters but tab, LF and CR (the rest are refused).
+TEXT_CHARACTERS = st.characters(blacklist_categories=("Cs", "Cc")) | st.sampled_from("\t\n\r")
+safe_text = st.text(TEXT_CHARACTERS, max_size=30)
 nonblank = safe_text.filter(lambda s: s.strip())
 zones = st.sampled_from([UTC, timezone(timedelta(hours=3)), timezone(timedelta(hours=-7, minutes=-30))])
 naive_times = st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1))
@@ -191,7 +193,7 @@ VALID_ROWS = {
             "client_ids": st.lists(st.integers(1, 2**63 - 1), max_size=3),
             "birth_date": st.dates(min_value=date(1971, 1, 1), max_value=date(2030, 1, 1)),
             "create_date_time": naive_times,
-            "user_comment": st.text(st.characters(blacklist_categories=("Cs",)), max_size=50),
+            "user_comment": st.text(TEXT_CHARACTERS, max_size=50),
         },
     ),
     "orders": st.fixed_dictionaries(

@@ -220,8 +220,10 @@ def test_default_now_is_the_current_time():
 def test_split_lines_keeps_odd_line_breaks_inside_records():
     assert checker_module.split_lines("a,b\r\nc,d\n") == ["a,b\r\n", "c,d\n"]
     assert checker_module.split_lines('a,"x\x0cy"\nc\rd\n') == ['a,"x\x0cy"\n', "c\rd\n"]
-    report = report_of(rows(f'1,"page\x0cbreak",{RECENT},,'), 1 << 20)
+    report = report_of(rows(f'1,"line\u2028separator",{RECENT},,'), 1 << 20)
     assert report.ok and report.rows == 1
+    report = report_of(rows(f'1,"page\x0cbreak",{RECENT},,'), 1 << 20)  # one row, refused for its form feed
+    assert report.rows == 1 and [(p.row, p.column) for p in report.problems] == [(2, "Target")]
 
 
 def test_fast_and_row_paths_agree_on_a_large_file():
@@ -306,3 +308,36 @@ def test_a_field_over_a_lowered_csv_limit_is_worded():
 )
 def test_record_end_respects_quotes(text, start, in_quotes, expected):
     assert checker_module._record_end(text, start, in_quotes) == expected
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\x08", "\x0b", "\x1b", "\x7f"])
+@pytest.mark.parametrize("chunk", [3, 1 << 20])
+def test_control_characters_in_text_cells_are_refused_with_row_and_column(char, chunk):
+    data = rows(f"1,t,{RECENT},,", f"2,pa{char}id,{RECENT},,", *[f"{i},t,{RECENT},," for i in range(3, 600)])
+    report = report_of(data, chunk)
+    assert [(p.row, p.column) for p in report.problems] == [(3, "Target")]
+    assert f"holds the control character {char!r} at position 3" in report.problems[0].message
+    assert (report.rows, report.valid_rows) == (599, 598)
+
+
+def test_tabs_and_quoted_line_breaks_are_text():
+    assert report_of(rows(f'1,"a\tb\r\nc",{RECENT},,'), 1 << 20).ok
+
+
+@pytest.mark.parametrize(
+    ("client_id", "ok"),
+    [
+        ("18446744073709551615", True),
+        ("018446744073709551615", True),
+        ("1234567890123456789", True),
+        ("18446744073709551616", False),
+        ("99999999999999999999", False),
+        ("9" * 5000, False),  # longer than int() reads by default: compared as text
+    ],
+)
+def test_client_id_must_fit_an_unsigned_64_bit_integer(client_id, ok):
+    for chunk in (7, 1 << 20):
+        report = report_of(rows(f"{client_id},t,{RECENT},,", *[f"{i},t,{RECENT},," for i in range(300)]), chunk)
+        assert report.ok is ok, report.summary()
+        if not ok:
+            assert report.problems[0].column == "ClientId" and "unsigned 64-bit" in report.problems[0].message

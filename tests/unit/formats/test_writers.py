@@ -368,3 +368,40 @@ def test_json_validate_rows_checks_goals_and_products():
         report = orders.validate_rows([{**JSON_ORDER, **change}], OPTIONS)
         assert fragment in report.problems[0].message, (change, report.problems)
     assert orders.validate_rows([{**JSON_ORDER, "goals": [], "products": {}}], OPTIONS).ok
+
+
+RECENT_SECONDS = int(NOW.timestamp()) - 3600
+
+
+@pytest.mark.parametrize(
+    ("row", "fragment"),
+    [
+        ({"ClientId": 2**64, "Target": "t"}, "<rows> row 2, column ClientId: '18446744073709551616' is not a ClientID"),
+        ({"ClientId": -1, "Target": "t"}, "<rows> row 2, column ClientId: '-1' must be digits only"),
+        ({"ClientId": 1, "Target": "pa\x00id"}, "<rows> row 2, column Target: holds the control character '\\x00'"),
+        ({"UserId": "u\x1b1", "Target": "t"}, "<rows> row 2, column UserId: holds the control character '\\x1b'"),
+    ],
+)
+def test_rows_metrika_cannot_take_are_refused(row, fragment):
+    with pytest.raises(MetrikaValidationError) as raised:
+        written("offline_conversions", [{**row, "DateTime": RECENT_SECONDS}])
+    assert fragment in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("contact", "fragment"),
+    [
+        ({"uniq_id": "c\x001"}, "<rows> row 1, column uniq_id: holds the control character '\\x00'"),
+        ({"uniq_id": "c1", "client_ids": [2**64]}, "<rows> row 1, column client_ids: '18446744073709551616' is not"),
+        ({"uniq_id": "c1", "name": "A\x07"}, "<rows> row 1, column name: holds the control character '\\x07'"),
+    ],
+)
+def test_json_rows_metrika_cannot_take_are_refused(contact, fragment):
+    with pytest.raises(MetrikaValidationError) as raised:
+        get_file_format("contacts").to_json_body([contact], OPTIONS)
+    assert fragment in str(raised.value)
+
+
+def test_user_params_client_id_must_fit_uint64():
+    report = get_file_format("user_params").validate(io.BytesIO(b"ClientId,level\n18446744073709551616,gold\n"))
+    assert [(p.row, p.column) for p in report.problems] == [(2, "ClientId")]
