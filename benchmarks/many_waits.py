@@ -115,16 +115,34 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-async def await_all(triggers: list[Any]) -> dict[str, tuple[float, str]]:
-    """Consume every trigger's run() concurrently, as the triggerer does: id -> (wall time of event, status)."""
+STALL_TICK = 0.01  # the stall monitor wakes every 10 ms; a late wake-up is time the loop was blocked
+
+
+async def await_all(triggers: list[Any]) -> tuple[dict[str, tuple[float, str]], float]:
+    """Consume every trigger's run() concurrently, as the triggerer does.
+
+    Returns id -> (wall time of event, status), and the longest event-loop stall in seconds: how much
+    later than asked a 10 ms sleep of a monitor task woke up (what Airflow's triggerer warns about as
+    "async thread was blocked").
+    """
     fired: dict[str, tuple[float, str]] = {}
+    longest = 0.0
 
     async def consume(trigger: Any) -> None:
         async for event in trigger.run():
             fired[trigger.uploading_ids[0]] = (time.time(), event.payload["status"])
 
+    async def monitor() -> None:
+        nonlocal longest
+        while True:
+            asked = time.perf_counter()
+            await asyncio.sleep(STALL_TICK)
+            longest = max(longest, time.perf_counter() - asked - STALL_TICK)
+
+    watcher = asyncio.create_task(monitor())
     await asyncio.gather(*(consume(t) for t in triggers))
-    return fired
+    watcher.cancel()
+    return fired, longest
 
 
 def run_mode(args: argparse.Namespace) -> dict[str, Any]:
@@ -173,7 +191,7 @@ def run_mode(args: argparse.Namespace) -> dict[str, Any]:
     rss_before = current_rss_mib()
     cpu_before = time.process_time()
     wall_before = time.time()
-    fired = asyncio.run(await_all(triggers))
+    fired, longest_stall = asyncio.run(await_all(triggers))
     wall = time.time() - wall_before
     cpu = time.process_time() - cpu_before
     peak = peak_rss_mib()
@@ -219,6 +237,7 @@ def run_mode(args: argparse.Namespace) -> dict[str, Any]:
         "late_intervals": late_intervals,
         "poll_to_event_ms": poll_to_event,
         "missed_polls": missed,
+        "longest_stall_ms": longest_stall * 1000,
     }
 
 
@@ -262,6 +281,7 @@ def print_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None
         ("late, poll intervals: p50 / max", lambda r: p50_max(r["late_intervals"], ".2f")),
         ("firing poll start -> event, wall ms: p50 / max", lambda r: p50_max(r["poll_to_event_ms"], ".0f")),
         ("fired after a later poll than needed", lambda r: f"{r['missed_polls']}"),
+        ("longest event-loop stall, ms", lambda r: f"{r['longest_stall_ms']:.0f}"),
     ]
     width = max(len(name) for name, _ in rows)
     print(f"{'':{width}}  " + "  ".join(f"{r['mode']:>22}" for r in results))
