@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -345,3 +347,22 @@ def test_emulator_process_removes_the_state_it_made():
         process.restart()  # a restart keeps the state
         assert Path(process.db_path).exists()
     assert not state.exists()
+
+
+def test_a_sigkilled_emulator_comes_back_on_its_port_with_its_state(tmp_path):
+    """What the deployment test does to the emulator: SIGKILL its process group, start it again on the same port."""
+    process = EmulatorProcess(str(tmp_path / "state.db"))
+    assert process.pid is None
+    with process:
+        pid, port = process.pid, process.port
+        assert os.getpgid(pid) == pid  # it leads its own process group, which a shell trap can kill whole
+        first = MetrikaTestApi(process.url).upload(
+            UPLOAD, f"ClientId,Target,DateTime\n1,goal,{int(process.client.now()) - 10}\n"
+        )
+        os.killpg(pid, signal.SIGKILL)
+        process.stop()
+        process.port = port
+        process.start()
+        assert process.pid != pid and process.port == port
+        body = MetrikaTestApi(process.url).get(UPLOADINGS).json()["uploadings"]
+        assert [u["id"] for u in body] == [first.json()["uploading"]["id"]]
