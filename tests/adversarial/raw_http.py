@@ -17,7 +17,25 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from airflow_provider_metrika.uploads import UPLOAD_KINDS
+
 ANSWER_TIMEOUT = 20.0
+BOUNDARY = "b0undary"
+MULTIPART = f"Content-Type: multipart/form-data; boundary={BOUNDARY}"
+END = f"--{BOUNDARY}--\r\n".encode()
+
+
+def route(kind: str, endpoint: str, counter_id: object = 12345, **kwargs: object) -> str:
+    """A real route of the provider's kind table (``endpoint``: upload_path, list_path, ...)."""
+    upload_kind = UPLOAD_KINDS[kind]
+    return upload_kind.path(getattr(upload_kind, endpoint), counter_id, **kwargs)
+
+
+def file_part(content: bytes, name: str = "file", filename: str | None = "data.csv") -> bytes:
+    """One multipart part (delimited by :data:`BOUNDARY`); end the body with :data:`END`."""
+    disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
+    head = f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\nContent-Type: text/csv\r\n\r\n"
+    return head.encode() + content + b"\r\n"
 
 
 @dataclasses.dataclass(frozen=True)

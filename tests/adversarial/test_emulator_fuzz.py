@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from airflow_provider_metrika.emulator.testing import EmulatorClient
 from airflow_provider_metrika.uploads import CDP, MANAGEMENT, UPLOAD_KINDS
-from tests.adversarial.raw_http import assert_metrika_error, exchange, request_bytes
+from tests.adversarial.raw_http import BOUNDARY, END, assert_metrika_error, exchange, file_part, request_bytes
 
 BODY_TIMEOUT = 0.1
 ANSWER_BOUND = 10.0  # seconds; generous (a shared machine), far below "hangs"
@@ -38,6 +38,7 @@ ROUTES = sorted(
         if (template := getattr(kind, endpoint, None))
     }
 )
+MULTIPART_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
 QUERY_NAMES = (
     "limit",
     "offset",
@@ -52,7 +53,6 @@ QUERY_NAMES = (
     "new_goal_name",
     "client_id_type",
 )
-BOUNDARY = "fuzzb0undary"
 CSV_HEADERS = (b"ClientId,Target,DateTime", b"UserId,key", b"uniq_id,name", b"id,client_uniq_id", b"", b"\xef\xbb\xbf,")
 
 BOUNDARY_IDS = ["0", "-1", str(2**31), str(2**63 - 1), str(2**63), str(2**64), "9" * 19, "9" * 40, "1e3", "%FF", ""]
@@ -82,13 +82,8 @@ def valid_query(template: str) -> str:
     return ""
 
 
-def multipart(content: bytes, name: str = "file", filename: str | None = "data.csv") -> bytes:
-    disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
-    return (
-        f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
-        + content
-        + f"\r\n--{BOUNDARY}--\r\n".encode()
-    )
+def multipart(content: bytes, filename: str | None = "data.csv") -> bytes:
+    return file_part(content, filename=filename) + END
 
 
 json_values = st.recursive(
@@ -104,9 +99,9 @@ csv_files = st.builds(
 bodies = st.one_of(
     st.just((b"", None)),
     st.binary(max_size=200).map(lambda raw: (raw, None)),
-    csv_files.map(lambda csv: (multipart(csv), f"multipart/form-data; boundary={BOUNDARY}")),
-    csv_files.map(lambda csv: (multipart(csv, filename=None), f"multipart/form-data; boundary={BOUNDARY}")),
-    csv_files.map(lambda csv: (multipart(csv)[:-5], f"multipart/form-data; boundary={BOUNDARY}")),
+    csv_files.map(lambda csv: (multipart(csv), MULTIPART_TYPE)),
+    csv_files.map(lambda csv: (multipart(csv, filename=None), MULTIPART_TYPE)),
+    csv_files.map(lambda csv: (multipart(csv)[:-5], MULTIPART_TYPE)),
     json_values.map(lambda value: (json.dumps({"contacts": value}).encode(), "application/json")),
     json_values.map(lambda value: (json.dumps(value).encode(), "application/json")),
 )
@@ -172,7 +167,7 @@ def raw_requests(draw: st.DrawFn) -> bytes:
     if "path" in hostile and draw(st.booleans()):  # raw bytes no client would send unencoded
         target += draw(st.binary(min_size=1, max_size=8))
     if template.endswith(("upload", "csv", "simple_orders", "upload_calls")):
-        valid_body = (multipart(VALID_CSV), f"multipart/form-data; boundary={BOUNDARY}")
+        valid_body = (multipart(VALID_CSV), MULTIPART_TYPE)
     elif "json" in template:
         valid_body = (b'{"contacts": [{"uniq_id": "1"}], "orders": []}', "application/json")
     else:

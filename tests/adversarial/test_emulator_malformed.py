@@ -16,15 +16,18 @@ import pytest
 
 from airflow_provider_metrika.emulator.testing import EmulatorClient
 from airflow_provider_metrika.uploads import CDP as CDP_PREFIX
-from airflow_provider_metrika.uploads import MANAGEMENT, UPLOAD_KINDS
-from tests.adversarial.raw_http import assert_metrika_error, connect, exchange, read_answer, request_bytes
-
-
-def route(kind: str, endpoint: str, counter_id: object = 12345, **kwargs: object) -> str:
-    """A real route of the provider's kind table (``endpoint``: upload_path, list_path, ...)."""
-    upload_kind = UPLOAD_KINDS[kind]
-    return upload_kind.path(getattr(upload_kind, endpoint), counter_id, **kwargs)
-
+from airflow_provider_metrika.uploads import MANAGEMENT
+from tests.adversarial.raw_http import (
+    END,
+    MULTIPART,
+    assert_metrika_error,
+    connect,
+    exchange,
+    read_answer,
+    request_bytes,
+    route,
+)
+from tests.adversarial.raw_http import file_part as raw_file_part
 
 COUNTER = MANAGEMENT.format(counter_id=12345)
 CDP = CDP_PREFIX.format(counter_id=12345)
@@ -33,19 +36,11 @@ USER_PARAMS = route("user_params", "upload_path") + "?action=update"
 CONTACTS_JSON = route("contacts", "json_path") + "?merge_mode=SAVE"
 CONTACTS_CSV = route("contacts", "upload_path") + "?merge_mode=SAVE&columns_mapping=%22uniq_id%22:%22id%22"
 CSV = b"ClientId,Target,DateTime\r\n1,paid,1600000000\r\n"
-BOUNDARY = "b0undary"
-MULTIPART = f"Content-Type: multipart/form-data; boundary={BOUNDARY}"
 TWO_63 = str(2**63)
 
 
 def file_part(content: bytes = CSV, name: str = "file", filename: str | None = "data.csv") -> bytes:
-    disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
-    return f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\nContent-Type: text/csv\r\n\r\n".encode() + (
-        content + b"\r\n"
-    )
-
-
-END = f"--{BOUNDARY}--\r\n".encode()
+    return raw_file_part(content, name, filename)
 
 
 def deep_json(depth: int, root: bytes = b"") -> bytes:

@@ -14,29 +14,30 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_metrika.emulator.testing import EmulatorClient
+from airflow_provider_metrika.uploads import MANAGEMENT
 from tests.adversarial.raw_http import (
+    END,
+    MULTIPART,
     assert_metrika_error,
     connect,
     exchange,
+    file_part,
     read_answer,
     request_bytes,
     reset_connection,
+    route,
     wait_until,
 )
-from tests.adversarial.test_emulator_malformed import (
-    CONTACTS_JSON,
-    COUNTER,
-    END,
-    MULTIPART,
-    UPLOAD,
-    file_part,
-)
 
+COUNTER = MANAGEMENT.format(counter_id=12345)
+UPLOAD = route("offline_conversions", "upload_path")
+CONTACTS_JSON = route("contacts", "json_path") + "?merge_mode=SAVE"
+PART = file_part(b"ClientId,Target,DateTime\r\n1,paid,1600000000\r\n")
 BODY_TIMEOUT = 0.3
 
 STALLS = {
-    "multipart upload, inside the file part": (UPLOAD, MULTIPART, (file_part() + END)[:60]),
-    "multipart upload, before the closing boundary": (UPLOAD, MULTIPART, file_part()),
+    "multipart upload, inside the file part": (UPLOAD, MULTIPART, (PART + END)[:60]),
+    "multipart upload, before the closing boundary": (UPLOAD, MULTIPART, PART),
     "CDP JSON upload": (CONTACTS_JSON, "Content-Type: application/json", b'{"contacts": ['),
 }
 
@@ -75,7 +76,7 @@ def test_a_stalled_body_gets_408_and_frees_the_tokens_slot(
 def test_a_slow_but_steady_body_is_not_cut_by_the_timeout(emulator: EmulatorClient, emulator_port: int):
     """The timeout is on silence, not on the whole body: bytes every half-timeout keep it alive."""
     emulator.configure(body_timeout_seconds=BODY_TIMEOUT)
-    body = file_part() + END
+    body = PART + END
     head = request_bytes("POST", UPLOAD, [MULTIPART, f"Content-Length: {len(body)}"], b"", content_length=False)
     pieces = [body[i : i + 16] for i in range(0, len(body), 16)]
     assert len(pieces) * BODY_TIMEOUT / 2 > 2 * BODY_TIMEOUT, "the whole body must outlast the timeout"
@@ -99,7 +100,7 @@ def _pause(seconds: float) -> None:
 def test_a_client_that_vanishes_mid_body_leaves_no_spool_file_and_no_held_slot(
     how: str, emulator: EmulatorClient, emulator_port: int, spool_dir: Path
 ):
-    sock = start_stalled(emulator_port, UPLOAD, MULTIPART, file_part())
+    sock = start_stalled(emulator_port, UPLOAD, MULTIPART, PART)
     wait_until(lambda: in_flight(emulator) == 1 and len(os.listdir(spool_dir)) == 1, "the upload is being spooled")
 
     if how == "reset":
