@@ -162,7 +162,7 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         """
         if get_upload_kind(self.kind).json_path is None:
             return None
-        if self._rows is not None:
+        if self._rows_given:
             return ROWS, list(rows_to_records(self._rows))
         if str(self.src).lower().endswith(".json"):
             source = prepare_file(self.src, source_conn_id=self.source_conn_id)

@@ -155,7 +155,12 @@ def prepare_file(src: Any, *, source_conn_id: str | None = None, param: str = "s
 
 
 def rows_to_records(rows: Any, param: str = "rows") -> Iterable[Mapping[str, Any]]:
-    """Rows from XCom (list of dicts) or a pandas DataFrame, as an iterable of mappings."""
+    """Rows from XCom (list of dicts) or a pandas DataFrame, as an iterable of mappings.
+
+    ``None`` (an upstream task that returned nothing) is an input without rows, like ``[]``.
+    """
+    if rows is None:
+        raise MetrikaNoRowsError(f"{param}: None (the upstream task returned nothing): no rows to upload")
     if hasattr(rows, "to_dict") and hasattr(rows, "columns"):
         return rows.to_dict("records")
     if isinstance(rows, Mapping | str | bytes):

@@ -146,6 +146,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         self.src = src
         self.rows = rows
         self._rows: Any = rows
+        self._rows_given = rows is not None  # rows may still resolve to None (an upstream task returned nothing)
         self._rows_placeholder: str | None = None
         self.counter_id = counter_id
         self.comment = comment if is_template(comment) else check_optional_text("comment", comment)
@@ -195,7 +196,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         return get_upload_kind(self.kind).file_format
 
     def prepare_input(self, tmpdir: str) -> PreparedInput:
-        if self._rows is not None:
+        if self._rows_given:
             records = rows_to_records(self._rows)
             fmt = get_file_format(self.file_format)
             options = self.validation_options()
@@ -209,6 +210,9 @@ class MetrikaBaseUploadOperator(BaseOperator):
         rendered-fields table get a count, the task keeps the rows themselves.
         """
         super().render_template_fields(context, jinja_env)
+        if self._rows_given and self.rows is None:
+            self._rows = None  # the XCom held nothing: no rows (skipped per if_empty), not the XComArg itself
+            return
         if self.rows is None or self.rows == self._rows_placeholder:
             return  # no rows, or rendered before: the rows are already kept aside
         self._rows = self.rows
