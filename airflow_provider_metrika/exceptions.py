@@ -77,3 +77,11 @@ class MetrikaAmbiguousResponseError(MetrikaError):
     The hook does not resend it blindly; the caller looks the uploading up by its
     fingerprint before deciding to upload again.
     """
+
+
+class MetrikaSearchError(MetrikaError):
+    """Whether an earlier try already uploaded this data could not be told: Metrika's list could not be read.
+
+    A search that cannot tell never counts as "not found" (that would upload twice):
+    nothing is uploaded, this try fails, and the next try searches again before uploading.
+    """

@@ -7,12 +7,13 @@ operator looks for an uploading with that fingerprint and reuses it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError, MetrikaSearchError
 from airflow_provider_metrika.uploads import Uploading, get_upload_kind
 
 if TYPE_CHECKING:
@@ -85,11 +86,29 @@ def comment_with(comment: str | None, mark: str) -> str:
 
 
 def find_uploading(hook: MetrikaHook, kind: str, counter_id: int, mark: str) -> Uploading | None:
-    """An uploading whose comment carries ``mark`` (paging through the whole list), or None."""
+    """An uploading whose comment carries ``mark`` (paging through the whole list), or None.
+
+    None means Metrika's whole list was read and holds no such uploading; a list that
+    cannot be read raises MetrikaSearchError instead.
+    """
     upload_kind = get_upload_kind(kind)
     if upload_kind.list_path is None:
         return None
-    for uploading in hook.iter_uploadings(upload_kind.name, counter_id):
-        if uploading.comment.endswith(mark):
-            return uploading
+    with conclusive_search(f"whether {kind} data with fingerprint {mark} was already uploaded"):
+        for uploading in hook.iter_uploadings(upload_kind.name, counter_id):
+            if uploading.comment.endswith(mark):
+                return uploading
     return None
+
+
+@contextlib.contextmanager
+def conclusive_search(question: str) -> Iterator[None]:
+    """Turn an unreadable list answer met while searching into MetrikaSearchError (never "not found")."""
+    try:
+        yield
+    except MetrikaApiError as error:
+        if error.error_type != "invalid_response":
+            raise
+        raise MetrikaSearchError(
+            f"could not tell {question}: {error.message}. Nothing was uploaded; the next try searches again"
+        ) from error

@@ -190,6 +190,10 @@ UPLOAD_KINDS: dict[str, UploadKind] = {
 }
 
 
+#: User-params statuses once the uploading is confirmed (before that Metrika stores it but applies nothing).
+USER_PARAMS_CONFIRMED_STATUSES = frozenset({"is_processed", "processed", "linkage_failure"})
+
+
 def get_upload_kind(kind: str | UploadKind) -> UploadKind:
     """Look a kind up by name, with an error that lists the valid names."""
     if isinstance(kind, UploadKind):
@@ -219,6 +223,11 @@ class Uploading:
         uploading_id = body.get(upload_kind.id_field)
         if uploading_id is None:
             raise ValueError(f"Metrika {upload_kind.name} uploading has no {upload_kind.id_field!r} field")
+        if isinstance(uploading_id, bool) or not isinstance(uploading_id, int | str) or not str(uploading_id).strip():
+            raise ValueError(f"Metrika {upload_kind.name} uploading has an unusable {upload_kind.id_field!r}")
+        for field in (upload_kind.status_field, "comment", "uploading_title"):
+            if body.get(field) is not None and not isinstance(body[field], str):
+                raise ValueError(f"Metrika {upload_kind.name} uploading has a non-text {field!r}")
         return cls(
             kind=upload_kind.name,
             counter_id=int(counter_id),

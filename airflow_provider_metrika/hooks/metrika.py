@@ -28,7 +28,7 @@ from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 from urllib3.connection import HTTPConnection
 
 from airflow_provider_metrika import CONN_TYPE, __version__, get_provider_info
-from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError, MetrikaError
+from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaClientError, MetrikaConfigError, MetrikaError
 from airflow_provider_metrika.formats.expenses import format_date_range
 from airflow_provider_metrika.hooks.concurrency import request_slots
 from airflow_provider_metrika.hooks.connection import (
@@ -43,7 +43,14 @@ from airflow_provider_metrika.hooks.connection import (
 )
 from airflow_provider_metrika.hooks.progress import UploadProgressLogger
 from airflow_provider_metrika.hooks.retry import RetryPolicy, decode_response, scrub, transport_failure
-from airflow_provider_metrika.uploads import CDP, MANAGEMENT, Uploading, UploadKind, get_upload_kind
+from airflow_provider_metrika.uploads import (
+    CDP,
+    MANAGEMENT,
+    USER_PARAMS_CONFIRMED_STATUSES,
+    Uploading,
+    UploadKind,
+    get_upload_kind,
+)
 from airflow_provider_metrika.version_compat import BaseHook
 
 #: Methods that may be resent after an ambiguous failure (HTTP semantics); POST is not among them.
@@ -139,9 +146,27 @@ def uploading_from_body(kind: UploadKind, counter_id: int, body: Mapping[str, An
 
 
 def uploadings_from_body(kind: UploadKind, counter_id: int, body: Mapping[str, Any]) -> list[Uploading]:
-    """The uploadings of a list answer (``{"uploadings": [...]}``)."""
-    items = body.get("uploadings") or []
-    return [_uploading(kind, counter_id, item) for item in items if isinstance(item, Mapping)]
+    """The uploadings of a list answer (``{"uploadings": [...]}``).
+
+    A list answer is what a search for an earlier upload relies on, so one that cannot
+    be read whole (no ``uploadings`` array, an item that is not an uploading) raises
+    instead of counting as "no uploadings": an unreadable answer must never let an
+    upload happen twice.
+    """
+    return [_uploading(kind, counter_id, item) for item in list_items(body, kind.id_field)]
+
+
+def list_items(body: Mapping[str, Any], id_field: str | None) -> list[Mapping[str, Any]]:
+    """The items of a list answer, each an object (with ``id_field`` when given); else ``invalid_response``."""
+    items = body.get("uploadings")
+    if not isinstance(items, list):
+        shape = "has no 'uploadings' array" if items is None else f"has 'uploadings' as {type(items).__name__}"
+        raise MetrikaApiError(200, "invalid_response", f"Metrika's list answer {shape} (keys: {sorted(body)[:10]})")
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping) or (id_field is not None and item.get(id_field) is None):
+            wanted = "an object" if id_field is None else f"an uploading with {id_field!r}"
+            raise MetrikaApiError(200, "invalid_response", f"item {index} of Metrika's list answer is not {wanted}")
+    return items
 
 
 def _uploading(kind: UploadKind, counter_id: int, item: Mapping[str, Any]) -> Uploading:
@@ -604,7 +629,7 @@ class MetrikaHook(BaseHook):
         seen: set[str] = set()  # every id yielded: also guards against an answer that ignores the cursor
         while True:
             body = self.request("GET", path, params={"limit": limit, "datetime_offset": cursor, "source": source})
-            page = [dict(item) for item in body.get("uploadings") or [] if isinstance(item, Mapping)]
+            page = [dict(item) for item in list_items(body, None)]  # id-less items: raw pages keep them
             fresh = _unseen_uploadings(page, seen)
             if fresh:
                 yield fresh
@@ -621,8 +646,10 @@ class MetrikaHook(BaseHook):
         """Confirm a user-parameters uploading so Metrika applies it.
 
         The body is ``{"uploading": {...}}`` (the given fields plus ``id``). Confirming is
-        treated as idempotent: resending it cannot create a second uploading. If the answer
-        carries no uploading, it is fetched.
+        idempotent: resending it cannot create a second uploading, and when a resent confirm
+        (its first answer was lost) is refused with 400 because the uploading is already
+        confirmed, the uploading is read back and returned. If the answer carries no
+        uploading, it is fetched.
         """
         upload_kind = get_upload_kind("user_params")
         counter = self.resolve_counter_id(counter_id)
@@ -630,7 +657,16 @@ class MetrikaHook(BaseHook):
         payload = dict(uploading or {})
         payload.setdefault("id", int(text_id) if text_id.isdigit() else text_id)
         path = upload_kind.path(upload_kind.confirm_path, counter, uploading_id=text_id)
-        body = self.request("POST", path, json={"uploading": payload}, idempotent=True)
+        try:
+            body = self.request("POST", path, json={"uploading": payload}, idempotent=True)
+        except MetrikaClientError as refused:
+            if refused.status != 400:
+                raise
+            current = self.get_uploading(upload_kind, counter, uploading_id)
+            if current.status not in USER_PARAMS_CONFIRMED_STATUSES:
+                raise
+            self.log.info("User-params uploading %s was already confirmed (%s)", text_id, current.status)
+            return current
         if isinstance(body.get("uploading"), Mapping):
             return uploading_from_body(upload_kind, counter, body)
         return self.get_uploading(upload_kind, counter, uploading_id)

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_metrika.exceptions import MetrikaClientError
+from airflow_provider_metrika.fingerprint import conclusive_search
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.uploads import Uploading, get_upload_kind
 
@@ -158,9 +159,10 @@ def read_back(hook: MetrikaHook, kind: str, counter_id: int, uploading_id: str) 
             if error.status == 404:
                 return None
             raise
-    for uploading in hook.iter_uploadings(upload_kind, counter_id):
-        if uploading.uploading_id == uploading_id:
-            return uploading
+    with conclusive_search(f"whether Metrika still has {kind} uploading {uploading_id}"):
+        for uploading in hook.iter_uploadings(upload_kind, counter_id):
+            if uploading.uploading_id == uploading_id:
+                return uploading
     return None
 
 

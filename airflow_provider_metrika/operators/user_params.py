@@ -12,14 +12,14 @@ from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.operators.inputs import PreparedInput
 from airflow_provider_metrika.operators.resume import UploadJournal, UploadRecord
 from airflow_provider_metrika.operators.upload import MetrikaBaseUploadOperator
-from airflow_provider_metrika.uploads import Uploading
+from airflow_provider_metrika.uploads import USER_PARAMS_CONFIRMED_STATUSES, Uploading
 from airflow_provider_metrika.version_compat import Context
 
 ACTIONS = ("update", "delete_keys")
 #: ``content_id_type`` as the docs' enum and production clients write it (lower case).
 CONTENT_ID_TYPES = ("client_id", "user_id")
 # Statuses Metrika reports once an uploading is confirmed; before that it is stored but not applied.
-CONFIRMED_STATUSES = frozenset({"is_processed", "processed", "linkage_failure"})
+CONFIRMED_STATUSES = USER_PARAMS_CONFIRMED_STATUSES
 
 
 class MetrikaUploadUserParamsOperator(MetrikaBaseUploadOperator):

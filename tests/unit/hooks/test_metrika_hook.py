@@ -306,11 +306,17 @@ def test_unknown_kind(hook):
 
 
 def test_list_uploadings_management(hook, answer):
-    send = answer(response(200, {"uploadings": [conversion(1), conversion(2), "junk"]}))
+    send = answer(response(200, {"uploadings": [conversion(1), conversion(2)]}))
     result = hook.list_uploadings("calls", 42, limit=10, offset=20)
     assert send.call_args.args == ("GET", f"{MGMT}/offline_conversions/calls_uploadings")
     assert send.call_args.kwargs["params"] == {"limit": "10", "offset": "20"}
     assert [u.uploading_id for u in result] == ["1", "2"] and {u.kind for u in result} == {"calls"}
+
+
+def test_a_list_with_junk_is_unreadable_not_shorter(hook, answer):
+    answer(response(200, {"uploadings": [conversion(1), "junk"]}))
+    with pytest.raises(MetrikaApiError, match="item 1 of Metrika's list answer is not an uploading"):
+        hook.list_uploadings("calls", 42)
 
 
 def test_list_uploadings_of_chats_asks_for_their_type(hook, answer):
@@ -467,7 +473,9 @@ def test_uploading_parsing_helpers():
     assert uploading_from_body(kind, 1, {"uploadings": [conversion(9)]}).uploading_id == "9"
     with pytest.raises(MetrikaApiError, match="invalid_response"):
         uploading_from_body(kind, 1, {"uploading": {"status": "UPLOADED"}})
-    assert uploadings_from_body(kind, 1, {}) == []
+    assert uploadings_from_body(kind, 1, {"uploadings": []}) == []
+    with pytest.raises(MetrikaApiError, match="no 'uploadings' array"):  # not "no uploadings"
+        uploadings_from_body(kind, 1, {})
     assert query_params({"a": None, "b": False, "c": 2}) == {"b": "false", "c": "2"}
 
 
