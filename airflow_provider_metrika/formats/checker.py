@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_metrika.formats.fastpath import LinePattern, compile_line_pattern
 from airflow_provider_metrika.formats.options import ValidationOptions
-from airflow_provider_metrika.formats.report import Problem, ValidationReport
+from airflow_provider_metrika.formats.report import MAX_MESSAGE_CHARS, Problem, ValidationReport, cut_text
 from airflow_provider_metrika.formats.values import (
     STALE,
     CellCheck,
@@ -29,6 +29,8 @@ from airflow_provider_metrika.formats.values import (
 if TYPE_CHECKING:
     from airflow_provider_metrika.formats.base import FileFormat
 
+#: Different warnings a report lists (the rest are counted).
+MAX_WARNINGS = 20
 #: Rows checked column-wise at once by the fast path.
 BATCH_ROWS = 256
 #: The longest record (one CSV row, quoted line breaks included) the checker reads, in characters.
@@ -44,6 +46,8 @@ BATCH_ROWS = 256
 #: checker never holds more than this much of one row, whatever the file.
 MAX_RECORD_CHARS = 1 << 17
 _BOM = "\ufeff"
+_REPLACEMENT = "\ufffd"
+_NOT_UTF8 = "not valid UTF-8; save the file as UTF-8"
 _OTHER_LINE_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
 _BARE_CR = "a carriage return (\\r) inside a line; line breaks must be \\n or \\r\\n"
 
@@ -169,6 +173,9 @@ class StreamChecker:
         self._problems: list[Problem] = []
         self._total = 0
         self._warnings: list[str] = []
+        self._warned: set[str] = set()
+        self._more_warnings = 0
+        self._undecodable = False  # some bytes were not UTF-8: cells with U+FFFD are reported
         self._rows = 0
         self._bad_rows = 0
         self._dropped = 0
@@ -200,8 +207,15 @@ class StreamChecker:
         return self._total
 
     def warn(self, message: str) -> None:
-        if message not in self._warnings:
-            self._warnings.append(message)
+        """Keep a warning once; past :data:`MAX_WARNINGS` different ones, only count them."""
+        if message in self._warned:
+            return
+        if len(self._warned) < 50 * MAX_WARNINGS:  # past that, a repeat may be counted again: still bounded
+            self._warned.add(message)
+        if len(self._warnings) < MAX_WARNINGS:
+            self._warnings.append(cut_text(message, MAX_MESSAGE_CHARS))
+        else:
+            self._more_warnings += 1
 
     def _raise_if_failing(self) -> None:
         if self._fail_fast and self._total >= self._options.max_problems:
@@ -230,12 +244,11 @@ class StreamChecker:
         buffered = self._decoder.getstate()[0]
         try:
             text = self._decoder.decode(chunk, final)
-        except UnicodeDecodeError as exc:
-            data = buffered + chunk
-            row = self._line_base + self._pending.count("\n") + data[: exc.start].count(b"\n") + 1
-            self.add_problem(row, None, f"not valid UTF-8 (byte 0x{data[exc.start]:02X}); save the file as UTF-8")
+        except UnicodeDecodeError:
+            # From here on undecodable bytes read as U+FFFD, and each cell holding one is a problem of its row.
+            self._undecodable = True
             self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-            text = self._decoder.decode(data, final)
+            text = self._decoder.decode(buffered + chunk, final)
         if not self._started and text:
             self._started = True
             if text.startswith(_BOM):
@@ -358,7 +371,7 @@ class StreamChecker:
     def _block_is_clean(self, block: str, end: int) -> bool:
         """Whole-block fast path (one regex over ``block[:end]``, not copied); True when every line
         is a valid row and those lines are done."""
-        if self._line_pattern is None:
+        if self._line_pattern is None or (self._undecodable and block.find(_REPLACEMENT, 0, end) >= 0):
             return False
         checked = self._line_pattern.check_block(block, end)
         if checked is None:
@@ -413,7 +426,7 @@ class StreamChecker:
         rules = self._rules
         if rules is None or not batch or set(map(len, batch)) != {rules.width}:
             return None
-        if has_control_character("".join(map("".join, batch))):
+        if self._has_bad_text("".join(map("".join, batch))):
             return None
         columns = list(zip(*batch, strict=True))
         stale = 0
@@ -536,6 +549,8 @@ class StreamChecker:
             self.add_problem(1, None, "the header row is empty")
             self._header_ok = False
             return
+        if self._has_bad_text("".join(fields)):
+            self._report_bad_text(fields, 1)
         seen: set[str] = set()
         for name in fields:
             if not name.strip():
@@ -566,7 +581,7 @@ class StreamChecker:
             self.add_problem(row, None, f"has {len(fields)} fields; the header has {rules.width}")
             self._bad_rows += 1
             return False
-        ok = not has_control_character("".join(fields)) or self._control_characters(fields, row)
+        ok = not self._has_bad_text("".join(fields)) or self._report_bad_text(fields, row)
         stale = None
         for index, column, check in rules.checks:
             value = fields[index]
@@ -602,11 +617,17 @@ class StreamChecker:
             return False
         return stale is None or self._outside_window(row, *stale)
 
-    def _control_characters(self, fields: list[str], row: int) -> bool:
-        """Report each cell of ``fields`` that holds a control character; False (the row is bad)."""
+    def _has_bad_text(self, text: str) -> bool:
+        """Control characters, or (once some bytes were not UTF-8) the replacement character."""
+        return has_control_character(text) or (self._undecodable and _REPLACEMENT in text)
+
+    def _report_bad_text(self, fields: list[str], row: int) -> bool:
+        """Report each cell of ``fields`` with a control character or undecodable bytes; False (the row is bad)."""
         header = self._header or []
         for index, value in enumerate(fields):
             message = control_character_problem(value)
+            if message is None and self._undecodable and _REPLACEMENT in value:
+                message = _NOT_UTF8
             if message is not None:
                 self.add_problem(row, header[index] if index < len(header) else None, message)
         return False
@@ -655,6 +676,7 @@ class StreamChecker:
             dropped_rows=self._dropped,
             problems=list(self._problems),
             total_problems=self._total,
-            warnings=list(self._warnings),
+            warnings=list(self._warnings)
+            + ([f"... and {self._more_warnings:,} more warning(s)"] if self._more_warnings else []),
             header=list(self._header or []),
         )

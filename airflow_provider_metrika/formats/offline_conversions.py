@@ -12,6 +12,7 @@ from typing import Any
 from airflow_provider_metrika.formats.base import FileFormat
 from airflow_provider_metrika.formats.checker import HeaderContext, RowRules
 from airflow_provider_metrika.formats.options import ValidationOptions
+from airflow_provider_metrika.formats.report import preview
 from airflow_provider_metrika.formats.values import (
     check_client_id,
     check_currency,
@@ -84,12 +85,18 @@ def index_columns(
         if name not in index:
             context.problem(name, f"required column {name} is missing")
     foreign_names = {name.lower() for name in foreign}
+    ignored: list[str] = []
+    unknown: list[str] = []
     for raw in header:
         name = raw.strip()
         if name.lower() in foreign_names:
-            context.warn(f"column {raw!r} is not part of the {format_name} format and will be ignored")
+            ignored.append(raw)
         elif name and canonical_name(name, known) not in known:
-            context.warn(f"unknown column {raw!r}; Metrika may ignore or reject it")
+            unknown.append(raw)
+    if ignored:
+        context.warn(f"{preview(ignored, 'column')} not part of the {format_name} format; ignored")
+    if unknown:
+        context.warn(f"{preview(unknown, 'unknown column')}; Metrika may ignore or reject them")
     return index
 
 

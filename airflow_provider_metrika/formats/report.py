@@ -21,6 +21,17 @@ def shown(value: object, limit: int = MAX_SHOWN_CHARS) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… (cut; {len(text):,} characters)"
 
 
+#: How many names a collapsed message lists before "and N more".
+PREVIEW_NAMES = 5
+
+
+def preview(names: list[str], what: str) -> str:
+    """``3 unknown column(s): 'a', 'b', 'c'`` — the count and the first few names (each cut), never all of them."""
+    shown_names = ", ".join(shown(name) for name in names[:PREVIEW_NAMES])
+    more = f" and {len(names) - PREVIEW_NAMES:,} more" if len(names) > PREVIEW_NAMES else ""
+    return f"{len(names):,} {what}(s): {shown_names}{more}"
+
+
 def cut_text(text: str, limit: int) -> str:
     """Plain text cut to ``limit`` characters, marked when cut."""
     return text if len(text) <= limit else f"{text[:limit]}… (cut; {len(text):,} characters)"

@@ -49,8 +49,8 @@ def test_two_spellings_of_one_column_are_a_problem():
 def test_unknown_and_foreign_columns_are_warned_whatever_their_case():
     report = validate("calls", f"ClientId,DateTime,TARGET,note\n1,{RECENT},x,y\n")
     assert report.ok
-    assert any("'TARGET' is not part of the calls format" in warning for warning in report.warnings)
-    assert any("unknown column 'note'" in warning for warning in report.warnings)
+    assert any("column(s): 'TARGET' not part of the calls format" in warning for warning in report.warnings)
+    assert any("1 unknown column(s): 'note'" in warning for warning in report.warnings)
 
 
 def test_user_params_id_column_with_padding():
