@@ -43,6 +43,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_metrika.operators.user_params",
                     "airflow_provider_metrika.operators.cdp",
                     "airflow_provider_metrika.operators.dry_run",
+                    "airflow_provider_metrika.operators.cdp_schema",
                 ],
             }
         ],

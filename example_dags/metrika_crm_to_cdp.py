@@ -2,8 +2,9 @@
 
 extract_contacts: customers as a CSV with the CRM's own column names, emails and
     phones normalised the way Metrika wants them; uploaded with a columns_mapping
-extract_orders: deals of the data interval as JSON rows through XCom
-upload_contacts → upload_orders: orders after contacts, as Metrika requires
+extract_orders: deals of the data interval as JSON rows through XCom, with the CRM's own statuses
+ensure_schema: maps those CRM statuses to Metrika's types (only what the counter lacks)
+upload_contacts, ensure_schema → upload_orders: orders after contacts and the mapping, as Metrika requires
 summarize: logs what Metrika accepted
 
 Run it without a token against the bundled emulator: see the README.
@@ -27,6 +28,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from data_window import DataWindow, data_window, file_safe
 
 from airflow_provider_metrika.operators.cdp import MetrikaUploadContactsOperator, MetrikaUploadOrdersOperator
+from airflow_provider_metrika.operators.cdp_schema import MetrikaCdpEnsureSchemaOperator
 
 CRM_CONN_ID = "crm_db"
 COUNTER_ID = int(os.environ.get("METRIKA_COUNTER_ID", "12345"))
@@ -44,7 +46,8 @@ FROM deals d
 WHERE d.created_at >= :start AND d.created_at < :end
 ORDER BY d.id
 """
-ORDER_STATUS = {"paid": "PAID", "new": "IN_PROGRESS", "cancelled": "CANCELLED"}
+# The CRM's deal statuses and what each means to Metrika; orders carry the CRM's own ids.
+CRM_ORDER_STATUSES = {"paid": "PAID", "new": "IN_PROGRESS", "cancelled": "CANCELLED"}
 # The CRM's column names, mapped to Metrika attributes (sent as columns_mapping).
 CONTACT_COLUMNS = {
     "uniq_id": "ID",
@@ -133,7 +136,7 @@ def metrika_crm_to_cdp():
                 "client_uniq_id": str(row.customer_id),
                 "client_type": "CONTACT",
                 "create_date_time": counter_time(row.created_at, tz_name),
-                "order_status": ORDER_STATUS[row.status],
+                "order_status": row.status,
                 "revenue": str(row.amount),
                 "currency": row.currency,
                 **({"finish_date_time": counter_time(row.paid_at, tz_name)} if row.paid_at else {}),
@@ -149,13 +152,17 @@ def metrika_crm_to_cdp():
         merge_mode="UPDATE",
         columns_mapping=CONTACT_COLUMNS,
     )
+    schema = MetrikaCdpEnsureSchemaOperator(
+        task_id="ensure_schema", counter_id=COUNTER_ID, order_statuses=CRM_ORDER_STATUSES
+    )
     orders = MetrikaUploadOrdersOperator(
         task_id="upload_orders",
         rows=extract_orders(),
         counter_id=COUNTER_ID,
         merge_mode="SAVE",
+        order_statuses=CRM_ORDER_STATUSES,
     )
-    contacts >> orders
+    [contacts, schema] >> orders
     # [END howto_upload_cdp]
 
     @task

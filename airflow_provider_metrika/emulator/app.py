@@ -15,7 +15,8 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
-from airflow_provider_metrika.emulator import cdp_api, management_api
+from airflow_provider_metrika.cdp_schema import ATTRIBUTES_PATH, ORDER_STATUSES_PATH, PRODUCTS_PATH
+from airflow_provider_metrika.emulator import cdp_api, cdp_schema_api, management_api
 from airflow_provider_metrika.emulator.control import routes as control_routes
 from airflow_provider_metrika.emulator.csvstream import MAX_FILE_BYTES
 from airflow_provider_metrika.emulator.errors import ApiError
@@ -64,6 +65,13 @@ def _metrika_routes() -> list[web.RouteDef]:
         web.post(user_params.upload_path, management_api.upload_user_params),
         web.post(user_params.confirm_path, management_api.confirm_user_params),
         web.get(CDP + "/last_uploadings", cdp_api.last_uploadings),
+        web.get(ORDER_STATUSES_PATH, cdp_schema_api.get_order_statuses),
+        web.post(ORDER_STATUSES_PATH, cdp_schema_api.map_order_statuses),
+        web.get(ATTRIBUTES_PATH, cdp_schema_api.get_attributes),
+        web.post(ATTRIBUTES_PATH, cdp_schema_api.create_attributes),
+        web.post(PRODUCTS_PATH, cdp_schema_api.create_products),
+        web.get(CDP + "/schema/types", cdp_schema_api.get_types),
+        web.get(CDP + "/schema/predefined_types", cdp_schema_api.get_types),
         *_legacy_routes(),
     ]
     for kind in (conversions, calls):

@@ -45,6 +45,27 @@ class CdpEntity:
     #: Columns the file must have although a row's value may be empty (simple orders' ``id``:
     #: the docs' example leaves it empty in one row, https://yandex.ru/dev/metrika/en/data-import/simple-orders-data).
     columns: tuple[str, ...] = ()
+    #: The field whose value must be a default or mapped order status (under a strict schema).
+    status_field: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SchemaRules:
+    """What a counter's schema allows: order status ids and attribute names of the entity."""
+
+    statuses: frozenset[str]
+    attributes: frozenset[str]
+
+    def status_problem(self, entity: CdpEntity, record: Mapping[str, Any]) -> str | None:
+        value = record.get(entity.status_field) if entity.status_field else None
+        if _is_empty(value) or str(value) in self.statuses:
+            return None
+        return f"{entity.status_field} {value!r} is neither a default status nor mapped (schema/order_statuses)"
+
+    def attribute_problem(self, attribute: str) -> str | None:
+        if attribute in self.attributes:
+            return None
+        return f"attribute {attribute!r} is neither a system attribute nor created (schema/attributes)"
 
 
 CDP_ENTITIES = {
@@ -63,6 +84,7 @@ CDP_ENTITIES = {
             required=("id", "client_uniq_id", "client_type", "create_date_time", "order_status"),
             date_fields=("create_date_time", "update_date_time", "finish_date_time"),
             fixed={"client_type": ("CONTACT",)},
+            status_field="order_status",
         ),
         CdpEntity(
             "simple_orders",
@@ -189,9 +211,16 @@ def _values(value: Any) -> list[str]:
 class CdpCsvFile(CsvStream):
     """A CDP CSV upload, validated row by row as it streams in."""
 
-    def __init__(self, entity: CdpEntity, mapping: Mapping[str, str] | None, delimiter: str):
+    def __init__(
+        self,
+        entity: CdpEntity,
+        mapping: Mapping[str, str] | None,
+        delimiter: str,
+        schema: SchemaRules | None = None,
+    ):
         super().__init__(delimiter)
         self.entity = entity
+        self.schema = schema
         self.mapping = dict(mapping) if mapping is not None else None
         self.problems = ProblemList()
         self._columns: dict[str, int] = {}
@@ -207,6 +236,9 @@ class CdpCsvFile(CsvStream):
                 self.problems.add(f"header: required column {name} is missing")
             return
         for attribute, column in self.mapping.items():
+            unknown = self.schema.attribute_problem(attribute) if self.schema else None
+            if unknown:
+                self.problems.add(f"columns_mapping: {unknown}")
             if column in positions:
                 self._columns[attribute] = positions[column]
             else:
@@ -222,10 +254,19 @@ class CdpCsvFile(CsvStream):
             record = {name: fields[index] for name, index in self._columns.items() if index < len(fields)}
             for problem in check_record(self.entity, record, json_mode=False, reported=self._missing):
                 self.problems.add(f"row {row}: {problem}")
+            status = self.schema.status_problem(self.entity, record) if self.schema else None
+            if status:
+                self.problems.add(f"row {row}: {status}")
 
 
-def check_json_upload(entity: CdpEntity, root: str, body: bytes) -> tuple[int, ProblemList]:
-    """Validate a ``{"contacts": [...]}`` / ``{"orders": [...]}`` body: (elements, problems)."""
+def check_json_upload(
+    entity: CdpEntity, root: str, body: bytes, schema: SchemaRules | None = None
+) -> tuple[int, ProblemList]:
+    """Validate a ``{"contacts": [...]}`` / ``{"orders": [...]}`` body: (elements, problems).
+
+    Under a ``schema``, statuses must be default or mapped and ``attribute_values`` may name
+    only known attributes (an object keyed by name, or a list of ``{"name", ...}`` objects).
+    """
     document = parse_json(body)
     if not isinstance(document, dict) or root not in document:
         raise invalid_parameter(f'request body must be a JSON object {{"{root}": [...]}}')
@@ -239,4 +280,18 @@ def check_json_upload(entity: CdpEntity, root: str, body: bytes) -> tuple[int, P
             continue
         for problem in check_record(entity, item, json_mode=True):
             problems.add(f"row {row}: {problem}")
+        if schema is not None:
+            for problem in (schema.status_problem(entity, item), *map(schema.attribute_problem, _named(item))):
+                if problem:
+                    problems.add(f"row {row}: {problem}")
     return len(items), problems
+
+
+def _named(item: Mapping[str, Any]) -> list[str]:
+    """The attribute names an element's ``attribute_values`` uses."""
+    values = item.get("attribute_values")
+    if isinstance(values, Mapping):
+        return [str(name) for name in values]
+    if isinstance(values, list):
+        return [str(value["name"]) for value in values if isinstance(value, Mapping) and "name" in value]
+    return []

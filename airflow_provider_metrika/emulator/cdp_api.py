@@ -8,15 +8,18 @@ import math
 
 from aiohttp import web
 
+from airflow_provider_metrika.cdp_schema import ENTITY_TYPES
 from airflow_provider_metrika.emulator.cdp import (
     CDP_ENTITIES,
     CdpCsvFile,
     ProblemList,
+    SchemaRules,
     check_json_upload,
     check_merge_mode,
     delimiter_of,
     parse_columns_mapping,
 )
+from airflow_provider_metrika.emulator.cdp_schema_api import load_schema
 from airflow_provider_metrika.emulator.errors import invalid_parameter
 from airflow_provider_metrika.emulator.lifecycle import CDP_KINDS
 from airflow_provider_metrika.emulator.management_api import counter_id_of
@@ -36,7 +39,8 @@ async def upload_csv(request: web.Request, kind: str) -> web.Response:
     entity = CDP_ENTITIES[kind]
     check_merge_mode(request.query.get("merge_mode"))
     mapping = None if kind == "simple_orders" else parse_columns_mapping(request.query.get("columns_mapping"))
-    checker = CdpCsvFile(entity, mapping, delimiter_of(request.query.get("delimiter_type")))
+    schema = None if kind == "simple_orders" else _schema_rules(request, kind)
+    checker = CdpCsvFile(entity, mapping, delimiter_of(request.query.get("delimiter_type")), schema)
     received = await receive_file(request, checker)
     if checker.rows == 0:
         checker.problems.add("file has no data rows")
@@ -47,8 +51,17 @@ async def upload_json(request: web.Request, kind: str) -> web.Response:
     """``data/contacts/json`` and ``data/orders/json``."""
     check_merge_mode(request.query.get("merge_mode"))
     body = await read_body(request, MAX_JSON_BYTES)
-    elements, problems = check_json_upload(CDP_ENTITIES[kind], kind, body)
+    elements, problems = check_json_upload(CDP_ENTITIES[kind], kind, body, _schema_rules(request, kind))
     return _store(request, kind, "JSON", elements, problems, hashlib.sha256(body).hexdigest(), len(body))
+
+
+def _schema_rules(request: web.Request, kind: str) -> SchemaRules | None:
+    """The counter's schema as upload checks use it; None under ``cdp_schema="lenient"``."""
+    state = request.app[STATE]
+    if state.config.cdp_schema != "strict":
+        return None
+    schema = load_schema(state, counter_id_of(request))
+    return SchemaRules(schema.status_ids(), schema.attribute_names(ENTITY_TYPES[kind]))
 
 
 def _store(

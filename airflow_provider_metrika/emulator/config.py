@@ -20,6 +20,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "first_status": ("UPLOADED", "PREPARED"),
     "comment_chars": ("any", "seed"),
     "upload_comment": ("keep", "ignore"),
+    "cdp_schema": ("strict", "lenient"),
 }
 
 
@@ -50,6 +51,11 @@ class EmulatorConfig:
       user-params upload; ``ignore`` drops it, as production may (the upload page lists only
       ``action``: https://yandex.com/dev/metrika/en/management/openapi/user_params/upload),
       so only the confirm body sets the comment.
+    - ``cdp_schema``: ``strict`` (default) fails CDP orders whose status is neither a default
+      status nor mapped, and mappings or ``attribute_values`` naming an attribute that is
+      neither system nor created
+      (https://yandex.ru/dev/metrika/en/data-import/maporderstatuses-about; what production
+      does with an unmapped status is not documented); ``lenient`` accepts them.
     """
 
     stage_seconds: float = 60.0
@@ -61,6 +67,7 @@ class EmulatorConfig:
     first_status: str = "UPLOADED"
     comment_chars: str = "any"
     upload_comment: str = "keep"
+    cdp_schema: str = "strict"
     body_timeout_seconds: float = 30.0
 
     def updated(self, changes: Mapping[str, Any]) -> EmulatorConfig:

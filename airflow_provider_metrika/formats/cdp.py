@@ -58,6 +58,13 @@ MAX_COMMENT = 1000
 MAX_GOALS = 100
 ATTRIBUTE_VALUES = "attribute_values"
 CONTACT_FIELDS = ("client_ids", "emails", "phones", "emails_md5", "phones_md5")
+#: Order statuses usable without mapping (https://yandex.ru/dev/metrika/en/data-import/maporderstatuses-about).
+DEFAULT_ORDER_STATUSES = ("PAID", "IN_PROGRESS", "CANCELLED", "SPAM")
+UNMAPPED_STATUS = (
+    "order_status is neither a default status (PAID, IN_PROGRESS, CANCELLED, SPAM) nor declared in order_statuses: "
+    "Metrika fails orders with an unmapped status unless it is a JavaScript-goal id "
+    "(map CRM statuses first with MetrikaCdpEnsureSchemaOperator)"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,7 +245,8 @@ class CdpFormat(FileFormat):
 
     ``warn_if_empty`` columns must be in the file but may hold empty values (counted in a
     warning): simple orders' ``id``, which the docs' own example leaves empty in one row
-    (https://yandex.ru/dev/metrika/en/data-import/simple-orders-data).
+    (https://yandex.ru/dev/metrika/en/data-import/simple-orders-data). ``status_field`` values
+    that are neither default statuses nor in ``options.order_statuses`` are counted in a warning.
     """
 
     honours_delimiter = True
@@ -250,12 +258,14 @@ class CdpFormat(FileFormat):
         json_root: str | None = None,
         any_of: tuple[str, ...] = (),
         warn_if_empty: tuple[str, ...] = (),
+        status_field: str | None = None,
     ) -> None:
         self.name = name
         self.fields = {field.name: field for field in fields}
         self.json_root = json_root
         self.any_of = any_of
         self.warn_if_empty = warn_if_empty
+        self.status_field = status_field
 
     # -- CSV -----------------------------------------------------------------------------
     def compile_rules(self, header: list[str], options: ValidationOptions, context: HeaderContext) -> RowRules:
@@ -288,7 +298,11 @@ class CdpFormat(FileFormat):
         if self.any_of and not contact_columns:
             context.problem(None, f"no contact column: the header needs at least one of {', '.join(self.any_of)}")
         at = {attribute: positions[column] for attribute, column in columns.items()}
+        unmapped = self._unmapped_status(options)
         return RowRules(
+            warn_when=((at[self.status_field], columns[self.status_field], unmapped, UNMAPPED_STATUS),)
+            if self.status_field in at
+            else (),
             width=len(header),
             checks=tuple(
                 (at[name], columns[name], field.csv_check)
@@ -305,6 +319,10 @@ class CdpFormat(FileFormat):
                 if n in at
             ),
         )
+
+    def _unmapped_status(self, options: ValidationOptions) -> Callable[[str], bool]:
+        known = frozenset(DEFAULT_ORDER_STATUSES) | (options.order_statuses or frozenset())
+        return lambda value: bool(value) and value not in known
 
     def encode_csv_row(self, row: Mapping[str, Any], options: ValidationOptions) -> dict[str, str]:
         return self._encode(row, options, json=False)
@@ -385,6 +403,9 @@ class CdpFormat(FileFormat):
         for column, message in problems:
             checker.add_problem(index, column, message)
         checker.record_row(ok=not problems)
+        status = row.get(self.status_field) if self.status_field and isinstance(row, Mapping) else None
+        if self._unmapped_status(checker.options)(str(status or "")):
+            checker.count_warning(f"{UNMAPPED_STATUS} (field {self.status_field})")
 
     def _json_row_problems(self, row: Any) -> list[tuple[str | None, str]]:
         if not isinstance(row, Mapping):
@@ -505,6 +526,7 @@ ORDERS = CdpFormat(
         COMMENT,
     ),
     json_root="orders",
+    status_field="order_status",
 )
 
 SIMPLE_ORDERS = CdpFormat(

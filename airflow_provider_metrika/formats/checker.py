@@ -532,6 +532,14 @@ class StreamChecker:
         self._rows += 1
         self._bad_rows += not ok
 
+    @property
+    def options(self) -> ValidationOptions:
+        return self._options
+
+    def count_warning(self, message: str) -> None:
+        """Count one row for a warning reported once at the end as "N row(s): message"."""
+        self._warned_empty[message] = self._warned_empty.get(message, 0) + 1
+
     def raise_if_failing(self) -> None:
         """Under ``fail_fast``, raise once ``max_problems`` problems are known."""
         self._raise_if_failing()

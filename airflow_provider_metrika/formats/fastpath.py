@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -71,8 +71,11 @@ def compile_line_pattern(rules: RowRules, delimiter: str) -> LinePattern | None:
     field_limit = csv.field_size_limit()
     if rules.width < 1 or len(delimiter) != 1 or delimiter in '"\r\n' or field_limit < PATTERN_MAX_CHARS:
         return None
-    if rules.warn_when:
-        return None  # a warning to count needs the row loop; the column-wise path still serves clean batches
+    # A cell a warning predicate picks needs the row loop (which counts it): such columns are captured
+    # and a block where the predicate picks any cell is turned away.
+    unpicked_at: dict[int, list[ColumnCheck]] = {}
+    for index, _column, picks, _message in rules.warn_when:
+        unpicked_at.setdefault(index, []).append(partial(_none_if_picked, picks))
     any_cell = f'[^{re.escape(delimiter)}"\\r\\n{CONTROL_CHARACTERS}]'  # a control character is a problem to word
     checks_at: dict[int, list[CellCheck]] = {}
     for index, _column, check in rules.checks:
@@ -83,14 +86,22 @@ def compile_line_pattern(rules: RowRules, delimiter: str) -> LinePattern | None:
     for index in range(rules.width):
         checks = checks_at.get(index, [])
         required = index in filled
+        unpicked = tuple(unpicked_at.get(index, ()))
         if not checks:
-            cells.append(f"{any_cell}{{{int(required)},{field_limit}}}+")
+            cell = f"{any_cell}{{{int(required)},{field_limit}}}+"
+            if unpicked:
+                cell = f"({cell})"
+                captured.append(unpicked)
+            cells.append(cell)
             continue
         pattern = _complete_pattern(checks)
         if pattern is None:
             form, column_checks = _captured_form(checks, any_cell, field_limit)
             pattern = f"({form})"
-            captured.append(column_checks)
+            captured.append(column_checks + unpicked)
+        elif unpicked:
+            pattern = f"({pattern})"
+            captured.append(unpicked)
         cells.append(pattern if required else f"(?:{pattern})?+")
     guards = [
         _any_filled(indexes, delimiter, any_cell) for indexes, _ in rules.any_of if not filled.intersection(indexes)
@@ -101,6 +112,11 @@ def compile_line_pattern(rules: RowRules, delimiter: str) -> LinePattern | None:
     head = "" if captured else "()"
     line = "^" + head + "".join(guards) + re.escape(delimiter).join(cells) + r"\r?$"
     return LinePattern(re.compile(line, re.MULTILINE), tuple(captured))
+
+
+def _none_if_picked(picks: Callable[[str], bool], column: Iterable[str]) -> int | None:
+    """A column check for a warning predicate: None (take the row loop) when it picks any cell."""
+    return None if any(map(picks, column)) else 0
 
 
 def _complete_pattern(checks: list[CellCheck]) -> str | None:

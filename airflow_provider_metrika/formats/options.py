@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
@@ -42,6 +42,8 @@ class ValidationOptions:
     Values are normalised on creation: ``delimiter`` accepts ``,``/``;``/``comma``/``semicolon``,
     ``merge_mode`` any case, ``columns_mapping`` a dict, JSON or Metrika's query form.
     ``counter_timezone`` is used by the CDP writers to convert aware datetimes.
+    ``order_statuses`` are the CRM status ids mapped in the counter: an order with a status
+    neither default nor among them gets a warning.
     """
 
     max_problems: int = 20
@@ -52,6 +54,7 @@ class ValidationOptions:
     columns_mapping: Mapping[str, str] | None = None
     merge_mode: str | None = None
     counter_timezone: tzinfo | str | None = None
+    order_statuses: Iterable[str] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_problems, int) or self.max_problems < 1:
@@ -74,6 +77,10 @@ class ValidationOptions:
             object.__setattr__(self, "merge_mode", mode)
         if isinstance(self.counter_timezone, str):
             object.__setattr__(self, "counter_timezone", _zone(self.counter_timezone))
+        if self.order_statuses is not None:
+            if isinstance(self.order_statuses, str) or not all(isinstance(s, str) for s in self.order_statuses):
+                raise MetrikaConfigError("order_statuses must be a collection of status ids (strings)")
+            object.__setattr__(self, "order_statuses", frozenset(self.order_statuses))
 
     @property
     def delimiter_type(self) -> str:

@@ -28,6 +28,7 @@ from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 from urllib3.connection import HTTPConnection
 
 from airflow_provider_metrika import CONN_TYPE, __version__, get_provider_info
+from airflow_provider_metrika.cdp_schema import ATTRIBUTES_PATH, ORDER_STATUSES_PATH, PRODUCTS_PATH
 from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaClientError, MetrikaConfigError, MetrikaError
 from airflow_provider_metrika.formats.expenses import format_date_range
 from airflow_provider_metrika.hooks.concurrency import request_slots
@@ -716,6 +717,62 @@ class MetrikaHook(BaseHook):
         body = self.request("GET", COUNTER_PATH.format(counter_id=counter))
         return dict(body.get("counter") or body)
 
+    # -- CRM (CDP) schema ------------------------------------------------------------------------
+
+    def get_order_statuses(self, counter_id: int | str | None) -> list[dict[str, Any]]:
+        """The counter's mapped order statuses (``schema/order_statuses``): ``[{id, type, humanized, ...}]``."""
+        counter = self.resolve_counter_id(counter_id)
+        body = self.request("GET", ORDER_STATUSES_PATH.format(counter_id=counter))
+        return [dict(item) for item in body.get("order_statuses") or () if isinstance(item, Mapping)]
+
+    def map_order_statuses(self, counter_id: int | str | None, statuses: list[Mapping[str, Any]]) -> None:
+        """Map CRM order statuses (``[{id, type, ...}]``) to Metrika's types.
+
+        Resent after an ambiguous failure: mapping the same ids again sets them again.
+        """
+        counter = self.resolve_counter_id(counter_id)
+        body = self.request(
+            "POST",
+            ORDER_STATUSES_PATH.format(counter_id=counter),
+            json={"order_statuses": [dict(status) for status in statuses]},
+            idempotent=True,
+        )
+        _require_success(body, "schema/order_statuses")
+
+    def get_attributes(self, counter_id: int | str | None, entity_type: str) -> dict[str, Any]:
+        """``{"system_attributes": [...], "custom_attributes": [...]}`` of one entity type (e.g. ``CONTACT``)."""
+        counter = self.resolve_counter_id(counter_id)
+        return self.request("GET", ATTRIBUTES_PATH.format(counter_id=counter), params={"entity_type": entity_type})
+
+    def create_attributes(
+        self, counter_id: int | str | None, entity_type: str, attributes: list[Mapping[str, Any]]
+    ) -> None:
+        """Create custom attributes (``[{name, type_name, multivalued, humanized?}]``) of one entity type.
+
+        Not resent after an ambiguous failure (a second create may be refused); list them and retry.
+        """
+        counter = self.resolve_counter_id(counter_id)
+        body = self.request(
+            "POST",
+            ATTRIBUTES_PATH.format(counter_id=counter),
+            params={"entity_type": entity_type},
+            json={"attributes": [dict(attribute) for attribute in attributes]},
+        )
+        _require_success(body, "schema/attributes")
+
+    def create_products(
+        self, counter_id: int | str | None, attributes: list[Mapping[str, Any]], items: list[Mapping[str, Any]]
+    ) -> None:
+        """Declare the product list (``schema/products``: attributes and ``{name, humanized}`` items)."""
+        counter = self.resolve_counter_id(counter_id)
+        body = self.request(
+            "POST",
+            PRODUCTS_PATH.format(counter_id=counter),
+            json={"attributes": [dict(a) for a in attributes], "items": [dict(i) for i in items]},
+            idempotent=True,
+        )
+        _require_success(body, "schema/products")
+
     # -- Airflow UI ---------------------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
@@ -764,6 +821,12 @@ class MetrikaHook(BaseHook):
         """The provider info's ``ui-field-behaviour`` in the snake_case keys older UIs expect."""
         behaviour = _connection_type_info()["ui-field-behaviour"]
         return {key.replace("-", "_"): copy.deepcopy(value) for key, value in behaviour.items()}
+
+
+def _require_success(body: Mapping[str, Any], what: str) -> None:
+    """Schema calls answer ``{"success": true}``; an explicit ``false`` is Metrika saying no."""
+    if body.get("success") is False:
+        raise MetrikaApiError(200, "invalid_response", f"Metrika did not confirm {what}: {sorted(body)}")
 
 
 def _parse_timeout_arg(timeout: Timeout) -> tuple[float, float]:

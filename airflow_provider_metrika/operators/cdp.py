@@ -7,11 +7,13 @@ same rows with a merge mode is idempotent, so no fingerprint search is needed.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from airflow_provider_metrika.cdp_schema import ENTITY_TYPES, SYSTEM_ATTRIBUTES, declared_status_ids
 from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaNoRowsError, MetrikaValidationError
 from airflow_provider_metrika.fingerprint import fingerprint
 from airflow_provider_metrika.formats import ValidationOptions, get_file_format
@@ -70,6 +72,9 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
     :param delimiter_type: CSV only: ``COMMA`` (default) or ``SEMICOLON``
     :param counter_timezone: the counter's ``time_zone_name`` (e.g. ``Europe/Moscow``), to convert aware datetimes
         in ``rows`` to the counter-local times Metrika wants; naive datetimes are taken as counter-local already
+    :param custom_attributes: names of custom attributes the counter has (created with
+        ``MetrikaCdpEnsureSchemaOperator``); without ``columns_mapping`` these and the system attributes are mapped,
+        other columns are left out with a warning (Metrika refuses a mapping to an unknown attribute)
     """
 
     template_fields: Sequence[str] = (
@@ -78,6 +83,7 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         "columns_mapping",
         "delimiter_type",
         "counter_timezone",
+        "custom_attributes",
     )
     takes_columns_mapping = True
 
@@ -88,6 +94,7 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         columns_mapping: Mapping[str, str] | None = None,
         delimiter_type: str = "COMMA",
         counter_timezone: str | None = None,
+        custom_attributes: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("wait_for_completion"):
@@ -101,6 +108,7 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         )
         self.delimiter_type = delimiter_type
         self.counter_timezone = counter_timezone
+        self.custom_attributes = custom_attributes
 
     def validation_options(self) -> ValidationOptions:
         return ValidationOptions(
@@ -118,11 +126,34 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
             "delimiter_type": check_delimiter_type(self.delimiter_type),
         }
         if self.takes_columns_mapping:
-            mapping = parse_columns_mapping(self.columns_mapping) or {
-                name: name for name in source.first_row(DELIMITERS[params["delimiter_type"]]) if name
-            }
+            mapping = parse_columns_mapping(self.columns_mapping) or self.default_columns_mapping(
+                source.name, source.first_row(DELIMITERS[params["delimiter_type"]])
+            )
             params["columns_mapping"] = format_columns_mapping(mapping)
         return params
+
+    def default_columns_mapping(self, file_name: str, header: Sequence[str]) -> dict[str, str]:
+        """The file's columns named like a system attribute or a declared custom one, each mapped to itself."""
+        entity_type = ENTITY_TYPES[self.kind]
+        custom = self.custom_attributes or ()
+        if isinstance(custom, str):
+            raise MetrikaConfigError("custom_attributes must be a list of attribute names, not one string")
+        known = SYSTEM_ATTRIBUTES[entity_type] | set(custom)
+        mapping = {name: name for name in header if name in known}
+        dropped = [name for name in header if name and name not in known]
+        if dropped:
+            self.log.warning(
+                "%s: columns %s are neither %s system attributes nor declared in custom_attributes: not sent "
+                "(create custom attributes with MetrikaCdpEnsureSchemaOperator, then list them in custom_attributes)",
+                file_name,
+                ", ".join(map(repr, dropped)),
+                entity_type,
+            )
+        if not mapping:
+            raise MetrikaConfigError(
+                f"{file_name}: no column is named like a Metrika {entity_type} attribute; give columns_mapping"
+            )
+        return mapping
 
     def upload_once(
         self, hook: MetrikaHook, counter_id: int, source: PreparedInput, opener: Any, comment: str, mark: str
@@ -213,9 +244,25 @@ class MetrikaUploadContactsOperator(MetrikaCdpUploadOperator):
 
 
 class MetrikaUploadOrdersOperator(MetrikaCdpUploadOperator):
-    """Upload CRM orders (``id``, ``client_uniq_id``, ``client_type``, ``create_date_time``, ``order_status``)."""
+    """Upload CRM orders (``id``, ``client_uniq_id``, ``client_type``, ``create_date_time``, ``order_status``).
+
+    :param order_statuses: the CRM status ids mapped in the counter (ids, or the ``{id: type}`` given to
+        ``MetrikaCdpEnsureSchemaOperator``; templated). Rows with a status neither default (PAID, IN_PROGRESS,
+        CANCELLED, SPAM) nor declared get a warning: Metrika fails orders with an unmapped status.
+    """
 
     kind = "orders"
+    template_fields: Sequence[str] = (*MetrikaCdpUploadOperator.template_fields, "order_statuses")
+
+    def __init__(self, *, order_statuses: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.order_statuses = order_statuses
+
+    def validation_options(self) -> ValidationOptions:
+        options = super().validation_options()
+        if self.order_statuses is None:
+            return options
+        return dataclasses.replace(options, order_statuses=declared_status_ids(self.order_statuses))
 
 
 class MetrikaUploadSimpleOrdersOperator(MetrikaCdpUploadOperator):

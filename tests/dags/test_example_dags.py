@@ -14,7 +14,7 @@ sys.path.insert(0, str(ROOT / "example_dags"))
 from demo_crm import create_crm_database  # noqa: E402
 from demo_runner import EXAMPLE_DAGS, airflow_env, migrate, run_dag, run_dag_without_logical_date  # noqa: E402
 
-from airflow_provider_metrika.emulator.testing import EmulatorProcess  # noqa: E402
+from airflow_provider_metrika.emulator.testing import EmulatorProcess, MetrikaTestApi  # noqa: E402
 
 AIRFLOW_3 = int(__import__("airflow").__version__.split(".")[0]) >= 3
 NO_INTERVAL_LOG = "This run has no data interval (triggered without a logical date): loading the previous day"
@@ -79,6 +79,13 @@ def test_cdp_dag_end_to_end(demo):
     assert summary["orders"]["status"] == "PASSED" and summary["orders"]["elements_count"] > 0
     kinds = sorted(u["kind"] for u in emu.client.uploadings() if u["kind"] in ("contacts", "orders"))
     assert kinds == ["contacts", "orders"]
+    # The orders carry the CRM's own statuses, mapped first (the emulator fails unmapped ones).
+    mapped = MetrikaTestApi(emu.url).get("/cdp/api/v1/counter/{counter_id}/schema/order_statuses").json()
+    assert {status["id"]: status["type"] for status in mapped["order_statuses"]} == {
+        "paid": "PAID",
+        "new": "IN_PROGRESS",
+        "cancelled": "CANCELLED",
+    }
 
 
 def test_expenses_dag_end_to_end(demo):

@@ -52,7 +52,7 @@ CASES = [
     (
         "orders",
         "id,client_uniq_id,client_type,create_date_time,order_status,revenue,currency",
-        "o1,c1,CONTACT,2024-11-01 10:00:00,paid,10.5,RUB",
+        "o1,c1,CONTACT,2024-11-01 10:00:00,PAID,10.5,RUB",
     ),
     ("simple_orders", "id,create_date_time,emails,revenue,goals", "o1,2024-11-01 10:00:00,a@b.cd,10,g1"),
 ]
