@@ -12,11 +12,16 @@ import numbers
 from typing import Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.version_compat import XComArg
 
 
 def is_template(value: Any) -> bool:
-    """A string Airflow will still render (its final type is not known yet)."""
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
+    """A value Airflow will still resolve (its final type is not known yet).
+
+    A string it renders, or another task's output (``XComArg``: a templated field may take one,
+    https://airflow.apache.org/docs/apache-airflow/stable/core-concepts/taskflow.html).
+    """
+    return isinstance(value, XComArg) or (isinstance(value, str) and ("{{" in value or "{%" in value))
 
 
 def _kind(value: Any) -> str:

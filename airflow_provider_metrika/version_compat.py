@@ -22,6 +22,7 @@ from airflow.providers.common.compat.sdk import (
     PokeReturnValue,
     TaskDeferred,
     XCom,
+    XComArg,
     conf,
     mask_secret,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "TaskDeferred",
     "TriggerEvent",
     "XCom",
+    "XComArg",
     "amask_secret",
     "conf",
     "default_deferrable",

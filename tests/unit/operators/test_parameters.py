@@ -4,6 +4,7 @@ at construction when the value is known, after rendering (before any request) wh
 from __future__ import annotations
 
 import math
+from unittest import mock
 
 import pytest
 from hypothesis import given
@@ -125,6 +126,19 @@ def test_a_templated_comment_that_renders_to_another_type_is_refused_before_any_
         operator.execute({"ti": FakeTaskInstance()})
     hook.upload_file.assert_not_called()
     hook.resolve_counter_id.assert_not_called()
+
+
+@pytest.mark.parametrize("cls", NON_CDP, ids=lambda cls: cls.__name__)
+def test_a_comment_from_another_tasks_output_is_checked_once_resolved(hook, cls):
+    from airflow_provider_metrika.version_compat import XComArg
+
+    comment = mock.MagicMock(spec=XComArg)  # e.g. extract_task()["comment"]: resolved when the task runs
+    operator = make(cls, comment=comment)
+    assert operator.comment is comment
+    operator.comment = 5  # what the other task might have returned
+    with pytest.raises(MetrikaConfigError, match="comment must be text, not int"):
+        operator.execute({"ti": FakeTaskInstance()})
+    hook.upload_file.assert_not_called()
 
 
 MAPPING = {"uniq_id": "ID", "emails": "Email"}
