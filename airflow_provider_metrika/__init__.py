@@ -32,9 +32,23 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": integration,
                 "external-doc-url": "https://yandex.com/dev/metrika/en/management/offline-conv",
                 "tags": ["service"],
-            }
+            },
+            {
+                "integration-name": "Commerce Layer",
+                "external-doc-url": "https://docs.commercelayer.io/core/importing-resources",
+                "tags": ["service"],
+            },
+            {
+                "integration-name": "Fleetio",
+                "external-doc-url": "https://developer.fleetio.com/docs/api/v-1-imports",
+                "tags": ["service"],
+            },
         ],
-        "hooks": [{"integration-name": integration, "python-modules": ["airflow_provider_metrika.hooks.metrika"]}],
+        "hooks": [
+            {"integration-name": integration, "python-modules": ["airflow_provider_metrika.hooks.metrika"]},
+            {"integration-name": "Commerce Layer", "python-modules": ["airflow_provider_metrika.commercelayer.hooks"]},
+            {"integration-name": "Fleetio", "python-modules": ["airflow_provider_metrika.fleetio.hooks"]},
+        ],
         "operators": [
             {
                 "integration-name": integration,
@@ -82,6 +96,70 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
                     },
                 },
-            }
+            },
+            _commercelayer_connection(),
+            _fleetio_connection(),
         ],
+    }
+
+
+_TIMEOUT_FIELD = {
+    "label": "Read timeout (seconds)",
+    "description": "Per-request read timeout.",
+    "schema": {"type": ["integer", "null"], "minimum": 1},
+}
+_RETRIES_FIELD = {
+    "label": "Max retries",
+    "description": "Retries on connection errors, 429 and 5xx.",
+    "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
+}
+
+
+def _commercelayer_connection() -> dict[str, Any]:
+    return {
+        "connection-type": "commercelayer",
+        "hook-class-name": "airflow_provider_metrika.commercelayer.hooks.CommerceLayerHook",
+        "hook-name": "Commerce Layer",
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port"],
+            "relabeling": {"login": "Client ID", "password": "Client secret", "host": "Base endpoint"},
+            "placeholders": {"host": "https://<organization-slug>.commercelayer.io"},
+        },
+        "conn-fields": {
+            "auth_url": {
+                "label": "Token endpoint",
+                "description": "Defaults to https://auth.commercelayer.io/oauth/token; older organizations "
+                "use https://<slug>.commercelayer.io/oauth/token.",
+                "schema": {"type": ["string", "null"]},
+            },
+            "scope": {
+                "label": "Scope",
+                "description": "Optional, e.g. market:code:europe or stock_location:id:xYZkjABcde.",
+                "schema": {"type": ["string", "null"]},
+            },
+            "timeout": _TIMEOUT_FIELD,
+            "max_retries": _RETRIES_FIELD,
+        },
+    }
+
+
+def _fleetio_connection() -> dict[str, Any]:
+    return {
+        "connection-type": "fleetio",
+        "hook-class-name": "airflow_provider_metrika.fleetio.hooks.FleetioHook",
+        "hook-name": "Fleetio",
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port"],
+            "relabeling": {"login": "Account token", "password": "API key", "host": "API base URL"},
+            "placeholders": {"host": "https://secure.fleetio.com"},
+        },
+        "conn-fields": {
+            "api_version": {
+                "label": "API version (X-Api-Version)",
+                "description": "Date version sent with every request; 2024-01-01 or later (the default).",
+                "schema": {"type": ["string", "null"]},
+            },
+            "timeout": _TIMEOUT_FIELD,
+            "max_retries": _RETRIES_FIELD,
+        },
     }

@@ -11,7 +11,7 @@ MAX_BODY_CHARS = 300
 
 
 class MetrikaError(Exception):
-    """Base class of every error raised by airflow-provider-metrika."""
+    """Base class of every error raised by airflow-provider-metrika (for every vendor it serves)."""
 
 
 class MetrikaConfigError(MetrikaError, ValueError):
@@ -36,12 +36,12 @@ class MetrikaNoRowsError(MetrikaValidationError):
 
 
 class MetrikaApiError(MetrikaError):
-    """Metrika answered with an error body (§1.3 of the API reference).
+    """An API answered with an error body (Metrika's §1.3 shape, or another vendor's).
 
-    ``status`` is the HTTP status, ``error_type`` Metrika's ``errors[0].error_type``
-    (e.g. ``invalid_uploading``, ``access_denied``) and ``message`` its reason,
-    truncated to :data:`MAX_BODY_CHARS`. ``retry_after`` is the server's ``Retry-After``
-    in seconds, when it sent one.
+    ``status`` is the HTTP status, ``error_type`` the vendor's error code (Metrika's
+    ``errors[0].error_type`` such as ``invalid_uploading``, Commerce Layer's ``code``, ...)
+    and ``message`` its reason, truncated to :data:`MAX_BODY_CHARS`. ``retry_after`` is how
+    long the server asked to wait, in seconds, when it said so. ``service`` names the vendor.
     """
 
     def __init__(
@@ -52,15 +52,17 @@ class MetrikaApiError(MetrikaError):
         method: str = "",
         path: str = "",
         retry_after: float | None = None,
+        service: str = "Metrika",
     ):
         self.status = status
+        self.service = service
         self.retry_after = retry_after
         self.error_type = error_type or "unknown"
         self.message = message[:MAX_BODY_CHARS]
         self.method = method
         self.path = path
         where = f" on {method} {path}" if method else ""
-        super().__init__(f"Metrika API error {status} {self.error_type}{where}: {self.message}")
+        super().__init__(f"{service} API error {status} {self.error_type}{where}: {self.message}")
 
 
 class MetrikaClientError(MetrikaApiError):

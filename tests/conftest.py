@@ -49,3 +49,76 @@ def metrika_api(emulator: EmulatorClient, emulator_process: EmulatorProcess) -> 
     api = MetrikaTestApi(emulator_process.url, counter_id=TEST_COUNTER_ID)
     yield api
     api.session.close()
+
+
+# -- Commerce Layer and Fleetio emulators (one process per vendor, like the real hosts) ---------------
+
+CL_CONN_ID = "commercelayer_default"
+CL_CLIENT_ID = "cl-test-client-id"
+CL_CLIENT_SECRET = "cl-test-client-secret-0123456789"
+FLEETIO_CONN_ID = "fleetio_default"
+FLEETIO_API_KEY = "fleetio-test-api-key-0123456789"
+FLEETIO_ACCOUNT = "fleetio-test-account"
+
+
+def _vendor_process(tmp_path_factory: pytest.TempPathFactory, vendor: str) -> Iterator[EmulatorProcess]:
+    db_path = str(tmp_path_factory.mktemp(f"{vendor}-emulator") / "state.db")
+    with EmulatorProcess(db_path, "--vendor", vendor) as process:
+        yield process
+
+
+def _fresh(process: EmulatorProcess) -> EmulatorClient:
+    if not process.running:
+        process.restart()
+    process.client.reset()
+    return process.client
+
+
+@pytest.fixture(scope="session")
+def commercelayer_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    yield from _vendor_process(tmp_path_factory, "commercelayer")
+
+
+@pytest.fixture
+def commercelayer(commercelayer_process: EmulatorProcess) -> Iterator[EmulatorClient]:
+    """The session's Commerce Layer emulator, reset (and the process's token cache emptied)."""
+    from airflow_provider_metrika.commercelayer.auth import TOKENS
+
+    TOKENS.clear()
+    yield _fresh(commercelayer_process)
+    TOKENS.clear()
+
+
+@pytest.fixture
+def commercelayer_conn(commercelayer_process: EmulatorProcess, monkeypatch: pytest.MonkeyPatch) -> str:
+    conn = {
+        "conn_type": "commercelayer",
+        "host": commercelayer_process.url,
+        "login": CL_CLIENT_ID,
+        "password": CL_CLIENT_SECRET,
+        "extra": {"auth_url": commercelayer_process.url + "/oauth/token"},
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CL_CONN_ID.upper()}", json.dumps(conn))
+    return CL_CONN_ID
+
+
+@pytest.fixture(scope="session")
+def fleetio_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    yield from _vendor_process(tmp_path_factory, "fleetio")
+
+
+@pytest.fixture
+def fleetio(fleetio_process: EmulatorProcess) -> EmulatorClient:
+    return _fresh(fleetio_process)
+
+
+@pytest.fixture
+def fleetio_conn(fleetio_process: EmulatorProcess, monkeypatch: pytest.MonkeyPatch) -> str:
+    conn = {
+        "conn_type": "fleetio",
+        "host": fleetio_process.url,
+        "login": FLEETIO_ACCOUNT,
+        "password": FLEETIO_API_KEY,
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{FLEETIO_CONN_ID.upper()}", json.dumps(conn))
+    return FLEETIO_CONN_ID

@@ -1,7 +1,8 @@
-"""``python -m airflow_provider_metrika.emulator --port N ...``: run the emulator until SIGTERM.
+"""``python -m airflow_provider_metrika.emulator [--vendor V] --port N ...``: run an emulator until SIGTERM.
 
-Prints exactly one line to stdout once the port is bound:
-``Metrika emulator listening on http://HOST:PORT``.
+One vendor per process, as the real hosts are separate: ``metrika`` (default),
+``commercelayer`` or ``fleetio``. Prints exactly one line to stdout once the port is bound:
+``<Vendor> emulator listening on http://HOST:PORT``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -23,20 +25,24 @@ from airflow_provider_metrika.emulator.app import MetrikaAppRunner, build_app
 from airflow_provider_metrika.emulator.clock import CLOCK_MODES
 from airflow_provider_metrika.emulator.config import CHOICES, EmulatorConfig, parse_token_map
 from airflow_provider_metrika.emulator.errors import ApiError
+from airflow_provider_metrika.emulator.harness import HarnessState
 from airflow_provider_metrika.emulator.state import EmulatorState
 from airflow_provider_metrika.emulator.store import Store
 
-LISTENING = "Metrika emulator listening on http://{host}:{port}"
+LISTENING = "{vendor} emulator listening on http://{host}:{port}"
+#: ``--vendor`` values; each other than metrika is a subpackage exposing ``Settings``, ``State`` and ``build_app``.
+VENDORS = ("metrika", "commercelayer", "fleetio")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m airflow_provider_metrika.emulator", description=__doc__)
+    parser.add_argument("--vendor", choices=VENDORS, default="metrika", help="the API to serve (default metrika)")
     parser.add_argument("--port", type=int, required=True, help="TCP port; 0 picks a free one")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--db", help="SQLite state file (default: a temporary file removed on exit)")
     parser.add_argument("--clock", choices=CLOCK_MODES, default="frozen")
     parser.add_argument("--speed", type=float, default=1.0, help="emulator seconds per real second (real clock)")
-    parser.add_argument("--stage-seconds", type=float, default=EmulatorConfig.stage_seconds)
+    parser.add_argument("--stage-seconds", type=float, default=None, help="seconds per status step (vendor default)")
     parser.add_argument("--daily-quota", type=int, default=None, help="requests per token per UTC day")
     parser.add_argument("--parallel-limit", type=int, default=EmulatorConfig.parallel_limit)
     parser.add_argument("--quota-status", type=int, choices=(420, 429), default=EmulatorConfig.quota_status)
@@ -59,7 +65,7 @@ def defaults_from(args: argparse.Namespace) -> EmulatorConfig:
         with open(args.tokens, encoding="utf-8") as handle:
             tokens = parse_token_map(json.load(handle))
     return EmulatorConfig(
-        stage_seconds=args.stage_seconds,
+        stage_seconds=EmulatorConfig.stage_seconds if args.stage_seconds is None else args.stage_seconds,
         daily_quota=args.daily_quota,
         parallel_limit=args.parallel_limit,
         quota_status=args.quota_status,
@@ -68,14 +74,28 @@ def defaults_from(args: argparse.Namespace) -> EmulatorConfig:
     ).updated({"body_timeout_seconds": args.body_timeout})
 
 
-async def serve(state: EmulatorState, host: str, port: int) -> None:
+def make_state(args: argparse.Namespace, store: Store) -> tuple[HarnessState, web.Application]:
+    """The chosen vendor's state and application."""
+    if args.vendor == "metrika":
+        state = EmulatorState(store, defaults_from(args), args.clock, args.speed)
+        return state, build_app(state)
+    vendor = importlib.import_module(f"airflow_provider_metrika.emulator.{args.vendor}")
+    settings = vendor.Settings()
+    if args.stage_seconds is not None:
+        settings = settings.updated({"stage_seconds": args.stage_seconds})
+    vendor_state = vendor.State(store, settings, args.clock, args.speed)
+    return vendor_state, vendor.build_app(vendor_state)
+
+
+async def serve(state: HarnessState, app: web.Application, host: str, port: int) -> None:
     """Serve until SIGTERM/SIGINT, then shut down cleanly."""
-    runner = MetrikaAppRunner(build_app(state), access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    runner_class = MetrikaAppRunner if isinstance(state, EmulatorState) else web.AppRunner
+    runner = runner_class(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
     bound_port = runner.addresses[0][1]
-    print(LISTENING.format(host=host, port=bound_port), flush=True)
+    print(LISTENING.format(vendor=state.vendor, host=host, port=bound_port), flush=True)
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -92,14 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     temp_dir = None if args.db else tempfile.mkdtemp(prefix="metrika-emulator-")
     db_path = args.db or os.path.join(temp_dir, "state.db")
     try:
-        defaults = defaults_from(args)
         store = Store(db_path)
-        state = EmulatorState(store, defaults, args.clock, args.speed)
+        state, app = make_state(args, store)
     except (ApiError, ValueError, OSError) as error:
-        print(f"metrika emulator: {error}", file=sys.stderr)
+        print(f"{args.vendor} emulator: {error}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(state, args.host, args.port))
+        asyncio.run(serve(state, app, args.host, args.port))
     finally:
         store.close()
         if temp_dir:

@@ -17,9 +17,11 @@ from aiohttp.web_server import Server
 
 from airflow_provider_metrika.cdp_schema import ATTRIBUTES_PATH, ORDER_STATUSES_PATH, PRODUCTS_PATH
 from airflow_provider_metrika.emulator import cdp_api, cdp_schema_api, management_api
+from airflow_provider_metrika.emulator.control import metrika_routes as metrika_control_routes
 from airflow_provider_metrika.emulator.control import routes as control_routes
 from airflow_provider_metrika.emulator.csvstream import MAX_FILE_BYTES
 from airflow_provider_metrika.emulator.errors import ApiError
+from airflow_provider_metrika.emulator.harness import HARNESS
 from airflow_provider_metrika.emulator.pipeline import error_bodies, error_type_of
 from airflow_provider_metrika.emulator.state import STATE, EmulatorState
 from airflow_provider_metrika.uploads import CDP, MANAGEMENT, UPLOAD_KINDS
@@ -98,8 +100,10 @@ def build_app(state: EmulatorState) -> web.Application:
     """An application serving ``state``; JSON bodies may be as large as an upload file."""
     app = web.Application(middlewares=[error_bodies], client_max_size=MAX_FILE_BYTES + (1 << 20))
     app[STATE] = state
+    app[HARNESS] = state
     app.add_routes(_metrika_routes())
     app.add_routes(control_routes)
+    app.add_routes(metrika_control_routes)
     return app
 
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_metrika.emulator.errors import invalid_parameter
+from airflow_provider_metrika.emulator.settings import EmulatorSettings, number
 
 QUOTA_STATUSES = (420, 429)
 #: Switches that pick the documented (strict) or the observed (lenient) reading where they differ.
@@ -25,7 +25,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 
 @dataclasses.dataclass(frozen=True)
-class EmulatorConfig:
+class EmulatorConfig(EmulatorSettings):
     """Settings read on every request.
 
     ``tokens`` maps the sha256 of a token to the counter ids it may use (tokens
@@ -70,15 +70,6 @@ class EmulatorConfig:
     cdp_schema: str = "strict"
     body_timeout_seconds: float = 30.0
 
-    def updated(self, changes: Mapping[str, Any]) -> EmulatorConfig:
-        """A copy with ``changes`` applied; 400 ``invalid_parameter`` on unknown keys or bad values."""
-        known = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise invalid_parameter(f"unknown config keys: {', '.join(unknown)}; expected some of {sorted(known)}")
-        values = {name: _coerce(name, value) for name, value in changes.items()}
-        return dataclasses.replace(self, **values)
-
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["tokens"] = None if self.tokens is None else {token: list(ids) for token, ids in self.tokens.items()}
@@ -91,6 +82,10 @@ class EmulatorConfig:
             values["tokens"] = {key: tuple(ids) for key, ids in values["tokens"].items()}
         return dataclasses.replace(self, **values)
 
+    @classmethod
+    def coerce(cls, name: str, value: Any) -> Any:
+        return _coerce(name, value)
+
 
 def token_hash(token: str) -> str:
     """How tokens are identified in counters, config and logs: never the token itself."""
@@ -99,13 +94,13 @@ def token_hash(token: str) -> str:
 
 def _coerce(name: str, value: Any) -> Any:
     if name in ("stage_seconds", "future_tolerance_seconds"):
-        return _number(name, value, minimum=0.0)
+        return number(name, value, minimum=0.0)
     if name == "body_timeout_seconds":
         return _positive(name, value)
     if name == "daily_quota":
-        return None if value is None else int(_number(name, value, minimum=0, integer=True))
+        return None if value is None else int(number(name, value, minimum=0, integer=True))
     if name == "parallel_limit":
-        return int(_number(name, value, minimum=1, integer=True))
+        return int(number(name, value, minimum=1, integer=True))
     if name == "quota_status":
         if value not in QUOTA_STATUSES:
             raise invalid_parameter(f"quota_status must be one of {QUOTA_STATUSES}")
@@ -119,21 +114,11 @@ def _coerce(name: str, value: Any) -> Any:
     raise AssertionError(name)  # pragma: no cover - guarded by updated()
 
 
-def _number(name: str, value: Any, minimum: float, integer: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise invalid_parameter(f"{name} must be a finite {'whole ' if integer else ''}number")
-    if integer and int(value) != value:
-        raise invalid_parameter(f"{name} must be a whole number")
-    if value < minimum:
-        raise invalid_parameter(f"{name} must be >= {minimum}")
-    return value
-
-
 def _positive(name: str, value: Any) -> float:
-    number = _number(name, value, minimum=0.0)
-    if number == 0:
+    checked = number(name, value, minimum=0.0)
+    if checked == 0:
         raise invalid_parameter(f"{name} must be > 0")
-    return float(number)
+    return float(checked)
 
 
 def parse_token_map(value: Any) -> Mapping[str, tuple[int, ...]] | None:

@@ -11,11 +11,15 @@ from aiohttp import web
 from airflow_provider_metrika.emulator.clock import iso_seconds
 from airflow_provider_metrika.emulator.errors import invalid_parameter
 from airflow_provider_metrika.emulator.expenses import ExpenseBatch, ledger, read_rows
+from airflow_provider_metrika.emulator.harness import HARNESS, HarnessState
 from airflow_provider_metrika.emulator.lifecycle import EXPENSES_KIND, is_terminal, seconds_to_finish
 from airflow_provider_metrika.emulator.receive import parse_json, read_body
-from airflow_provider_metrika.emulator.state import STATE, EmulatorState
+from airflow_provider_metrika.emulator.state import STATE
 
+#: Every vendor's control API: clock, config, faults, request counts, reset.
 routes = web.RouteTableDef()
+#: Metrika's own additions: visitors, uploadings, finish_all, expenses.
+metrika_routes = web.RouteTableDef()
 CONTROL_BODY_BYTES = 16 << 20
 
 
@@ -26,7 +30,7 @@ async def _json_body(request: web.Request) -> Any:
     return parse_json(raw)
 
 
-def _clock(state: EmulatorState) -> web.Response:
+def _clock(state: HarnessState) -> web.Response:
     now = state.now()
     return web.json_response({"epoch": now, "iso": iso_seconds(now)})
 
@@ -38,13 +42,13 @@ async def health(request: web.Request) -> web.Response:
 
 @routes.post("/_emulator/reset")
 async def reset(request: web.Request) -> web.Response:
-    request.app[STATE].reset()
+    request.app[HARNESS].reset()
     return web.json_response({"ok": True})
 
 
 @routes.get("/_emulator/clock")
 async def clock(request: web.Request) -> web.Response:
-    return _clock(request.app[STATE])
+    return _clock(request.app[HARNESS])
 
 
 @routes.post("/_emulator/clock/advance")
@@ -53,11 +57,11 @@ async def advance(request: web.Request) -> web.Response:
     seconds = body.get("seconds") if isinstance(body, dict) else None
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
         raise invalid_parameter('body must be {"seconds": N} with N >= 0')
-    request.app[STATE].advance(float(seconds))
-    return _clock(request.app[STATE])
+    request.app[HARNESS].advance(float(seconds))
+    return _clock(request.app[HARNESS])
 
 
-@routes.post("/_emulator/finish_all")
+@metrika_routes.post("/_emulator/finish_all")
 async def finish_all(request: web.Request) -> web.Response:
     """Advance the clock so every uploading (user params: every confirmed one) is terminal."""
     state = request.app[STATE]
@@ -67,7 +71,7 @@ async def finish_all(request: web.Request) -> web.Response:
 
 @routes.get("/_emulator/config")
 async def get_config(request: web.Request) -> web.Response:
-    return web.json_response(request.app[STATE].config.to_json())
+    return web.json_response(request.app[HARNESS].config.to_json())
 
 
 @routes.post("/_emulator/config")
@@ -75,10 +79,10 @@ async def set_config(request: web.Request) -> web.Response:
     body = await _json_body(request)
     if not isinstance(body, dict):
         raise invalid_parameter("config body must be a JSON object")
-    return web.json_response(request.app[STATE].configure(body).to_json())
+    return web.json_response(request.app[HARNESS].configure(body).to_json())
 
 
-@routes.post("/_emulator/visitors")
+@metrika_routes.post("/_emulator/visitors")
 async def add_visitors(request: web.Request) -> web.Response:
     body = await _json_body(request)
     ids = body.get("ids") if isinstance(body, dict) else None
@@ -90,22 +94,22 @@ async def add_visitors(request: web.Request) -> web.Response:
 
 @routes.post("/_emulator/faults")
 async def add_fault(request: web.Request) -> web.Response:
-    fault_id = request.app[STATE].faults.add(await _json_body(request))
+    fault_id = request.app[HARNESS].faults.add(await _json_body(request))
     return web.json_response({"id": fault_id})
 
 
 @routes.get("/_emulator/faults")
 async def list_faults(request: web.Request) -> web.Response:
-    return web.json_response({"faults": [fault.to_json() for fault in request.app[STATE].store.faults()]})
+    return web.json_response({"faults": [fault.to_json() for fault in request.app[HARNESS].store.faults()]})
 
 
 @routes.delete("/_emulator/faults")
 async def clear_faults(request: web.Request) -> web.Response:
-    request.app[STATE].store.clear_faults()
+    request.app[HARNESS].store.clear_faults()
     return web.json_response({"ok": True})
 
 
-@routes.get("/_emulator/uploadings")
+@metrika_routes.get("/_emulator/uploadings")
 async def uploadings(request: web.Request) -> web.Response:
     """Every stored uploading, any kind, with its current status and file fingerprint."""
     state = request.app[STATE]
@@ -135,7 +139,7 @@ async def uploadings(request: web.Request) -> web.Response:
     return web.json_response({"uploadings": result})
 
 
-@routes.get("/_emulator/expenses")
+@metrika_routes.get("/_emulator/expenses")
 async def expenses(request: web.Request) -> web.Response:
     """The expense rows a counter holds now: processed uploads minus processed deletions, in order."""
     state = request.app[STATE]
@@ -159,7 +163,7 @@ async def expenses(request: web.Request) -> web.Response:
 @routes.get("/_emulator/requests")
 async def request_stats(request: web.Request) -> web.Response:
     """Request counts per token hash, day and route, plus the rate-limit answers given."""
-    state = request.app[STATE]
+    state = request.app[HARNESS]
     by_token: dict[str, int] = defaultdict(int)
     by_day: dict[str, int] = defaultdict(int)
     rows = []
@@ -176,6 +180,6 @@ async def request_stats(request: web.Request) -> web.Response:
             "requests": rows,
             "throttled": throttled,
             "throttled_total": sum(row["count"] for row in throttled),
-            "in_flight": state.quotas.in_flight_total(),
+            "in_flight": state.in_flight_total(),
         }
     )

@@ -13,11 +13,11 @@ from airflow_provider_metrika.emulator.config import token_hash
 from airflow_provider_metrika.emulator.errors import ApiError, invalid_parameter, shown
 from airflow_provider_metrika.emulator.faults import Handler, run_with_fault
 from airflow_provider_metrika.emulator.receive import INT64_MAX
+from airflow_provider_metrika.emulator.serving import HTTP_ERROR, INTERNAL_ERROR, error_middleware
 from airflow_provider_metrika.emulator.state import STATE
 
 log = logging.getLogger(__name__)
 
-CONTROL_PREFIX = "/_emulator/"
 #: Request key of the caller's token hash (handlers that list "my counters" need it).
 CALLER = "metrika_token_hash"
 _AUTH = re.compile(r"OAuth\s+(\S+)\s*", re.IGNORECASE)
@@ -25,32 +25,18 @@ _COUNTER = re.compile(r"[1-9][0-9]{0,18}")
 _HTTP_ERROR_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "invalid_uploading"}
 
 
-@web.middleware
-async def error_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every error into Metrika's JSON error body."""
-    try:
-        if request.match_info.http_exception is not None:
-            raise request.match_info.http_exception
-        if request.path.startswith(CONTROL_PREFIX):
-            return await handler(request)
-        return await _metrika_request(request, handler)
-    except ApiError as error:
-        return error.response()
-    except web.HTTPException as error:
-        if error.status < 400:
-            raise
-        message = f"{error.reason}: {request.method} {request.path}"
-        return ApiError(error.status, error_type_of(error.status), message).response()
-    except (ConnectionError, OSError):
-        raise
-    except Exception:
-        log.exception("emulator failure on %s %s", request.method, request.path)
-        return ApiError(500, "backend_error", "internal emulator error").response()
-
-
 def error_type_of(status: int) -> str:
     """The ``error_type`` for an HTTP error that no handler classified."""
     return _HTTP_ERROR_TYPES.get(status, "backend_error" if status >= 500 else "invalid_parameter")
+
+
+def _metrika_error(error: ApiError, request: web.Request) -> web.StreamResponse:
+    """Metrika's JSON error body; errors no handler classified get Metrika's ``error_type``."""
+    if error.error_type == HTTP_ERROR:
+        error = ApiError(error.status, error_type_of(error.status), error.message)
+    elif error.error_type == INTERNAL_ERROR:
+        error = ApiError(500, "backend_error", error.message)
+    return error.response()
 
 
 async def _metrika_request(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -93,3 +79,7 @@ def _check_access(request: web.Request, caller: str) -> None:
         raise ApiError(403, "invalid_token", "the OAuth token is not valid")
     if int(raw) not in tokens[caller]:
         raise ApiError(403, "access_denied", f"no access to counter {raw}")
+
+
+#: Every error becomes Metrika's JSON error body; API requests pass auth, quotas and faults first.
+error_bodies = error_middleware(_metrika_error, _metrika_request)

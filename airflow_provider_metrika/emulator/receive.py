@@ -35,8 +35,8 @@ from airflow_provider_metrika.emulator.errors import (
     missing_parameter,
     shown,
 )
+from airflow_provider_metrika.emulator.harness import HARNESS
 from airflow_provider_metrika.emulator.linkage import remove_quietly
-from airflow_provider_metrika.emulator.state import STATE
 
 CHUNK_BYTES = 1 << 20
 FILE_PART = "file"
@@ -97,7 +97,7 @@ async def _read(request: web.Request, step: Awaitable[_T]) -> _T:
     A read may span several arrivals (a part's header lines), so the timeout is on silence:
     each period in which the body grew restarts it.
     """
-    seconds = request.app[STATE].config.body_timeout_seconds
+    seconds = request.app[HARNESS].body_timeout_seconds()
     reading = asyncio.ensure_future(step)
     try:
         received = request.content.total_bytes

@@ -93,6 +93,13 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        self._tables = ["meta", "uploadings", "visitors", "faults", "request_counts", "throttled"]
+
+    def add_tables(self, schema: str, tables: Sequence[str]) -> sqlite3.Connection:
+        """Create a vendor's own tables (wiped by :meth:`reset` like the rest); the connection to use them."""
+        self._db.executescript(schema)
+        self._tables.extend(name for name in tables if name not in self._tables)
+        return self._db
 
     def close(self) -> None:
         self._db.close()
@@ -258,7 +265,7 @@ class Store:
         """Wipe everything except the id sequences (ids stay unique across resets)."""
         with self._db:
             self._db.execute("BEGIN")
-            for table in ("meta", "uploadings", "visitors", "faults", "request_counts", "throttled"):
+            for table in self._tables:
                 self._db.execute(f"DELETE FROM {table}")
 
 

@@ -20,7 +20,7 @@ import requests
 
 TEST_TOKEN = "emulator-test-token-0123456789"
 STARTUP_TIMEOUT = 20.0
-_LISTENING = re.compile(r"Metrika emulator listening on (http://\S+?):(\d+)\s*$")
+_LISTENING = re.compile(r"emulator listening on (http://\S+?):(\d+)\s*$")
 
 
 class EmulatorClient:
@@ -35,6 +35,10 @@ class EmulatorClient:
         response = self._session.request(method, f"{self.base_url}/_emulator/{path}", timeout=self.timeout, **kwargs)
         response.raise_for_status()
         return response.json()
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Any control endpoint, e.g. a vendor's own: ``call("POST", "fleetio/imports", json={...})``."""
+        return self._call(method, path, **kwargs)
 
     def health(self) -> bool:
         return bool(self._call("GET", "health")["ok"])

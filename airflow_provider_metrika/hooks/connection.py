@@ -3,7 +3,9 @@
 Both hooks (sync and async) fetch the connection differently but parse it here, so a
 connection that works for an operator works for its trigger too. Parsing reads the
 raw ``extra`` JSON itself instead of ``extra_dejson`` (which may call the secrets
-masker, a known deadlock on the triggerer's event loop).
+masker, a known deadlock on the triggerer's event loop). The field readers
+(``extra_of``, ``extra_value``, ``base_url_from_host``, ``parse_timeout``, ...) serve the
+other vendors' connections too.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ log = logging.getLogger(__name__)
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 300.0
 
-_EXTRA_PREFIX = f"extra__{CONN_TYPE}__"
 _TOKEN_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
 
 
@@ -59,6 +60,16 @@ class MetrikaConnectionSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ApiSettings:
+    """What every vendor's connection settings hold besides credentials."""
+
+    conn_id: str
+    base_url: str
+    timeout: float = DEFAULT_READ_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+
+
 def settings_from_connection(
     conn: ConnectionLike, conn_id: str, *, described_as: str | None = None
 ) -> MetrikaConnectionSettings:
@@ -68,22 +79,17 @@ def settings_from_connection(
     nothing to the reader (the UI's Test button runs on a random temporary id).
     """
     what = described_as or f"connection {conn_id!r}"
-    extra = _extra_of(conn, what)
-    counter_id = _extra_value(extra, "counter_id")
-    timeout = _extra_value(extra, "timeout")
-    max_retries = _extra_value(extra, "max_retries")
-    scheme = _extra_value(extra, "scheme")
+    extra = extra_of(conn, what)
+    counter_id = extra_value(extra, "counter_id")
+    timeout, max_retries = transport_options(extra, CONN_TYPE)
+    scheme = extra_value(extra, "scheme")
     return MetrikaConnectionSettings(
         conn_id=conn_id,
         base_url=base_url_from_host(conn.host, conn.port, scheme=scheme),
         token=_token_of(conn, what),
         counter_id=None if counter_id is None else parse_counter_id(counter_id, "counter_id (connection extra)"),
-        timeout=DEFAULT_READ_TIMEOUT if timeout is None else parse_timeout(timeout, "timeout (connection extra)"),
-        max_retries=(
-            DEFAULT_MAX_RETRIES
-            if max_retries is None
-            else parse_max_retries(max_retries, "max_retries (connection extra)")
-        ),
+        timeout=timeout,
+        max_retries=max_retries,
     )
 
 
@@ -155,8 +161,15 @@ def require_int(value: Any, name: str, *, minimum: int, maximum: int | None = No
     return number
 
 
-def base_url_from_host(host: str | None, port: int | None = None, *, scheme: Any = None) -> str:
-    """``https://api-metrika.yandex.net`` unless the connection says otherwise.
+def base_url_from_host(
+    host: str | None,
+    port: int | None = None,
+    *,
+    scheme: Any = None,
+    default: str | None = DEFAULT_HOST,
+    service: str = "Metrika",
+) -> str:
+    """``default`` (Metrika's ``https://api-metrika.yandex.net``) unless the connection says otherwise.
 
     A host without a scheme gets the ``scheme`` extra, else https. The extra exists for the
     URI form, where ``yandex-metrika://:TOKEN@127.0.0.1:8081?scheme=http`` reads naturally
@@ -165,9 +178,11 @@ def base_url_from_host(host: str | None, port: int | None = None, *, scheme: Any
     wanted = _parse_scheme(scheme)
     host = (host or "").strip()
     if not host:
+        if default is None:
+            raise MetrikaConfigError(f"the {service} connection needs a host (the API base URL)")
         if wanted == "http":
-            raise MetrikaConfigError("extra scheme='http' needs a host: the Metrika API itself is https only")
-        return DEFAULT_HOST
+            raise MetrikaConfigError(f"extra scheme='http' needs a host: the {service} API itself is https only")
+        return default
     if "://" not in host:
         host = f"{wanted or 'https'}://{host}"
     elif wanted is not None and not host.lower().startswith(f"{wanted}://"):
@@ -181,7 +196,7 @@ def base_url_from_host(host: str | None, port: int | None = None, *, scheme: Any
     if port and parts.port is None:
         netloc = f"{netloc}:{port}"
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        log.warning("Metrika connection uses plain http to %s: the OAuth token is sent unencrypted", parts.hostname)
+        log.warning("%s connection uses plain http to %s: credentials are sent unencrypted", service, parts.hostname)
     return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
 
 
@@ -221,7 +236,7 @@ def _token_of(conn: ConnectionLike, what: str) -> str:
     return token
 
 
-def _extra_of(conn: ConnectionLike, what: str) -> Mapping[str, Any]:
+def extra_of(conn: ConnectionLike, what: str) -> Mapping[str, Any]:
     raw = conn.extra
     if raw is None or raw == "":
         return {}
@@ -236,9 +251,9 @@ def _extra_of(conn: ConnectionLike, what: str) -> Mapping[str, Any]:
     return extra
 
 
-def _extra_value(extra: Mapping[str, Any], key: str) -> Any:
-    """The value of ``key`` or its Airflow-2 form ``extra__yandex_metrika__<key>``; blanks count as absent."""
-    for candidate in (key, _EXTRA_PREFIX + key):
+def extra_value(extra: Mapping[str, Any], key: str, conn_type: str = CONN_TYPE) -> Any:
+    """The value of ``key`` or its Airflow-2 form ``extra__<conn_type>__<key>``; blanks count as absent."""
+    for candidate in (key, f"extra__{conn_type}__{key}"):
         value = extra.get(candidate)
         if value is not None and not (isinstance(value, str) and not value.strip()):
             return value
@@ -259,3 +274,39 @@ def _as_number(value: Any, name: str, kind: type[int] | type[float]) -> Any:
     if kind is int and isinstance(value, float) and value.is_integer():
         return int(value)
     raise MetrikaConfigError(f"{name} must be a number, got {value!r}")
+
+
+def fetch_connection(
+    conn_id: str, get_connection: Callable[[str], ConnectionLike], conn_type: str, fields_hint: str
+) -> ConnectionLike:
+    """The Airflow connection ``conn_id``; a config error saying how to create it when it is not defined."""
+    try:
+        return get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise MetrikaConfigError(
+            f"Airflow connection {conn_id!r} is not defined; create a {conn_type!r} connection with {fields_hint}"
+        ) from None
+
+
+def require_credential(value: str | None, field: str, what: str) -> str:
+    """A non-empty credential without whitespace or control characters; errors name the field, never the value."""
+    text = (value or "").strip()
+    if not text:
+        raise MetrikaConfigError(f"{what} has no {field}")
+    if _TOKEN_FORBIDDEN.search(text):
+        raise MetrikaConfigError(f"the {field} of {what} contains whitespace or control characters")
+    return text
+
+
+def transport_options(extra: Mapping[str, Any], conn_type: str) -> tuple[float, int]:
+    """The ``timeout`` (read, seconds) and ``max_retries`` extras of a connection, defaults when absent."""
+    timeout = extra_value(extra, "timeout", conn_type)
+    max_retries = extra_value(extra, "max_retries", conn_type)
+    if timeout is not None:
+        timeout = parse_timeout(timeout, "timeout (connection extra)")
+    if max_retries is not None:
+        max_retries = parse_max_retries(max_retries, "max_retries (connection extra)")
+    return (
+        DEFAULT_READ_TIMEOUT if timeout is None else timeout,
+        DEFAULT_MAX_RETRIES if max_retries is None else max_retries,
+    )

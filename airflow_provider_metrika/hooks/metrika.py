@@ -10,7 +10,6 @@ that the async hook reuses.
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime
 import importlib.metadata
 import io
@@ -27,10 +26,11 @@ from requests.adapters import HTTPAdapter
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 from urllib3.connection import HTTPConnection
 
-from airflow_provider_metrika import CONN_TYPE, __version__, get_provider_info
+from airflow_provider_metrika import CONN_TYPE, __version__
 from airflow_provider_metrika.cdp_schema import ATTRIBUTES_PATH, ORDER_STATUSES_PATH, PRODUCTS_PATH
 from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaClientError, MetrikaConfigError, MetrikaError
 from airflow_provider_metrika.formats.expenses import format_date_range
+from airflow_provider_metrika.hooks import forms
 from airflow_provider_metrika.hooks.concurrency import request_slots
 from airflow_provider_metrika.hooks.connection import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -43,7 +43,8 @@ from airflow_provider_metrika.hooks.connection import (
     settings_from_connection,
 )
 from airflow_provider_metrika.hooks.progress import UploadProgressLogger
-from airflow_provider_metrika.hooks.retry import RetryPolicy, decode_response, scrub, transport_failure
+from airflow_provider_metrika.hooks.rest import query_params
+from airflow_provider_metrika.hooks.retry import RetryPolicy, decode_response, raise_transport_failure, scrub
 from airflow_provider_metrika.uploads import (
     CDP,
     MANAGEMENT,
@@ -90,16 +91,6 @@ def auth_headers(settings: MetrikaConnectionSettings) -> dict[str, str]:
 def api_path(path: str) -> str:
     """A path relative to the base URL, with its leading slash."""
     return path if path.startswith("/") else "/" + path
-
-
-def query_params(params: Mapping[str, Any] | None) -> dict[str, str]:
-    """Query parameters as strings, ``None`` values dropped (aiohttp rejects both None and bools)."""
-    cleaned: dict[str, str] = {}
-    for key, value in (params or {}).items():
-        if value is None:
-            continue
-        cleaned[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
-    return cleaned
 
 
 def path_id(uploading_id: int | str) -> str:
@@ -349,10 +340,6 @@ def _next_last_uploadings_cursor(
     return None
 
 
-def _connection_type_info() -> dict[str, Any]:
-    return next(entry for entry in get_provider_info()["connection-types"] if entry["connection-type"] == CONN_TYPE)
-
-
 class MetrikaHook(BaseHook):
     """Talks to the Yandex Metrika management and CDP APIs.
 
@@ -467,10 +454,7 @@ class MetrikaHook(BaseHook):
                         method, url, params=query, timeout=self.timeout, allow_redirects=False, **body_kwargs
                     )
                 except requests.RequestException as error:
-                    failure = transport_failure(error, idempotent=idempotent, method=method, path=path)
-                    if failure is error:
-                        raise
-                    raise failure from error
+                    raise_transport_failure(error, idempotent=idempotent, method=method, path=path)
                 with response:
                     return decode_response(
                         response.status_code,
@@ -800,27 +784,12 @@ class MetrikaHook(BaseHook):
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:
         """Extra fields for the Airflow < 3.2 connection form (3.2+ reads ``conn-fields`` instead)."""
-        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
-        from flask_babel import lazy_gettext
-        from wtforms import IntegerField
-        from wtforms.validators import NumberRange, Optional
-
-        widgets = {}
-        for name, spec in _connection_type_info()["conn-fields"].items():
-            schema = spec.get("schema", {})
-            widgets[name] = IntegerField(
-                lazy_gettext(spec["label"]),
-                description=spec.get("description", ""),
-                widget=BS3TextFieldWidget(),
-                validators=[Optional(), NumberRange(min=schema.get("minimum"), max=schema.get("maximum"))],
-            )
-        return widgets
+        return forms.form_widgets(CONN_TYPE)
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """The provider info's ``ui-field-behaviour`` in the snake_case keys older UIs expect."""
-        behaviour = _connection_type_info()["ui-field-behaviour"]
-        return {key.replace("-", "_"): copy.deepcopy(value) for key, value in behaviour.items()}
+        return forms.field_behaviour(CONN_TYPE)
 
 
 def _require_success(body: Mapping[str, Any], what: str) -> None:

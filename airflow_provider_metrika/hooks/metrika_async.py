@@ -33,7 +33,7 @@ from airflow_provider_metrika.hooks.metrika import (
     uploading_path,
     uploadings_from_body,
 )
-from airflow_provider_metrika.hooks.retry import RetryPolicy, decode_response, transport_failure
+from airflow_provider_metrika.hooks.retry import RetryPolicy, decode_response, raise_transport_failure
 from airflow_provider_metrika.uploads import Uploading, UploadKind, get_upload_kind
 
 
@@ -94,10 +94,7 @@ class MetrikaAsyncHook:
                         retry_after = response.headers.get("Retry-After")
                         text = await response.text(encoding="utf-8", errors="replace")
                 except (TimeoutError, aiohttp.ClientError) as error:
-                    failure = transport_failure(error, idempotent=idempotent, method=method, path=path)
-                    if failure is error:
-                        raise
-                    raise failure from error
+                    raise_transport_failure(error, idempotent=idempotent, method=method, path=path)
             return decode_response(
                 status,
                 text,

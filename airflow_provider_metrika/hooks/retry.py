@@ -1,10 +1,11 @@
-"""The provider's single retry policy and the mapping of Metrika answers to exceptions.
+"""The provider's single retry policy and the mapping of API answers to exceptions.
 
-Both hooks send requests differently (requests vs aiohttp) but decide identically
-here: what is worth retrying (connection errors, 429/420, 5xx — never another 4xx),
-how long to wait (exponential backoff with full jitter, or the server's
-``Retry-After``), and what a failed answer means (Metrika's ``error_type`` and a
-truncated reason, never headers, the token or a whole body).
+Every hook (Metrika's sync and async ones, Commerce Layer's, Fleetio's) sends requests its
+own way but decides identically here: what is worth retrying (connection errors, 429/420,
+5xx — never another 4xx), how long to wait (exponential backoff with full jitter, or the
+server's ``Retry-After``), and what a failed answer means (the vendor's error code and a
+truncated reason, never headers, the token or a whole body). Vendors differ only in how an
+error body reads: ``details`` turns one into (error code, reason); Metrika's is the default.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import aiohttp
 import requests
@@ -110,6 +111,14 @@ def transport_failure(error: BaseException, *, idempotent: bool, method: str, pa
     )
 
 
+def raise_transport_failure(error: BaseException, *, idempotent: bool, method: str, path: str) -> NoReturn:
+    """Raise :func:`transport_failure`'s verdict on ``error`` (chained when it is a new error)."""
+    failure = transport_failure(error, idempotent=idempotent, method=method, path=path)
+    if failure is error:
+        raise error
+    raise failure from error
+
+
 def maybe_processed(status: int) -> bool:
     """Whether a failed answer may come after the server acted on the request.
 
@@ -138,6 +147,9 @@ def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
+ErrorDetails = Callable[[str], tuple[str, str]]
+
+
 def error_from_response(
     status: int,
     body: str,
@@ -146,18 +158,21 @@ def error_from_response(
     path: str,
     retry_after: str | None = None,
     secrets: Iterable[str] = (),
+    details: ErrorDetails | None = None,
+    service: str = "Metrika",
 ) -> MetrikaApiError:
-    """Turn an error answer into a typed exception carrying Metrika's ``error_type`` and reason.
+    """Turn an error answer into a typed exception carrying the vendor's error code and reason.
 
-    This and :func:`decode_response` are where server text leaves the hooks: text that
-    quotes a secret in any common encoding is withheld (see :mod:`.redaction`).
+    ``details`` reads the vendor's error body (Metrika's by default). This and
+    :func:`decode_response` are where server text leaves the hooks: text that quotes a
+    secret in any common encoding is withheld (see :mod:`.redaction`).
     """
-    error_type, message = _error_details(body, redactor_for(tuple(secrets)))
+    error_type, message = _shown(*(details or _error_details)(body), redactor_for(tuple(secrets)))
     if is_retryable_status(status):
         return MetrikaRetryableError(
-            status, error_type, message, method, path, retry_after=parse_retry_after(retry_after)
+            status, error_type, message, method, path, retry_after=parse_retry_after(retry_after), service=service
         )
-    return MetrikaClientError(status, error_type, message, method, path)
+    return MetrikaClientError(status, error_type, message, method, path, service=service)
 
 
 def decode_response(
@@ -169,6 +184,8 @@ def decode_response(
     retry_after: str | None = None,
     secrets: Iterable[str] = (),
     idempotent: bool = True,
+    details: ErrorDetails | None = None,
+    service: str = "Metrika",
 ) -> dict[str, Any]:
     """The JSON object of a 2xx answer, or the typed error of any other answer.
 
@@ -177,11 +194,20 @@ def decode_response(
     Every string of the answer that quotes a secret is withheld, decoded values included.
     """
     if not 200 <= status < 300:
-        error = error_from_response(status, body, method=method, path=path, retry_after=retry_after, secrets=secrets)
+        error = error_from_response(
+            status,
+            body,
+            method=method,
+            path=path,
+            retry_after=retry_after,
+            secrets=secrets,
+            details=details,
+            service=service,
+        )
         if not idempotent and maybe_processed(status):
             raise MetrikaAmbiguousResponseError(
                 f"{method} {path} was answered with HTTP {status} {error.error_type}, which may come after "
-                "Metrika stored the request; it was not resent — look the uploading up before uploading again"
+                f"{service} stored the request; it was not resent — look the job up before sending it again"
             ) from error
         raise error
     if not body.strip():
@@ -195,9 +221,10 @@ def decode_response(
         raise MetrikaApiError(
             status,
             "invalid_response",
-            "expected a JSON object, got: " + redactor.text(_plain_text(body)),
+            "expected a JSON object, got: " + redactor.text(plain_text(body)),
             method,
             path,
+            service=service,
         )
     return redactor.value(decoded)
 
@@ -212,13 +239,15 @@ class RetryPolicy:
     """Bounded retries with exponential backoff and full jitter; ``Retry-After`` wins when sent.
 
     ``max_retries`` counts retries, so a request is tried at most ``max_retries + 1``
-    times. ``jitter`` returns a factor in [0, 1); tests pin it.
+    times. ``jitter`` returns a factor in [0, 1); tests pin it. ``service`` names the
+    vendor in log lines.
     """
 
     max_retries: int = DEFAULT_MAX_RETRIES
     base_delay: float = BASE_DELAY
     max_delay: float = MAX_DELAY
     jitter: Callable[[], float] = random.random
+    service: str = "Metrika"
 
     def delay(self, retry_number: int, error: BaseException | None = None) -> float:
         """Seconds to wait before retry number ``retry_number`` (1-based) after ``error``."""
@@ -246,7 +275,8 @@ class RetryPolicy:
         def before_sleep(state: tenacity.RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
             log.warning(
-                "Metrika %s failed (%s); retry %d of %d in %.1f s",
+                "%s %s failed (%s); retry %d of %d in %.1f s",
+                self.service,
                 what,
                 describe(error),
                 state.attempt_number,
@@ -270,21 +300,30 @@ def describe(error: BaseException | None) -> str:
     return type(error).__name__
 
 
-def _error_details(body: str, redactor: Redactor) -> tuple[str, str]:
-    """Metrika's ``error_type`` and reason, as they may be shown: checked for secrets after decoding."""
+def json_or_none(body: str) -> Any:
+    """The decoded JSON of an error body, or None when it is not JSON."""
     try:
-        decoded = json.loads(body)
+        return json.loads(body)
     except ValueError:
-        decoded = None
+        return None
+
+
+def _error_details(body: str) -> tuple[str, str]:
+    """Metrika's ``error_type`` and reason (checked for secrets by :func:`_shown`)."""
+    decoded = json_or_none(body)
     if isinstance(decoded, dict):
         listed = decoded.get("errors")
         errors = [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
         error_type = next((str(e["error_type"]) for e in errors if e.get("error_type")), "unknown")
         messages = [str(e["message"]) for e in errors if e.get("message")]
         message = "; ".join(messages) or str(decoded.get("message") or "")
-        message = message[:MAX_BODY_CHARS] or "no reason given"
-    else:
-        error_type, message = "unknown", _plain_text(body) or "empty response body"
+        return error_type, message or "no reason given"
+    return "unknown", plain_text(body) or "empty response body"
+
+
+def _shown(error_type: str, message: str, redactor: Redactor) -> tuple[str, str]:
+    """An error code and reason as they may be shown: bounded, and withheld when they quote a secret."""
+    message = message[:MAX_BODY_CHARS] or "no reason given"
     if not _ERROR_TYPE.fullmatch(error_type):
         error_type = "unknown"
     type_quotes, message_quotes = redactor.quotes_secret(error_type), redactor.quotes_secret(message)
@@ -293,7 +332,7 @@ def _error_details(body: str, redactor: Redactor) -> tuple[str, str]:
     return error_type, message
 
 
-def _plain_text(body: str) -> str:
+def plain_text(body: str) -> str:
     """A readable, bounded excerpt of a non-JSON body (an HTML page from a proxy, say)."""
     text = _SPACES.sub(" ", _TAGS.sub(" ", body)).strip()
     return text[:MAX_BODY_CHARS]

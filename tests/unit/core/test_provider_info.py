@@ -16,19 +16,30 @@ def test_provider_info_lists_every_module_that_exists():
     assert info["package-name"] == "airflow-provider-metrika"
     assert info["versions"] == [airflow_provider_metrika.__version__]
     root = Path(airflow_provider_metrika.__file__).parent.parent
+    integrations = {entry["integration-name"] for entry in info["integrations"]}
+    assert integrations == {"Yandex Metrika", "Commerce Layer", "Fleetio"}
     for section in ("hooks", "operators", "sensors", "triggers"):
-        for module in info[section][0]["python-modules"]:
-            assert (root / (module.replace(".", "/") + ".py")).is_file(), module
+        for entry in info[section]:
+            assert entry["integration-name"] in integrations
+            for module in entry["python-modules"]:
+                assert (root / (module.replace(".", "/") + ".py")).is_file(), module
 
 
-def test_connection_type_matches_the_hook():
+def test_connection_types_match_their_hooks():
+    from airflow_provider_metrika.commercelayer.hooks import CommerceLayerHook
+    from airflow_provider_metrika.fleetio.hooks import FleetioHook
     from airflow_provider_metrika.hooks.metrika import MetrikaHook
 
-    (conn,) = get_provider_info()["connection-types"]
-    assert conn["connection-type"] == MetrikaHook.conn_type == "yandex_metrika"
-    module, _, cls = conn["hook-class-name"].rpartition(".")
-    assert cls == MetrikaHook.__name__ and module == MetrikaHook.__module__
-    assert conn["conn-fields"]["counter_id"]["schema"]["minimum"] == 1
+    conns = {conn["connection-type"]: conn for conn in get_provider_info()["connection-types"]}
+    hooks = {"yandex_metrika": MetrikaHook, "commercelayer": CommerceLayerHook, "fleetio": FleetioHook}
+    assert set(conns) == set(hooks)
+    for conn_type, hook in hooks.items():
+        assert hook.conn_type == conn_type
+        module, _, cls = conns[conn_type]["hook-class-name"].rpartition(".")
+        assert cls == hook.__name__ and module == hook.__module__
+    assert conns["yandex_metrika"]["conn-fields"]["counter_id"]["schema"]["minimum"] == 1
+    assert set(conns["commercelayer"]["conn-fields"]) == {"auth_url", "scope", "timeout", "max_retries"}
+    assert set(conns["fleetio"]["conn-fields"]) == {"api_version", "timeout", "max_retries"}
 
 
 def test_connection_fields_fit_airflows_schema():

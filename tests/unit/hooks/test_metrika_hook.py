@@ -531,7 +531,7 @@ def test_connection_form_widgets(monkeypatch):
             self.min, self.max = min, max
 
     stubs = {
-        "wtforms": types.SimpleNamespace(IntegerField=Field),
+        "wtforms": types.SimpleNamespace(IntegerField=Field, StringField=Field),
         "wtforms.validators": types.SimpleNamespace(NumberRange=NumberRange, Optional=lambda: "optional"),
         "flask_babel": types.SimpleNamespace(lazy_gettext=lambda text: text),
         "flask_appbuilder.fieldwidgets": types.SimpleNamespace(BS3TextFieldWidget=lambda: "widget"),

@@ -1,0 +1,191 @@
+"""What Commerce Layer's answers mean, without I/O: error bodies, import objects, request shapes.
+
+Errors are JSON:API ``{"errors": [{"title", "detail", "code", "status", "source"}]}``
+(https://docs.commercelayer.io/core/handling-errors); an import is a resource object whose
+attributes are documented at https://docs.commercelayer.io/core/v/api-reference/imports/object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError
+from airflow_provider_metrika.hooks.retry import plain_text
+
+MEDIA_TYPE = "application/vnd.api+json"
+IMPORTS_PATH = "/api/imports"
+#: Inputs per import (the official tools split larger inputs at this size).
+MAX_INPUTS = 10_000
+MAX_PAGE_SIZE = 25
+FORMATS = ("json", "csv")
+STATUSES = ("pending", "in_progress", "completed", "interrupted")
+OPEN_STATUSES = ("pending", "in_progress")
+#: What a wait reads: everything but ``inputs`` (sparse fieldset, https://jsonapi.org/format/#fetching-sparse-fieldsets).
+STATUS_FIELDS = (
+    "resource_type",
+    "format",
+    "parent_resource_id",
+    "status",
+    "started_at",
+    "completed_at",
+    "interrupted_at",
+    "inputs_size",
+    "errors_count",
+    "warnings_count",
+    "processed_count",
+    "destroyed_count",
+    "errors_log",
+    "warnings_log",
+    "skip_errors",
+    "created_at",
+    "updated_at",
+    "reference",
+    "reference_origin",
+    "metadata",
+)
+_PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+SERVICE = "Commerce Layer"
+
+
+def error_details(body: str) -> tuple[str, str]:
+    """(code, reason) of a JSON:API error body; the reason joins title, detail and the attribute at fault."""
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, Mapping):
+        return "unknown", plain_text(body) or "empty response body"
+    errors = [e for e in decoded.get("errors") or [] if isinstance(e, Mapping)]
+    if not errors:
+        return "unknown", plain_text(body) or "no reason given"
+    code = next((str(e["code"]) for e in errors if e.get("code")), "unknown")
+    reasons = []
+    for error in errors:
+        text = ": ".join(str(error[k]) for k in ("title", "detail") if error.get(k))
+        source = error.get("source")
+        pointer = source.get("pointer") if isinstance(source, Mapping) else None
+        reasons.append(f"{text} (at {pointer})" if pointer else text)
+    return code, "; ".join(r for r in reasons if r) or "no reason given"
+
+
+def retry_after(status: int, headers: Mapping[str, str]) -> str | None:
+    """How long to wait after a 429: the whole ``X-Ratelimit-Interval`` (the window is sliding).
+
+    Commerce Layer sends no ``Retry-After`` (https://docs.commercelayer.io/core/rate-limits);
+    after one interval every request counted against the window has left it.
+    """
+    if status != 429:
+        return None
+    return headers.get("Retry-After") or headers.get("X-Ratelimit-Interval")
+
+
+def path_id(import_id: str) -> str:
+    """An import id checked to be safe inside a URL path."""
+    text = str(import_id).strip() if isinstance(import_id, str) else ""
+    if not _PATH_ID.fullmatch(text):
+        raise MetrikaConfigError(f"import_id must be a Commerce Layer id (letters, digits, - or _), got {import_id!r}")
+    return text
+
+
+def fields_param(fields: tuple[str, ...] | list[str]) -> str:
+    """``fields[imports]`` for ``fields``; ``inputs`` is refused (it can be 10,000 objects on every poll)."""
+    if "inputs" in fields:
+        raise MetrikaConfigError("fields must not include 'inputs': an import's inputs are never read back")
+    return ",".join(fields)
+
+
+def create_document(
+    resource_type: str,
+    inputs: list[Any] | str,
+    *,
+    format: str,
+    parent_resource_id: str | None,
+    skip_errors: bool,
+    reference: str | None,
+    reference_origin: str | None,
+    metadata: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The POST body of a new import, parameters checked (each error names its parameter)."""
+    if not isinstance(resource_type, str) or not resource_type.strip():
+        raise MetrikaConfigError("resource_type must be a Commerce Layer resource type such as 'skus'")
+    if format not in FORMATS:
+        raise MetrikaConfigError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if format == "csv" and not isinstance(inputs, str):
+        raise MetrikaConfigError("inputs must be CSV text (with a header line) when format is 'csv'")
+    if format == "json" and not isinstance(inputs, list):
+        raise MetrikaConfigError("inputs must be a list of objects when format is 'json'")
+    size = len(inputs) if isinstance(inputs, list) else max(0, len(inputs.strip().splitlines()) - 1)
+    if size == 0:
+        raise MetrikaConfigError("inputs is empty: an import needs at least one input")
+    if size > MAX_INPUTS:
+        raise MetrikaConfigError(f"inputs holds {size} items; an import takes at most {MAX_INPUTS}: split it")
+    if isinstance(inputs, list):
+        bad = next((i for i, item in enumerate(inputs) if not isinstance(item, Mapping)), None)
+        if bad is not None:
+            raise MetrikaConfigError(f"inputs[{bad}] must be an object, got {type(inputs[bad]).__name__}")
+    attributes: dict[str, Any] = {
+        "resource_type": resource_type.strip(),
+        "format": format,
+        "inputs": inputs,
+        "skip_errors": bool(skip_errors),
+    }
+    optional = {"parent_resource_id": parent_resource_id, "reference": reference, "reference_origin": reference_origin}
+    for name, value in optional.items():
+        if value is not None:
+            if not isinstance(value, str):
+                raise MetrikaConfigError(f"{name} must be a string, got {type(value).__name__}")
+            attributes[name] = value
+    if metadata is not None:
+        if not isinstance(metadata, Mapping):
+            raise MetrikaConfigError(f"metadata must be a mapping, got {type(metadata).__name__}")
+        attributes["metadata"] = dict(metadata)
+    return {"data": {"type": "imports", "attributes": attributes}}
+
+
+def update_document(import_id: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+    return {"data": {"type": "imports", "id": import_id, "attributes": dict(attributes)}}
+
+
+@dataclasses.dataclass(frozen=True)
+class CommerceLayerImport:
+    """One import as the API showed it (``attributes`` holds every attribute read)."""
+
+    id: str
+    status: str
+    attributes: Mapping[str, Any]
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def reference(self) -> str | None:
+        return self.attributes.get("reference")
+
+    def count(self, name: str) -> int:
+        """A counter (``inputs_size``, ``processed_count``, ``errors_count``, ...), 0 when absent."""
+        value = self.attributes.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    @classmethod
+    def from_resource(cls, resource: Any) -> CommerceLayerImport:
+        if not isinstance(resource, Mapping) or resource.get("type") != "imports" or not resource.get("id"):
+            raise MetrikaApiError(200, "invalid_response", "expected an imports resource object", service=SERVICE)
+        attributes = resource.get("attributes")
+        attributes = dict(attributes) if isinstance(attributes, Mapping) else {}
+        return cls(id=str(resource["id"]), status=str(attributes.get("status") or ""), attributes=attributes)
+
+
+def import_from_document(body: Mapping[str, Any]) -> CommerceLayerImport:
+    return CommerceLayerImport.from_resource(body.get("data"))
+
+
+def imports_from_document(body: Mapping[str, Any]) -> list[CommerceLayerImport]:
+    data = body.get("data")
+    if not isinstance(data, list):
+        raise MetrikaApiError(200, "invalid_response", "expected a list of imports under 'data'", service=SERVICE)
+    return [CommerceLayerImport.from_resource(item) for item in data]

@@ -1,0 +1,231 @@
+"""CommerceLayerHook: imports through Commerce Layer's JSON:API, with a cached OAuth2 token.
+
+Create an import, read it with a sparse fieldset (never its ``inputs``), list imports with
+``filter[q][...]`` (``reference_eq`` finds the import a retried task created before), interrupt
+and delete one (https://docs.commercelayer.io/core/v/api-reference/imports). Requests go
+through the provider's shared retry policy; a 429 waits one ``X-Ratelimit-Interval``; a 401
+drops the cached token and the request is sent once more with a fresh one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_metrika.commercelayer import CONN_TYPE, api
+from airflow_provider_metrika.commercelayer.auth import TOKENS, TokenCache, TokenKey
+from airflow_provider_metrika.commercelayer.connection import (
+    FIELDS_HINT,
+    SERVICE,
+    CommerceLayerSettings,
+    settings_from_connection,
+)
+from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaClientError, MetrikaConfigError
+from airflow_provider_metrika.hooks.connection import ConnectionLike, require_int
+from airflow_provider_metrika.hooks.rest import Dialect, RestApiHook
+from airflow_provider_metrika.version_compat import mask_secret
+
+JSON_API = Dialect(SERVICE, api.error_details, api.retry_after, api.MEDIA_TYPE)
+TOKEN_DIALECT = Dialect(SERVICE, api.error_details, api.retry_after, "application/json")
+
+
+class CommerceLayerHook(RestApiHook):
+    """Talks to one Commerce Layer organization.
+
+    Nothing is read from the connection until the first call. ``max_retries`` overrides the
+    connection's; ``sleep`` and ``token_cache`` are injectable for tests.
+    """
+
+    conn_name_attr = "commercelayer_conn_id"
+    default_conn_name = "commercelayer_default"
+    conn_type = CONN_TYPE
+    hook_name = "Commerce Layer"
+    dialect = JSON_API
+    fields_hint = FIELDS_HINT
+
+    def __init__(
+        self,
+        commercelayer_conn_id: str = default_conn_name,
+        *,
+        max_retries: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        token_cache: TokenCache = TOKENS,
+    ) -> None:
+        super().__init__(commercelayer_conn_id, max_retries=max_retries, sleep=sleep)
+        self._tokens = token_cache
+
+    @classmethod
+    def parse_settings(
+        cls, conn: ConnectionLike, conn_id: str, *, described_as: str | None = None
+    ) -> CommerceLayerSettings:
+        return settings_from_connection(conn, conn_id, described_as=described_as)
+
+    @staticmethod
+    def secrets_of(settings: CommerceLayerSettings) -> tuple[str, ...]:
+        return (settings.client_secret,)
+
+    def probe(self) -> str:
+        next(self.iter_imports(page_size=1, fields=("status",)), None)
+        return f"Connected to {self.settings.base_url}; the client credentials are accepted"
+
+    # -- token ------------------------------------------------------------------------------------------
+
+    @property
+    def _token_key(self) -> TokenKey:
+        return (self.settings.auth_url, self.settings.client_id, self.settings.scope or "")
+
+    def access_token(self) -> str:
+        """A bearer token: the process's cached one for this (client id, scope), else a fresh one."""
+        return self._tokens.get(self._token_key, self._fetch_token)
+
+    def _fetch_token(self) -> tuple[str, float]:
+        settings = self.settings
+        parts = urlsplit(settings.auth_url)
+        body = {
+            "grant_type": "client_credentials",
+            "client_id": settings.client_id,
+            "client_secret": settings.client_secret,
+        }
+        if settings.scope:
+            body["scope"] = settings.scope
+        answer = self.send(
+            "POST",
+            parts.path or "/",
+            base_url=f"{parts.scheme}://{parts.netloc}",
+            dialect=TOKEN_DIALECT,
+            body=body,
+            idempotent=True,
+        ).body
+        token, lifetime = answer.get("access_token"), answer.get("expires_in")
+        if (
+            not isinstance(token, str)
+            or not token
+            or isinstance(lifetime, bool)
+            or not isinstance(lifetime, int | float)
+        ):
+            raise MetrikaApiError(
+                200, "invalid_response", "the token answer lacks access_token or expires_in", service=SERVICE
+            )
+        mask_secret(token)
+        if lifetime <= 0:
+            raise MetrikaApiError(
+                200, "invalid_response", "the token answer has a non-positive expires_in", service=SERVICE
+            )
+        return token, float(lifetime)
+
+    # -- requests ---------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        idempotent: bool | None = None,
+    ) -> dict[str, Any]:
+        """One JSON:API call with a bearer token; on 401 the token is dropped and the call sent once more.
+
+        A 401 means the request was refused before anything happened, so even a POST may be resent.
+        """
+        method = method.upper()
+        idempotent = method != "POST" if idempotent is None else idempotent
+        used: list[str] = []  # every token of this call: a server may echo an older one
+        for attempt in (1, 2):
+            token = self.access_token()
+            used.append(token)
+            try:
+                return self.send(
+                    method,
+                    path,
+                    headers={"Authorization": f"Bearer {token}"},
+                    params=params,
+                    body=body,
+                    secrets=used,
+                    idempotent=idempotent,
+                ).body
+            except MetrikaClientError as error:
+                if error.status != 401 or attempt == 2:
+                    raise
+                self.log.info("Commerce Layer refused the cached token (HTTP 401); fetching a new one")
+                self._tokens.invalidate(self._token_key, token)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- imports ------------------------------------------------------------------------------------------
+
+    def create_import(
+        self,
+        resource_type: str,
+        inputs: list[Any] | str,
+        *,
+        format: str = "json",
+        parent_resource_id: str | None = None,
+        skip_errors: bool = False,
+        reference: str | None = None,
+        reference_origin: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> api.CommerceLayerImport:
+        """Create one import (at most 10,000 inputs); the answer is read without its inputs.
+
+        A failure after the request may have arrived raises MetrikaAmbiguousResponseError
+        instead of sending it again: look the import up by ``reference`` first.
+        """
+        document = api.create_document(
+            resource_type,
+            inputs,
+            format=format,
+            parent_resource_id=parent_resource_id,
+            skip_errors=skip_errors,
+            reference=reference,
+            reference_origin=reference_origin,
+            metadata=metadata,
+        )
+        params = {"fields[imports]": api.fields_param(api.STATUS_FIELDS)}
+        return api.import_from_document(self.request("POST", api.IMPORTS_PATH, params=params, body=document))
+
+    def get_import(self, import_id: str, fields: tuple[str, ...] = api.STATUS_FIELDS) -> api.CommerceLayerImport:
+        """One import with the attributes in ``fields`` (never ``inputs``)."""
+        path = f"{api.IMPORTS_PATH}/{api.path_id(import_id)}"
+        return api.import_from_document(self.request("GET", path, params={"fields[imports]": api.fields_param(fields)}))
+
+    def iter_imports(
+        self,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        sort: str | None = "-created_at",
+        page_size: int = api.MAX_PAGE_SIZE,
+        fields: tuple[str, ...] = api.STATUS_FIELDS,
+    ) -> Iterator[api.CommerceLayerImport]:
+        """Every import matching ``filters`` (``{"reference_eq": "x", "status_in": "pending,in_progress"}``)."""
+        size = require_int(page_size, "page_size", minimum=1, maximum=api.MAX_PAGE_SIZE)
+        params: dict[str, Any] = {f"filter[q][{name}]": value for name, value in (filters or {}).items()}
+        params.update({"sort": sort, "page[size]": size, "fields[imports]": api.fields_param(fields)})
+        number = 1
+        while True:
+            body = self.request("GET", api.IMPORTS_PATH, params={**params, "page[number]": number})
+            page = api.imports_from_document(body)
+            yield from page
+            meta = body.get("meta") if isinstance(body.get("meta"), Mapping) else {}
+            page_count = meta.get("page_count")
+            if not page or not isinstance(page_count, int) or number >= page_count:
+                return
+            number += 1
+
+    def find_imports(self, reference: str) -> list[api.CommerceLayerImport]:
+        """The imports whose ``reference`` equals ``reference`` (how a retry finds what it created)."""
+        if not isinstance(reference, str) or not reference:
+            raise MetrikaConfigError("reference must be a non-empty string")
+        return list(self.iter_imports(filters={"reference_eq": reference}))
+
+    def interrupt_import(self, import_id: str) -> api.CommerceLayerImport:
+        """Send ``_interrupt``: an open import stops (its status becomes ``interrupted``)."""
+        import_id = api.path_id(import_id)
+        document = api.update_document(import_id, {"_interrupt": True})
+        params = {"fields[imports]": api.fields_param(api.STATUS_FIELDS)}
+        body = self.request("PATCH", f"{api.IMPORTS_PATH}/{import_id}", params=params, body=document)
+        return api.import_from_document(body)
+
+    def delete_import(self, import_id: str) -> None:
+        self.request("DELETE", f"{api.IMPORTS_PATH}/{api.path_id(import_id)}")

@@ -1,0 +1,207 @@
+"""What Fleetio's answers mean, without I/O: imports, row results, keyset pages, error bodies.
+
+List Imports and an import's results are keyset paginated: copy ``next_cursor`` into
+``start_cursor`` and keep every other parameter (https://developer.fleetio.com/docs/overview/pagination).
+Errors come in two shapes (https://developer.fleetio.com/docs/overview/response-codes): the
+legacy ``{"errors": {"field": ["msg"]}}``, ``{"error": "msg"}`` or plain text, and the
+problem details ``{"status", "title", "detail", "instance"}`` of 2024-dated versions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError
+from airflow_provider_metrika.hooks.retry import plain_text
+
+SERVICE = "Fleetio"
+IMPORTS_PATH = "/api/v1/imports"
+#: Import statuses (https://developer.fleetio.com/docs/api/v-1-imports).
+STATUSES = (
+    "new",
+    "queued",
+    "processing",
+    "partially_complete",
+    "failed",
+    "complete",
+    "incomplete",
+    "rolled_back",
+    "rolling_back",
+    "unsupported",
+)
+TERMINAL_STATUSES = frozenset({"partially_complete", "failed", "complete", "incomplete", "rolled_back", "unsupported"})
+ROW_STATUSES = ("error", "updated", "created", "unaffected", "pending")
+SORT_FIELDS = ("id", "created_at", "updated_at")
+BOUNDS = ("lt", "lte", "gt", "gte")
+MIN_PER_PAGE, MAX_PER_PAGE = 2, 100
+
+
+def error_details(body: str) -> tuple[str, str]:
+    """(error kind, reason) of any Fleetio error body, legacy or problem details."""
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, Mapping):
+        return "unknown", plain_text(body) or "empty response body"
+    if isinstance(decoded.get("title"), str) or isinstance(decoded.get("detail"), str):
+        title = str(decoded.get("title") or "error")
+        return title.lower().replace(" ", "_"), str(decoded.get("detail") or title)
+    errors = decoded.get("errors")
+    if isinstance(errors, Mapping):
+        reasons = []
+        for field, messages in errors.items():
+            listed = messages if isinstance(messages, list) else [messages]
+            reasons.append(f"{field} {', '.join(str(m) for m in listed)}")
+        return "validation_error", "; ".join(reasons) or "no reason given"
+    if isinstance(decoded.get("error"), str):
+        return "error", decoded["error"]
+    return "unknown", plain_text(body) or "no reason given"
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportQuery:
+    """Filters and sort of a list request; a cursor is valid only with the same query."""
+
+    statuses: tuple[str, ...] = ()
+    created_at: tuple[str, str] | None = None
+    updated_at: tuple[str, str] | None = None
+    sort: str = "id"
+    direction: str = "desc"
+
+    def params(self) -> dict[str, str]:
+        params: dict[str, str] = {}
+        if self.statuses:
+            params["filter[status][include]"] = ",".join(self.statuses)
+        for field in ("created_at", "updated_at"):
+            bound = getattr(self, field)
+            if bound is not None:
+                params[f"filter[{field}][{bound[0]}]"] = bound[1]
+        params[f"sort[{self.sort}]"] = self.direction
+        return params
+
+
+def import_query(
+    *,
+    statuses: Iterable[str] | None = None,
+    created_at: Mapping[str, dt.datetime | str] | None = None,
+    updated_at: Mapping[str, dt.datetime | str] | None = None,
+    sort: str = "id",
+    direction: str = "desc",
+) -> ImportQuery:
+    """A checked query; ``created_at={"gte": datetime}`` takes exactly one of lt, lte, gt, gte."""
+    wanted = tuple(statuses or ())
+    unknown = [s for s in wanted if s not in STATUSES]
+    if unknown:
+        raise MetrikaConfigError(f"statuses must be among {', '.join(STATUSES)}; got {', '.join(map(str, unknown))}")
+    if sort not in SORT_FIELDS:
+        raise MetrikaConfigError(f"sort must be one of {', '.join(SORT_FIELDS)}, got {sort!r}")
+    if direction not in ("asc", "desc"):
+        raise MetrikaConfigError(f"direction must be 'asc' or 'desc', got {direction!r}")
+    return ImportQuery(wanted, _bound("created_at", created_at), _bound("updated_at", updated_at), sort, direction)
+
+
+def _bound(name: str, value: Mapping[str, dt.datetime | str] | None) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or len(value) != 1:
+        raise MetrikaConfigError(f"{name} must be one bound such as {{'gte': datetime}} (Fleetio takes one per field)")
+    ((operator, moment),) = value.items()
+    if operator not in BOUNDS:
+        raise MetrikaConfigError(f"{name} bound must be one of {', '.join(BOUNDS)}, got {operator!r}")
+    if isinstance(moment, dt.datetime):
+        if moment.tzinfo is None:
+            raise MetrikaConfigError(f"{name} needs a timezone-aware datetime (Fleetio compares instants)")
+        return operator, moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(moment, str) and moment.strip():
+        return operator, moment.strip()
+    raise MetrikaConfigError(f"{name} bound must be an aware datetime or an ISO 8601 string, got {moment!r}")
+
+
+def per_page(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_PER_PAGE <= value <= MAX_PER_PAGE:
+        raise MetrikaConfigError(
+            f"per_page must be an integer between {MIN_PER_PAGE} and {MAX_PER_PAGE}, got {value!r}"
+        )
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class KeysetPage:
+    """One page of a keyset-paginated list."""
+
+    records: list[dict[str, Any]]
+    start_cursor: str | None
+    next_cursor: str | None
+    estimated_remaining_count: int | None
+
+
+def keyset_page(body: Mapping[str, Any]) -> KeysetPage:
+    records = body.get("records")
+    if not isinstance(records, list) or not all(isinstance(r, Mapping) for r in records):
+        raise MetrikaApiError(200, "invalid_response", "expected a 'records' list of objects", service=SERVICE)
+    next_cursor = body.get("next_cursor")
+    if next_cursor is not None and (not isinstance(next_cursor, str) or not next_cursor):
+        next_cursor = None
+    remaining = body.get("estimated_remaining_count")
+    return KeysetPage(
+        records=[dict(r) for r in records],
+        start_cursor=body.get("start_cursor") if isinstance(body.get("start_cursor"), str) else None,
+        next_cursor=next_cursor,
+        estimated_remaining_count=remaining if isinstance(remaining, int) and not isinstance(remaining, bool) else None,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class FleetioImport:
+    """One import from List Imports."""
+
+    id: int
+    type: str
+    status: str
+    file_name: str | None
+    note: str | None
+    created_at: str | None
+    updated_at: str | None
+    completed_at: str | None
+    record: Mapping[str, Any]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> FleetioImport:
+        identifier = record.get("id")
+        if isinstance(identifier, bool) or not isinstance(identifier, int):
+            raise MetrikaApiError(200, "invalid_response", "an import record has no integer id", service=SERVICE)
+
+        def text(name: str) -> str | None:
+            value = record.get(name)
+            return value if isinstance(value, str) else None
+
+        return cls(
+            id=identifier,
+            type=text("type") or "",
+            status=text("status") or "",
+            file_name=text("file_name"),
+            note=text("note"),
+            created_at=text("created_at"),
+            updated_at=text("updated_at"),
+            completed_at=text("completed_at"),
+            record=dict(record),
+        )
+
+
+def import_id_of(value: Any) -> int:
+    """An import id (a positive integer) safe for a URL path."""
+    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+        raise MetrikaConfigError(f"import_id must be a positive integer, got {value!r}")
+    number = int(value)
+    if number < 1:
+        raise MetrikaConfigError(f"import_id must be a positive integer, got {value!r}")
+    return number
