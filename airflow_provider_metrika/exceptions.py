@@ -87,3 +87,7 @@ class MetrikaSearchError(MetrikaError):
     A search that cannot tell never counts as "not found" (that would upload twice):
     nothing is uploaded, this try fails, and the next try searches again before uploading.
     """
+
+
+class MetrikaSupersededError(MetrikaError):
+    """This try is no longer the current try of its task instance (a newer try runs), so it must not upload."""

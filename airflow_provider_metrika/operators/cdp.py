@@ -158,9 +158,9 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
     def upload_once(
         self, hook: MetrikaHook, counter_id: int, source: PreparedInput, opener: Any, comment: str, mark: str
     ) -> Uploading:
-        return hook.upload_file(
-            self.kind, counter_id, opener, params=self.upload_params(comment, source), file_name="data.csv"
-        )
+        params = self.upload_params(comment, source)
+        self.current_try.check(f"the {self.kind} upload")
+        return hook.upload_file(self.kind, counter_id, opener, params=params, file_name="data.csv")
 
     def upload(
         self, hook: MetrikaHook, counter_id: int, context: Context, tmpdir: str
@@ -168,6 +168,7 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         json_input = self.json_rows()
         if json_input is None:
             return super().upload(hook, counter_id, context, tmpdir)
+        self.claim_upload(context)
         name, json_rows = json_input
         options = self.validation_options()
         fmt = get_file_format(self.file_format)
@@ -177,6 +178,7 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         journal, record, reattached = self.resume(hook, counter_id, context, digest)
         if record is not None and reattached is not None:
             return reattached, extra
+        self.current_try.check(f"the {self.kind} upload")
         uploading = hook.upload_json(self.kind, counter_id, body, params={"merge_mode": options.merge_mode})
         mark = fingerprint(context, digest)
         journal.write(new_record(self.kind, counter_id, mark, [mark]).with_part(0, uploading.uploading_id))

@@ -28,6 +28,7 @@ from airflow_provider_metrika.formats import FileFormat, ValidationOptions, get_
 from airflow_provider_metrika.formats.rejects import write_rejected_rows
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
+from airflow_provider_metrika.operators.current_try import CurrentTry
 from airflow_provider_metrika.operators.inputs import (
     MAX_FILE_BYTES,
     PreparedInput,
@@ -147,6 +148,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         self.rows = rows
         self._rows: Any = rows
         self._rows_given = rows is not None  # rows may still resolve to None (an upstream task returned nothing)
+        self.current_try = CurrentTry({}, None)  # replaced by the running try's own in claim_upload
         self._rows_placeholder: str | None = None
         self.counter_id = counter_id
         self.comment = comment if is_template(comment) else check_optional_text("comment", comment)
@@ -264,6 +266,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
         A complete journal record for this input short-cuts everything but reading the
         input's digest; otherwise each part's uploading id is journaled as soon as it exists.
         """
+        self.claim_upload(context)
         source = self.prepare_input(tmpdir)
         source.require_rows()
         digest = source.content_digest()
@@ -325,6 +328,11 @@ class MetrikaBaseUploadOperator(BaseOperator):
         self.log.warning("%d rejected row(s) written to %s", count, location)
         return info
 
+    def claim_upload(self, context: Context) -> None:
+        """Claim the upload for this try (Airflow 3.3+), so a stale try still running stops before posting."""
+        self.current_try = CurrentTry.of(context, durable=self.durable, logger=self.log)
+        self.current_try.claim()
+
     def resume(
         self, hook: MetrikaHook, counter_id: int, context: Context, digest: str
     ) -> tuple[UploadJournal, UploadRecord | None, list[Uploading] | None]:
@@ -349,8 +357,9 @@ class MetrikaBaseUploadOperator(BaseOperator):
         if existing is not None:
             self.log.info("Reusing %s (fingerprint %s): not uploading again", existing.describe(), mark)
             return existing
+        params = self.upload_params(comment, source)
+        self.current_try.check(f"the {self.kind} upload {mark}")
         try:
-            params = self.upload_params(comment, source)
             return hook.upload_file(self.kind, counter_id, opener, params=params, file_name=file_name_of(source))
         except MetrikaAmbiguousResponseError:
             found = find_uploading(hook, self.kind, counter_id, mark)

@@ -1,0 +1,111 @@
+"""Two tries of one task instance at once: only the current one uploads (Airflow 3.3 task state store).
+
+A worker that lost its heartbeat keeps running its try while Airflow starts the retry. The
+race is played against the emulator with two threads: the stale try has searched (nothing
+found) when the new try starts, claims the upload and searches (nothing found either); then
+both would post. The stale try must stop before posting; the emulator holds one uploading.
+The state check is tested too: a try whose task instance Airflow no longer has running
+does not post.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+
+from airflow_provider_metrika.exceptions import MetrikaSupersededError
+from airflow_provider_metrika.operators import upload as upload_module
+from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
+from tests.integration.conftest import FakeTaskInstance
+from tests.unit.operators.fakes import FakeStore
+
+pytestmark = [pytest.mark.adversarial, pytest.mark.integration]
+
+
+class TryOf(FakeTaskInstance):
+    """One try of the same task instance: its own id and try number; Airflow's view of the state is settable."""
+
+    def __init__(self, try_number: int, state: str = "running") -> None:
+        super().__init__()
+        self.id, self.try_number, self.state = uuid.uuid4(), try_number, state
+
+    def get_task_states(self, *, dag_id, task_ids, run_ids, map_index):
+        assert (dag_id, task_ids, run_ids, map_index) == (self.dag_id, [self.task_id], [self.run_id], -1)
+        return {self.run_id: {self.task_id: self.state}}
+
+
+def conversions(tmp_path):
+    path = tmp_path / "c.csv"
+    now = int(time.time()) - 3600
+    path.write_text("ClientId,Target,DateTime\n" + "".join(f"{100 + i},paid,{now - i}\n" for i in range(5)))
+    return path
+
+
+def test_a_stale_try_stops_when_a_newer_try_claimed_the_upload(metrika_conn, emulator, tmp_path, monkeypatch):
+    store = FakeStore()
+    path = conversions(tmp_path)
+    stale_searched, fresh_searched = threading.Event(), threading.Event()
+    real_find = upload_module.find_uploading
+
+    def find_in_lockstep(*args):
+        found = real_find(*args)
+        if threading.current_thread().name == "stale" and not stale_searched.is_set():
+            stale_searched.set()  # the stale try found nothing ...
+            assert fresh_searched.wait(30)  # ... and is about to post when the new try has searched too
+        elif threading.current_thread().name == "fresh" and not fresh_searched.is_set():
+            fresh_searched.set()
+        return found
+
+    monkeypatch.setattr(upload_module, "find_uploading", find_in_lockstep)
+    outcomes: dict[str, object] = {}
+
+    def run(name: str, ti: TryOf, wait_for: threading.Event | None) -> None:
+        if wait_for is not None:
+            assert wait_for.wait(30)
+        op = MetrikaUploadOfflineConversionsOperator(task_id="task", src=str(path))
+        try:
+            outcomes[name] = op.execute({"ti": ti, "task_state_store": store})
+        except Exception as error:
+            outcomes[name] = error
+
+    stale = threading.Thread(target=run, name="stale", args=("stale", TryOf(1), None))
+    fresh = threading.Thread(target=run, name="fresh", args=("fresh", TryOf(2), stale_searched))
+    stale.start(), fresh.start()
+    stale.join(60), fresh.join(60)
+
+    assert isinstance(outcomes["stale"], MetrikaSupersededError), outcomes["stale"]
+    assert "try 2 of this task instance claimed the upload" in str(outcomes["stale"])
+    assert isinstance(outcomes["fresh"], dict) and outcomes["fresh"]["uploading_id"]
+    assert len(emulator.uploadings(kind="offline_conversions")) == 1
+
+
+@pytest.mark.parametrize("state", ["up_for_retry", "failed", "queued", "scheduled", "restarting", "success"])
+def test_a_try_airflow_no_longer_runs_does_not_post(metrika_conn, emulator, tmp_path, state):
+    op = MetrikaUploadOfflineConversionsOperator(task_id="task", src=str(conversions(tmp_path)))
+    with pytest.raises(MetrikaSupersededError, match=f"Airflow now has this task instance {state}"):
+        op.execute({"ti": TryOf(1, state=state), "task_state_store": FakeStore()})
+    assert emulator.uploadings(kind="offline_conversions") == []
+
+
+def test_the_current_try_uploads(metrika_conn, emulator, tmp_path):
+    store = FakeStore()
+    op = MetrikaUploadOfflineConversionsOperator(task_id="task", src=str(conversions(tmp_path)))
+    op.execute({"ti": TryOf(3), "task_state_store": store})
+    assert store.values["metrika_upload_claim"]["try_number"] == 3
+    assert len(emulator.uploadings(kind="offline_conversions")) == 1
+
+
+def test_a_guard_that_cannot_read_does_not_block(metrika_conn, emulator, tmp_path):
+    """Store and state failures leave the decision to the fingerprint search (logged, not fatal)."""
+
+    class Unreachable(TryOf):
+        def get_task_states(self, **kwargs):
+            raise RuntimeError("supervisor comms down")
+
+    op = MetrikaUploadOfflineConversionsOperator(task_id="task", src=str(conversions(tmp_path)), durable=True)
+    store = FakeStore(fail_get=True, fail_set=True)
+    op.execute({"ti": Unreachable(1), "task_state_store": store})
+    assert len(emulator.uploadings(kind="offline_conversions")) == 1
