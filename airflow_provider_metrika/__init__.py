@@ -68,6 +68,23 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": integration, "python-modules": ["airflow_provider_metrika.triggers.uploading"]}
         ],
         "extra-links": ["airflow_provider_metrika.links.MetrikaUploadsLink"],
+        # Airflow 3 reads asset-uris, Airflow 2 dataset-uris (same entries).
+        "asset-uris": [
+            {
+                "schemes": ["metrika"],
+                "handler": "airflow_provider_metrika.assets.sanitize_uri",
+                "factory": "airflow_provider_metrika.assets.create_asset",
+                "to_openlineage_converter": "airflow_provider_metrika.assets.convert_asset_to_openlineage",
+            }
+        ],
+        "dataset-uris": [
+            {
+                "schemes": ["metrika"],
+                "handler": "airflow_provider_metrika.assets.sanitize_uri",
+                "factory": "airflow_provider_metrika.assets.create_asset",
+                "to_openlineage_converter": "airflow_provider_metrika.assets.convert_asset_to_openlineage",
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,

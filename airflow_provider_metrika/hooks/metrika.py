@@ -45,6 +45,7 @@ from airflow_provider_metrika.hooks.connection import (
 from airflow_provider_metrika.hooks.progress import UploadProgressLogger
 from airflow_provider_metrika.hooks.rest import query_params
 from airflow_provider_metrika.hooks.retry import RetryPolicy, decode_response, raise_transport_failure, scrub
+from airflow_provider_metrika.lineage import report_hook_lineage
 from airflow_provider_metrika.uploads import (
     CDP,
     MANAGEMENT,
@@ -520,7 +521,9 @@ class MetrikaHook(BaseHook):
             idempotent=False,
             body=multipart_body,
         )
-        return uploading_from_body(upload_kind, counter, body)
+        uploading = uploading_from_body(upload_kind, counter, body)
+        report_hook_lineage(self, upload_kind.name, counter, source)
+        return uploading
 
     def upload_json(
         self,
@@ -537,7 +540,9 @@ class MetrikaHook(BaseHook):
         answer = self.request(
             "POST", path, params={**upload_kind.upload_params, **(params or {})}, json=dict(body), idempotent=False
         )
-        return uploading_from_body(upload_kind, counter, answer)
+        uploading = uploading_from_body(upload_kind, counter, answer)
+        report_hook_lineage(self, upload_kind.name, counter, None)
+        return uploading
 
     # -- status and lists ---------------------------------------------------------------------------
 

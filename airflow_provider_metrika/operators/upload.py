@@ -27,6 +27,7 @@ from airflow_provider_metrika.fingerprint import (
 from airflow_provider_metrika.formats import FileFormat, ValidationOptions, get_file_format
 from airflow_provider_metrika.formats.rejects import write_rejected_rows
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
+from airflow_provider_metrika.lineage import completed, operator_lineage
 from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
 from airflow_provider_metrika.operators.current_try import CurrentTry
 from airflow_provider_metrika.operators.inputs import (
@@ -255,8 +256,8 @@ class MetrikaBaseUploadOperator(BaseOperator):
             result = {"kind": self.kind, "counter_id": counter_id, "uploadings": [u.to_xcom() for u in uploadings]}
             result |= extra
         if not self.wait_for_completion:
-            return result
-        return self.wait(hook, context, counter_id, ids, uploadings)
+            return completed(self, context, result)
+        return completed(self, context, self.wait(hook, context, counter_id, ids, uploadings))
 
     def upload(
         self, hook: MetrikaHook, counter_id: int, context: Context, tmpdir: str
@@ -401,9 +402,13 @@ class MetrikaBaseUploadOperator(BaseOperator):
         )
         return finish_wait(event, self.log)
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The source file in, the counter and kind out, Metrika's counters as run facets."""
+        return operator_lineage(self)
+
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
         """Resume on the worker when the trigger reports the uploading terminal."""
-        return finish_wait(event, self.log)
+        return completed(self, context, finish_wait(event, self.log))
 
 
 def fingerprints_extra(marks: Sequence[str]) -> str | list[str]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS, TRANSIENT_ERRORS
+from airflow_provider_metrika.lineage import completed, operator_lineage
 from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
 from airflow_provider_metrika.parameters import check_waiting
 from airflow_provider_metrika.task_retry import DEFAULT_RETRY_POLICY, retry_policy_kwargs
@@ -139,10 +140,10 @@ class MetrikaUploadingSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         remember_counter(context, self._target(MetrikaHook(self.metrika_conn_id))[1])
         if not self.deferrable:
-            return super().execute(context)
+            return completed(self, context, super().execute(context))
         first = self.poke(context)
         if first.is_done:
-            return first.xcom_value
+            return completed(self, context, first.xcom_value)
         kind, counter_id, ids = self._target(MetrikaHook(self.metrika_conn_id))
         defer_until_terminal(
             self,
@@ -157,6 +158,10 @@ class MetrikaUploadingSensor(BaseSensorOperator):
             policy=self.policy,
         )
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The counter and kind as output, Metrika's counters as run facets (a sensor reads no file)."""
+        return operator_lineage(self)
+
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume on the worker with the trigger's event."""
-        return finish_wait(event, self.log)
+        return completed(self, context, finish_wait(event, self.log))
