@@ -97,7 +97,10 @@ def _metrika_routes() -> list[web.RouteDef]:
 
 
 def build_app(state: EmulatorState) -> web.Application:
-    """An application serving ``state``; JSON bodies may be as large as an upload file."""
+    """An application serving ``state``; a multipart part may be as large as an upload file.
+
+    Bodies are read through :mod:`.receive` (streamed, under the body timeout, JSON capped there).
+    """
     app = web.Application(middlewares=[error_bodies], client_max_size=MAX_FILE_BYTES + (1 << 20))
     app[STATE] = state
     app[HARNESS] = state
