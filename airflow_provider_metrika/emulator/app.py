@@ -8,6 +8,7 @@ Metrika's JSON error body rather than aiohttp's plain-text page.
 from __future__ import annotations
 
 import functools
+import re
 from http import HTTPStatus
 
 from aiohttp import web
@@ -117,8 +118,8 @@ class _MetrikaRequestHandler(RequestHandler):
         self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
     ) -> web.StreamResponse:
         super().handle_error(request, status, exc, message)  # logs it; raises when an answer was already sent
-        # aiohttp's message quotes the offending raw line (which may be the Authorization header): keep its title.
-        title = (message or "").split(":\n", 1)[0].strip()[:200] or HTTPStatus(status).phrase
+        # aiohttp's message quotes the offending raw bytes (maybe the Authorization header): keep only its title.
+        title = re.split(r"[:'\"(]", message or "", maxsplit=1)[0].strip()[:200] or HTTPStatus(status).phrase
         response = ApiError(status, error_type_of(status), title).response()
         response.force_close()
         return response

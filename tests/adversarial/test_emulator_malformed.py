@@ -305,13 +305,20 @@ def test_hostile_request_gets_a_metrika_4xx(case: Case, emulator_port: int, spoo
     assert emulator.health()
 
 
-def test_the_parse_error_answer_never_quotes_the_raw_request_line(emulator_port: int):
-    """aiohttp's own page quotes the offending line, which may carry the token; the emulator's answer does not."""
-    answer = exchange(
-        emulator_port, request_bytes("POST", UPLOAD, ["Content-Length: x-secret"], b"", content_length=False)
-    )
+PARSE_ERRORS_WITH_THE_TOKEN = {
+    "bad Content-Length": request_bytes("POST", UPLOAD, ["Content-Length: x-secret"], b"", content_length=False),
+    "over-long Authorization": get(COUNTER, token="x-secret" + "a" * 9000),
+    "control byte in Authorization": get(COUNTER, token=b"x-secret\x01"),
+    "token in an over-long target": get(COUNTER + "?x-secret=" + "a" * 9000),
+}
 
-    assert_metrika_error(answer, 400)
+
+@pytest.mark.parametrize("data", PARSE_ERRORS_WITH_THE_TOKEN.values(), ids=PARSE_ERRORS_WITH_THE_TOKEN.keys())
+def test_the_parse_error_answer_never_quotes_the_raw_request(data: bytes, emulator_port: int):
+    """aiohttp's own messages quote the offending bytes, which may carry the token; the emulator's answer does not."""
+    answer = exchange(emulator_port, data)
+
+    assert_metrika_error(answer)
     assert b"x-secret" not in answer.body and b"adversarial-token" not in answer.body
 
 
