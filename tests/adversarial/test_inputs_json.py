@@ -7,11 +7,15 @@ sources is measured with the CSV cases in ``test_inputs_bounded.py`` (one Airflo
 
 from __future__ import annotations
 
+import io
 import json
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from airflow_provider_metrika.formats import json_source
 from tests.adversarial.resources import measure_callable
 from tests.adversarial.workloads import hostile_json_files, validate_json_file, write_stream
 
@@ -52,3 +56,54 @@ def test_json_validation_is_bounded(json_files, name, expected):
     assert usage.error is None, usage.error
     usage.assert_bounded(MAX_GROWTH_MIB, max_seconds=60)
     assert expected in usage.result, usage.result
+
+
+JSON_PIECES = st.sampled_from(
+    [
+        '{"orders": [',
+        "{",
+        "}",
+        "[",
+        "]",
+        '"',
+        '\\"',
+        "\\",
+        ",",
+        ":",
+        " ",
+        "\n",
+        '"id"',
+        '"x"',
+        "1",
+        "-2.5e3",
+        "null",
+        "tru",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(st.one_of(JSON_PIECES, st.binary(max_size=4)), max_size=40),
+    read_chars=st.sampled_from([1, 3, 64]),
+)
+def test_any_bytes_give_rows_or_one_clear_error(parts, read_chars):
+    """Garbage JSON (bad encodings, NULs, unbalanced brackets, lone quotes) yields rows or a JsonSourceError that
+    names the file: never another exception."""
+    data = b"".join(part if isinstance(part, bytes) else part.encode() for part in parts)
+    original = json_source.READ_CHARS
+    json_source.READ_CHARS = read_chars  # pieces of any size read the same
+    try:
+        list(json_source.iter_json_rows(io.BytesIO(data), "g.json", "orders"))
+    except json_source.JsonSourceError as error:
+        assert str(error).startswith("g.json")
+    finally:
+        json_source.READ_CHARS = original
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(st.dictionaries(st.text(max_size=5), st.one_of(st.integers(), st.text(max_size=8))), max_size=5))
+def test_valid_bodies_read_back_exactly(rows):
+    body = json.dumps({"orders": rows}, indent=1).encode()
+    assert list(json_source.iter_json_rows(io.BytesIO(body), "g.json", "orders")) == rows
+    assert list(json_source.iter_json_rows(io.BytesIO(json.dumps(rows).encode()), "g.json", "orders")) == rows

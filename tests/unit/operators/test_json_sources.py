@@ -8,7 +8,6 @@ import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaNoRowsError, MetrikaValidationError
 from airflow_provider_metrika.formats import json_source
-from airflow_provider_metrika.operators import upload as upload_module
 from airflow_provider_metrika.operators.cdp import MetrikaUploadContactsOperator, MetrikaUploadOrdersOperator
 from tests.integration.conftest import FakeTaskInstance
 
@@ -19,14 +18,6 @@ ORDER = {
     "create_date_time": "2026-11-20 10:00:00",
     "order_status": "PAID",
 }
-
-
-@pytest.fixture
-def hook(mocker):
-    instance = mocker.Mock()
-    instance.resolve_counter_id.return_value = 5
-    mocker.patch.object(upload_module, "MetrikaHook", return_value=instance)
-    return instance
 
 
 def _body(orders):

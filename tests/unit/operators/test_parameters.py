@@ -11,7 +11,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
-from airflow_provider_metrika.operators import upload as upload_module
 from airflow_provider_metrika.operators.cdp import (
     MetrikaUploadContactsOperator,
     MetrikaUploadOrdersOperator,
@@ -60,14 +59,6 @@ WAITING_ABUSE = [
 
 def make(cls, **kwargs):
     return cls(task_id="t", src="x.csv", **{**OPERATORS[cls], **kwargs})
-
-
-@pytest.fixture
-def hook(mocker):
-    instance = mocker.Mock()
-    instance.resolve_counter_id.return_value = 5
-    mocker.patch.object(upload_module, "MetrikaHook", return_value=instance)
-    return instance
 
 
 @pytest.mark.parametrize("cls", list(OPERATORS), ids=lambda cls: cls.__name__)
