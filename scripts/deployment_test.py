@@ -185,7 +185,7 @@ class Deployment:
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
                 "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
                 # a dead triggerer's triggers move to a live one after this many seconds without a heartbeat
-                "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "6",
+                "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
                 # one new trigger per triggerer loop, so two triggerers share the waits
                 "AIRFLOW__TRIGGERER__MAX_TRIGGER_TO_SELECT_PER_LOOP": "1",
@@ -312,6 +312,11 @@ class DeploymentTest:
             cycles[job] = sum(1 for i, m in enumerate(moments) if i == 0 or m - moments[i - 1] > 0.5)
         return cycles
 
+    def fired_events(self, run_id: str) -> int:
+        """How many events the run's wait trigger fired, over every triggerer that ran it."""
+        logs = self.trigger_logs(run_id).values()
+        return sum(1 for records in logs for record in records if record.get("event") == "Trigger fired event")
+
     def deferrals(self, run_id: str) -> int:
         """How many times the wait task logged that it deferred (the task's own log, attempt 1)."""
         folder = self.task_log_folder(run_id)
@@ -391,9 +396,10 @@ class DeploymentTest:
         )
         self.wait_success(runs)
         self.check(
-            "triggerer SIGKILLed mid-wait: a new triggerer takes over, runs succeed, nothing resent",
-            self.upload_posts() == posts == len(self.runs),
-            f"upload POSTs {self.upload_posts()} for {len(self.runs)} runs",
+            "triggerer SIGKILLed mid-wait: a new triggerer takes over, one event each, runs succeed, nothing resent",
+            self.upload_posts() == posts == len(self.runs) and all(self.fired_events(r) == 1 for r in runs),
+            f"upload POSTs {self.upload_posts()} for {len(self.runs)} runs, events fired "
+            f"{[self.fired_events(r) for r in runs]}",
         )
         self.check_one_uploading_per_run("after the triggerer kill")
 
@@ -432,12 +438,18 @@ class DeploymentTest:
         )
         self.wait_success(runs)
         starts = [sum(self.started_by(r).values()) for r in runs]
+        fired = [self.fired_events(r) for r in runs]
         deferred = [self.deferrals(r) for r in runs]
         tries = [self.d.task(r, WAIT_TASK)["try_number"] for r in runs]
+        # A trigger may start a second time in the other triggerer when its first one missed heartbeats for
+        # triggerer_health_check_threshold (a busy machine): Airflow then moves it. What must hold is that
+        # each wait deferred once, its trigger fired one event, and its task resumed once.
         self.check(
-            "two triggerers: every wait ran in one triggerer, once, and ended once",
-            starts == [1] * len(runs) and deferred == [1] * len(runs) and tries == [1] * len(runs),
-            f"trigger starts {starts}, deferrals {deferred}, wait tries {tries}, triggers per triggerer job {spread}",
+            "two triggerers: every wait deferred once, fired once and ended once (try 1, success)",
+            all(starts) and fired == deferred == tries == [1] * len(runs),
+            f"trigger starts {starts} (a 2 = moved to the other triggerer), fired {fired}, deferrals {deferred}, "
+            f"wait tries {tries}, "
+            f"triggers started per triggerer job {spread}",
         )
         self.check_one_uploading_per_run("after two triggerers")
         self.d.kill(two)
