@@ -6,20 +6,16 @@ real upload; the rows with problems can be written to a file for whoever fixes t
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_metrika.formats import ValidationOptions, ValidationReport, get_file_format
-from airflow_provider_metrika.operators.inputs import PreparedInput, prepare_file
+from airflow_provider_metrika.formats.rejects import write_rejected_rows
+from airflow_provider_metrika.operators.inputs import PreparedInput, local_path, prepare_file, storage_path
+from airflow_provider_metrika.operators.rejects import open_target
 from airflow_provider_metrika.uploads import get_upload_kind
-from airflow_provider_metrika.version_compat import AirflowFailException, BaseOperator, Context, ObjectStoragePath
-
-#: The most rejected rows written (and problems collected for them): memory stays bounded for any file.
-MAX_REJECTED_ROWS = 100_000
-PROBLEM_COLUMN = "metrika_problem"
+from airflow_provider_metrika.version_compat import AirflowFailException, BaseOperator, Context
 
 
 def report_to_xcom(report: ValidationReport) -> dict[str, Any]:
@@ -36,45 +32,14 @@ def report_to_xcom(report: ValidationReport) -> dict[str, Any]:
     }
 
 
-def write_rejected_rows(source: PreparedInput, report: ValidationReport, dest: IO[str], *, delimiter: str = ",") -> int:
-    """Copy the header and every row the report names (plus a ``metrika_problem`` column) to ``dest``.
-
-    Rows are matched by the file line a record starts on, which is how problems count rows.
-    Returns how many rows were written.
-    """
-    reasons: dict[int, list[str]] = {}
-    for problem in report.problems:
-        if problem.row is not None and problem.row > 1:
-            where = f"column {problem.column}: " if problem.column else ""
-            reasons.setdefault(problem.row, []).append(where + problem.message)
-    writer = csv.writer(dest, delimiter=delimiter, lineterminator="\n")
-    written = 0
-    with source.opener() as raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
-        reader = csv.reader(text, delimiter=delimiter)
-        start = 1
-        try:
-            for record in reader:
-                if reader.line_num == 1 or start == 1:
-                    writer.writerow([*record, PROBLEM_COLUMN])
-                elif start in reasons:
-                    writer.writerow([*record, "; ".join(reasons[start])])
-                    written += 1
-                start = reader.line_num + 1
-        except csv.Error as error:  # an unreadable record: what was written so far stands
-            writer.writerow([f"(stopped at line {start}: {error})"])
-    return written
-
-
-def _open_destination(path: Any, binary: bool = False) -> IO[Any]:
-    """A local path (parents created) or an object-store URL, opened for writing."""
-    text = {} if binary else {"encoding": "utf-8", "newline": ""}
-    mode = "wb" if binary else "w"
-    if isinstance(path, ObjectStoragePath) or (isinstance(path, str) and "://" in path):
-        return ObjectStoragePath(path).open(mode, **text)
-    target = Path(path)
+def _open_binary_target(path: Any, conn_id: str | None) -> IO[bytes]:
+    """A local path (parents created) or an object-store URL, opened for writing bytes."""
+    remote = storage_path(path, conn_id)
+    if remote is not None:
+        return remote.open("wb")
+    target = Path(local_path(path))
     target.parent.mkdir(parents=True, exist_ok=True)
-    return target.open(mode, **text)
+    return target.open("wb")
 
 
 class MetrikaValidateUploadOperator(BaseOperator):
@@ -88,8 +53,9 @@ class MetrikaValidateUploadOperator(BaseOperator):
     :param source_conn_id: connection for reading ``src`` from object storage
     :param stale_rows: rows older than the linkage window: ``warn`` (default) or ``fail`` (a problem)
     :param max_problems: how many problems the report lists (all are counted)
-    :param rejected_rows_path: write the header and the rows with problems (with a ``metrika_problem``
-        column) here: a local path or an object-store URL (templated); at most 100,000 rows
+    :param rejected_rows_path: write the rows with problems here, in the upload operators' rejected-rows format
+        (``row``, ``column``, ``problem``, then the row's cells): a local path or an object-store URL (templated);
+        the XCom's ``rejected_rows`` is then ``{"path", "rows"}``
     :param valid_rows_path: write the header and the rows without problems here (templated): a file the
         upload operator can take after a human approved uploading what is good
     :param fail_on_problems: fail the task (without retries) when the report has problems; by default
@@ -128,7 +94,7 @@ class MetrikaValidateUploadOperator(BaseOperator):
         source = prepare_file(self.src, source_conn_id=self.source_conn_id)
         with source.opener() as stream:
             if self.valid_rows_path:
-                with _open_destination(self.valid_rows_path, binary=True) as valid:
+                with _open_binary_target(self.valid_rows_path, self.source_conn_id) as valid:
                     report = fmt.filter_rows(stream, valid, options=options, file_name=source.name)
             else:
                 report = fmt.validate(stream, file_name=source.name, options=options)
@@ -136,7 +102,6 @@ class MetrikaValidateUploadOperator(BaseOperator):
         result = report_to_xcom(report)
         if rejected is not None:
             result["rejected_rows"] = rejected
-            result["rejected_rows_path"] = str(self.rejected_rows_path)
         if self.valid_rows_path:
             result["valid_rows_path"] = str(self.valid_rows_path)
         self.log.info("Dry run of a %s upload:\n%s", self.kind, report.summary())
@@ -144,12 +109,9 @@ class MetrikaValidateUploadOperator(BaseOperator):
             raise AirflowFailException(f"dry run: {report.total_problems} problem(s) in {report.file_name}")
         return result
 
-    def _write_rejected(self, fmt: Any, source: PreparedInput, options: ValidationOptions) -> int:
-        """A second pass that collects up to MAX_REJECTED_ROWS problems, then copies their rows out."""
-        wide = ValidationOptions(max_problems=MAX_REJECTED_ROWS, stale_rows=options.stale_rows)
-        with source.opener() as stream:
-            full = fmt.validate(stream, file_name=source.name, options=wide)
-        with _open_destination(self.rejected_rows_path) as out:
-            written = write_rejected_rows(source, full, out, delimiter=options.delimiter)
-        self.log.info("Wrote %d rejected row(s) to %s", written, self.rejected_rows_path)
-        return written
+    def _write_rejected(self, fmt: Any, source: PreparedInput, options: ValidationOptions) -> dict[str, Any]:
+        """The rows with problems, in the upload operators' rejected-rows format (one more streamed pass)."""
+        with open_target(self.rejected_rows_path, self.source_conn_id) as (location, out), source.opener() as stream:
+            count = write_rejected_rows(fmt, stream, out, options, source.name)
+        self.log.info("Wrote %d rejected row(s) to %s", count, location)
+        return {"path": location, "rows": count}

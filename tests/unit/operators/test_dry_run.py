@@ -8,7 +8,7 @@ import time
 import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaValidationError
-from airflow_provider_metrika.operators.dry_run import PROBLEM_COLUMN, MetrikaValidateUploadOperator
+from airflow_provider_metrika.operators.dry_run import MetrikaValidateUploadOperator
 from airflow_provider_metrika.version_compat import AirflowFailException
 from tests.integration.conftest import FakeTaskInstance
 
@@ -49,15 +49,14 @@ def test_problems_are_reported_with_row_and_column_and_the_task_succeeds(tmp_pat
     assert any("row 5" in p and "Target" in p for p in report["problems"])
 
 
-def test_rejected_rows_are_written_with_their_problem(tmp_path):
+def test_rejected_rows_are_written_in_the_upload_operators_format(tmp_path):
     out = tmp_path / "out" / "rejected.csv"
     report = run(src=str(conversions(tmp_path, "104,paid,yesterday")), rejected_rows_path=str(out))
     with out.open() as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["ClientId", "Target", "DateTime", PROBLEM_COLUMN]
-    assert [row[:3] for row in rows[1:]] == [["104", "paid", "yesterday"]]
-    assert "DateTime" in rows[1][3]
-    assert report["rejected_rows"] == 1 and report["rejected_rows_path"] == str(out)
+    assert rows[0] == ["row", "column", "problem", "ClientId", "Target", "DateTime"]
+    assert [(row[0], row[1], row[3:]) for row in rows[1:]] == [("4", "DateTime", ["104", "paid", "yesterday"])]
+    assert report["rejected_rows"] == {"path": str(out), "rows": 1}
 
 
 def test_a_quoted_multiline_cell_keeps_row_numbers_aligned(tmp_path):
@@ -66,7 +65,7 @@ def test_a_quoted_multiline_cell_keeps_row_numbers_aligned(tmp_path):
     out = tmp_path / "rejected.csv"
     report = run(src=str(path), rejected_rows_path=str(out))
     rejected = list(csv.reader(out.open()))
-    assert ["104", "paid", "yesterday"] in [row[:3] for row in rejected], (report, rejected)
+    assert ["104", "paid", "yesterday"] in [row[3:] for row in rejected], (report, rejected)
 
 
 def test_no_rejected_file_for_a_clean_file(tmp_path):
