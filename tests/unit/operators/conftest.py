@@ -14,3 +14,16 @@ def hook(mocker):
     instance.iter_uploadings.side_effect = lambda *args, **kwargs: iter(())
     mocker.patch.object(upload_module, "MetrikaHook", return_value=instance)
     return instance
+
+
+@pytest.fixture
+def warnings_of(mocker):
+    """``warnings_of(OperatorClass)``: the mock behind that class's ``log.warning`` (Airflow 3 logs through
+    structlog, which caplog does not see)."""
+
+    def patch(operator_class):
+        log = mocker.Mock()
+        mocker.patch.object(operator_class, "log", new_callable=mocker.PropertyMock, return_value=log)
+        return log.warning
+
+    return patch

@@ -6,7 +6,6 @@ import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.fingerprint import FINGERPRINT_LEN, comment_with, validate_comment
-from airflow_provider_metrika.operators import upload as upload_module
 from airflow_provider_metrika.operators.upload import (
     MetrikaUploadCallsOperator,
     MetrikaUploadOfflineConversionsOperator,
@@ -18,13 +17,9 @@ MARK = "afm" + "0" * 20
 
 
 @pytest.fixture
-def hook(mocker):
-    instance = mocker.Mock()
-    instance.resolve_counter_id.return_value = 5
-    instance.iter_uploadings.return_value = iter(())
-    instance.upload_file.return_value = Uploading.from_api("offline_conversions", 5, {"id": 9, "status": "UPLOADED"})
-    mocker.patch.object(upload_module, "MetrikaHook", return_value=instance)
-    return instance
+def hook(hook):
+    hook.upload_file.return_value = Uploading.from_api("offline_conversions", 5, {"id": 9, "status": "UPLOADED"})
+    return hook
 
 
 def test_rule_strict_refuses_other_characters():
@@ -63,15 +58,8 @@ def _file(tmp_path, content="ClientId,Target,DateTime\n1,paid,1700000000\n"):
     return str(path)
 
 
-def warnings_of(mocker, operator_class) -> list[str]:
-    """The operator's warning lines (Airflow 3 logs through structlog, which caplog does not see)."""
-    log = mocker.Mock()
-    mocker.patch.object(operator_class, "log", new_callable=mocker.PropertyMock, return_value=log)
-    return log.warning
-
-
-def test_operator_warns_and_uploads_a_comment_with_spaces(hook, tmp_path, mocker):
-    warning = warnings_of(mocker, MetrikaUploadOfflineConversionsOperator)
+def test_operator_warns_and_uploads_a_comment_with_spaces(hook, tmp_path, warnings_of):
+    warning = warnings_of(MetrikaUploadOfflineConversionsOperator)
     op = MetrikaUploadOfflineConversionsOperator(task_id="a", src=_file(tmp_path), comment="crm 20240101")
     op.execute({"ti": FakeTaskInstance()})
     sent = hook.upload_file.call_args.kwargs["params"]["comment"]
@@ -88,8 +76,8 @@ def test_operator_with_strict_comment_sends_nothing(hook, tmp_path):
     hook.upload_file.assert_not_called()
 
 
-def test_calls_have_no_character_rule_even_when_strict(hook, tmp_path, mocker):
-    warning = warnings_of(mocker, MetrikaUploadCallsOperator)
+def test_calls_have_no_character_rule_even_when_strict(hook, tmp_path, warnings_of):
+    warning = warnings_of(MetrikaUploadCallsOperator)
     hook.upload_file.return_value = Uploading.from_api("calls", 5, {"id": 9, "status": "UPLOADED"})
     content = "ClientId,DateTime,StaticCall\n1,1700000000,1\n"
     op = MetrikaUploadCallsOperator(task_id="c", src=_file(tmp_path, content), comment="calls.csv", strict_comment=True)

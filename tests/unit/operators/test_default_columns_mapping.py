@@ -5,28 +5,22 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
-from airflow_provider_metrika.operators import upload as upload_module
 from airflow_provider_metrika.operators.cdp import MetrikaUploadContactsOperator, MetrikaUploadOrdersOperator
 from airflow_provider_metrika.uploads import Uploading
 from tests.integration.conftest import FakeTaskInstance
 
 
 @pytest.fixture
-def hook(mocker):
-    instance = mocker.Mock()
-    instance.resolve_counter_id.return_value = 5
-    instance.upload_file.return_value = Uploading.from_api(
+def hook(hook):
+    hook.upload_file.return_value = Uploading.from_api(
         "contacts", 5, {"uploading_id": "u", "api_validation_status": "PASSED"}
     )
-    mocker.patch.object(upload_module, "MetrikaHook", return_value=instance)
-    return instance
+    return hook
 
 
 @pytest.fixture
-def warning(mocker):
-    log = mocker.Mock()
-    mocker.patch.object(MetrikaUploadContactsOperator, "log", new_callable=mocker.PropertyMock, return_value=log)
-    return log.warning
+def warning(warnings_of):
+    return warnings_of(MetrikaUploadContactsOperator)
 
 
 def contacts(tmp_path, header="uniq_id,emails,note,age"):

@@ -16,19 +16,8 @@ def uploading(**fields) -> Uploading:
 
 
 @pytest.fixture
-def hook(mocker):
-    instance = mocker.Mock()
-    instance.resolve_counter_id.return_value = 5
-    instance.iter_uploadings.return_value = iter(())
-    mocker.patch.object(upload_module, "MetrikaHook", return_value=instance)
-    return instance
-
-
-@pytest.fixture
-def warning(mocker):
-    log = mocker.Mock()
-    mocker.patch.object(MetrikaUploadUserParamsOperator, "log", new_callable=mocker.PropertyMock, return_value=log)
-    return log.warning
+def warning(warnings_of):
+    return warnings_of(MetrikaUploadUserParamsOperator)
 
 
 def params_file(tmp_path, content="ClientId,tier\n1,gold\n"):
