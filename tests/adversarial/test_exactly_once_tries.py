@@ -1,16 +1,14 @@
 """Two tries of one task instance at once: only the current one uploads (Airflow 3.3 task state store).
 
 A worker that lost its heartbeat keeps running its try while Airflow starts the retry. The
-race is played against the emulator with two threads: the stale try has searched (nothing
-found) when the new try starts, claims the upload and searches (nothing found either); then
-both would post. The stale try must stop before posting; the emulator holds one uploading.
-The state check is tested too: a try whose task instance Airflow no longer has running
-does not post.
+race is played against the emulator: the stale try has searched (nothing found) when the
+new try starts, claims the upload and searches (nothing found either); then both would
+post. The stale try must stop before posting; the emulator holds one uploading. The state
+check is tested too: a try whose task instance Airflow no longer has running does not post.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
@@ -18,6 +16,7 @@ import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaSupersededError
 from airflow_provider_metrika.operators import upload as upload_module
+from airflow_provider_metrika.operators.current_try import CurrentTry
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
 from tests.integration.conftest import FakeTaskInstance
 from tests.unit.operators.fakes import FakeStore
@@ -47,38 +46,28 @@ def conversions(tmp_path):
 def test_a_stale_try_stops_when_a_newer_try_claimed_the_upload(metrika_conn, emulator, tmp_path, monkeypatch):
     store = FakeStore()
     path = conversions(tmp_path)
-    stale_searched, fresh_searched = threading.Event(), threading.Event()
+    stale_ti, fresh_ti = TryOf(1), TryOf(2)
     real_find = upload_module.find_uploading
+    fresh_search: list[object] = []
 
-    def find_in_lockstep(*args):
+    def find_then_let_the_new_try_start(*args):
         found = real_find(*args)
-        if threading.current_thread().name == "stale" and not stale_searched.is_set():
-            stale_searched.set()  # the stale try found nothing ...
-            assert fresh_searched.wait(30)  # ... and is about to post when the new try has searched too
-        elif threading.current_thread().name == "fresh" and not fresh_searched.is_set():
-            fresh_searched.set()
+        if not fresh_search:  # the stale try found nothing and is about to post: now the new try starts,
+            CurrentTry.of({"ti": fresh_ti, "task_state_store": store}).claim()  # claims the upload
+            fresh_search.append(real_find(*args))  # and searches before the stale try posts
         return found
 
-    monkeypatch.setattr(upload_module, "find_uploading", find_in_lockstep)
-    outcomes: dict[str, object] = {}
+    monkeypatch.setattr(upload_module, "find_uploading", find_then_let_the_new_try_start)
+    stale = MetrikaUploadOfflineConversionsOperator(task_id="task", src=str(path))
+    with pytest.raises(MetrikaSupersededError, match="try 2 of this task instance claimed the upload") as info:
+        stale.execute({"ti": stale_ti, "task_state_store": store})
+    assert fresh_search == [None]  # both tries searched before either posted: the race
+    assert emulator.uploadings(kind="offline_conversions") == []  # the stale try sent nothing
+    assert "try (1)" in str(info.value)
 
-    def run(name: str, ti: TryOf, wait_for: threading.Event | None) -> None:
-        if wait_for is not None:
-            assert wait_for.wait(30)
-        op = MetrikaUploadOfflineConversionsOperator(task_id="task", src=str(path))
-        try:
-            outcomes[name] = op.execute({"ti": ti, "task_state_store": store})
-        except Exception as error:
-            outcomes[name] = error
-
-    stale = threading.Thread(target=run, name="stale", args=("stale", TryOf(1), None))
-    fresh = threading.Thread(target=run, name="fresh", args=("fresh", TryOf(2), stale_searched))
-    stale.start(), fresh.start()
-    stale.join(60), fresh.join(60)
-
-    assert isinstance(outcomes["stale"], MetrikaSupersededError), outcomes["stale"]
-    assert "try 2 of this task instance claimed the upload" in str(outcomes["stale"])
-    assert isinstance(outcomes["fresh"], dict) and outcomes["fresh"]["uploading_id"]
+    monkeypatch.setattr(upload_module, "find_uploading", real_find)
+    fresh = MetrikaUploadOfflineConversionsOperator(task_id="task", src=str(path))
+    assert fresh.execute({"ti": fresh_ti, "task_state_store": store})["uploading_id"]
     assert len(emulator.uploadings(kind="offline_conversions")) == 1
 
 
