@@ -78,3 +78,20 @@ def test_hook_lineage_never_fails_an_upload(mocker):
     hook = SimpleNamespace(log=mocker.MagicMock())
     report_hook_lineage(hook, "calls", 12345, None)
     hook.log.debug.assert_called_once()
+
+
+def test_hook_lineage_with_airflows_own_collector(mocker):
+    """No mock of the collector: Airflow's own (airflow.sdk.lineage on 3, airflow.lineage.hook on 2) records them."""
+    try:
+        import airflow.sdk.lineage as lineage_module
+    except ImportError:  # Airflow 2
+        import airflow.lineage.hook as lineage_module
+    from airflow.providers.common.compat.lineage.hook import get_hook_lineage_collector
+
+    mocker.patch.object(
+        lineage_module, "get_hook_lineage_collector", return_value=lineage_module.HookLineageCollector()
+    )
+    report_hook_lineage(SimpleNamespace(log=mocker.MagicMock()), "contacts", 12345, "/data/contacts.csv")
+    collected = get_hook_lineage_collector().collected_assets
+    assert [a.asset.uri for a in collected.outputs] == ["metrika://12345/contacts"]
+    assert [a.asset.uri for a in collected.inputs] == ["file:///data/contacts.csv"]
