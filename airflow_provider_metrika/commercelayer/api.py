@@ -8,13 +8,12 @@ attributes are documented at https://docs.commercelayer.io/core/v/api-reference/
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError
-from airflow_provider_metrika.hooks.retry import plain_text
+from airflow_provider_metrika.hooks.retry import json_or_none, plain_text
 
 MEDIA_TYPE = "application/vnd.api+json"
 IMPORTS_PATH = "/api/imports"
@@ -53,10 +52,7 @@ SERVICE = "Commerce Layer"
 
 def error_details(body: str) -> tuple[str, str]:
     """(code, reason) of a JSON:API error body; the reason joins title, detail and the attribute at fault."""
-    try:
-        decoded = json.loads(body)
-    except ValueError:
-        decoded = None
+    decoded = json_or_none(body)
     if not isinstance(decoded, Mapping):
         return "unknown", plain_text(body) or "empty response body"
     errors = [e for e in decoded.get("errors") or [] if isinstance(e, Mapping)]

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError
-from airflow_provider_metrika.hooks.retry import plain_text
+from airflow_provider_metrika.hooks.retry import json_or_none, plain_text
 
 SERVICE = "Fleetio"
 IMPORTS_PATH = "/api/v1/imports"
@@ -42,10 +41,7 @@ MIN_PER_PAGE, MAX_PER_PAGE = 2, 100
 
 def error_details(body: str) -> tuple[str, str]:
     """(error kind, reason) of any Fleetio error body, legacy or problem details."""
-    try:
-        decoded = json.loads(body)
-    except ValueError:
-        decoded = None
+    decoded = json_or_none(body)
     if not isinstance(decoded, Mapping):
         return "unknown", plain_text(body) or "empty response body"
     if isinstance(decoded.get("title"), str) or isinstance(decoded.get("detail"), str):
