@@ -8,12 +8,12 @@ in-flight checking, ``filter_rows`` and the writers' self-check all run through 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
-from airflow_provider_metrika.formats.checker import HeaderContext, RowRules, StreamChecker
+from airflow_provider_metrika.formats.checker import HeaderContext, RejectHook, RowRules, StreamChecker
 from airflow_provider_metrika.formats.options import ValidationOptions
 from airflow_provider_metrika.formats.report import Problem, ValidationReport, raise_problem
 
@@ -79,7 +79,7 @@ class FileFormat:
         options: ValidationOptions | None = None,
         *,
         fail_fast: bool = True,
-        on_reject: Callable[[int | None, str | None, str, list[str] | None], None] | None = None,
+        on_reject: RejectHook | None = None,
     ) -> StreamChecker:
         options = options or ValidationOptions()
         self.check_options(options)
@@ -115,7 +115,12 @@ class FileFormat:
         raise MetrikaConfigError(f"{self.name} files are CSV; Metrika has no JSON upload for them")
 
     def validate_rows(
-        self, rows: Iterable[Mapping[str, Any]], options: ValidationOptions | None = None, file_name: str = "<rows>"
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        options: ValidationOptions | None = None,
+        file_name: str = "<rows>",
+        *,
+        on_reject: RejectHook | None = None,
     ) -> ValidationReport:
         """Check rows as the writer would emit them (every value problem is reported, not raised).
 
@@ -123,7 +128,7 @@ class FileFormat:
         """
         from airflow_provider_metrika.formats.writer import check_rows_as_csv
 
-        return check_rows_as_csv(self, rows, options or ValidationOptions(), file_name)
+        return check_rows_as_csv(self, rows, options or ValidationOptions(), file_name, on_reject)
 
     # -- writing -------------------------------------------------------------------------
     def write_csv(

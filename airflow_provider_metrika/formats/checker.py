@@ -52,6 +52,10 @@ _OTHER_LINE_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", 
 _BARE_CR = "a carriage return (\\r) inside a line; line breaks must be \\n or \\r\\n"
 
 
+#: Told of each refused or dropped row: (row, column, message, the row's cells or None, the header).
+RejectHook = Callable[[int | None, str | None, str, list[str] | None, list[str] | None], None]
+
+
 @dataclasses.dataclass(frozen=True)
 class RowRules:
     """A format's checks bound to one header's column indexes (built once, used per row).
@@ -138,7 +142,7 @@ class StreamChecker:
     characters before it), and each block goes through ``csv.reader``. With ``fail_fast``,
     :meth:`feed` raises :class:`MetrikaValidationError` once ``max_problems`` problems are found.
     With a ``sink``, the header and every valid row are written to it byte-for-byte. ``on_reject``
-    hears of every problem and every dropped row: ``(row, column, message, the row's cells or None)``.
+    hears of every problem and every dropped row: ``(row, column, message, the row's cells or None, header)``.
     """
 
     def __init__(
@@ -150,7 +154,7 @@ class StreamChecker:
         fail_fast: bool = True,
         sink: IO[bytes] | None = None,
         delimiter: str | None = None,
-        on_reject: Callable[[int | None, str | None, str, list[str] | None], None] | None = None,
+        on_reject: RejectHook | None = None,
     ) -> None:
         self._format = file_format
         self._on_reject = on_reject
@@ -190,7 +194,7 @@ class StreamChecker:
         if len(self._problems) < self._options.max_problems:
             self._problems.append(Problem(self.file_name, row, column, message))
         if self._on_reject is not None:
-            self._on_reject(row, column, message, self._cells)
+            self._on_reject(row, column, message, self._cells, self._header)
 
     @property
     def header(self) -> list[str]:
@@ -654,9 +658,8 @@ class StreamChecker:
             self._dropped += 1
             if self._on_reject is not None:
                 days = self._options.linkage_window_days
-                self._on_reject(
-                    row, column, f"{value} is older than the {days}-day linkage window; dropped", self._cells
-                )
+                message = f"{value} is older than the {days}-day linkage window; dropped"
+                self._on_reject(row, column, message, self._cells, self._header)
             return False
         return True
 

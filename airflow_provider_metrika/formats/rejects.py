@@ -9,8 +9,8 @@ Several problems of one row become one line (columns and problems joined by ``; 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
-from typing import IO
+from collections.abc import Iterable, Mapping
+from typing import IO, Any
 
 from airflow_provider_metrika.formats.base import FileFormat, read_chunks
 from airflow_provider_metrika.formats.options import ValidationOptions
@@ -21,17 +21,26 @@ MAX_CELL_CHARS = 131_072
 
 
 class RejectedRowsWriter:
-    """Writes rejected rows to a text stream; the header comes from the checked file (known by the first row)."""
+    """Writes rejected rows to a text stream under the checked file's header (the checker passes it along)."""
 
-    def __init__(self, out: IO[str], header: Callable[[], list[str]]) -> None:
+    def __init__(self, out: IO[str], header: list[str] | None = None) -> None:
         self._writer = csv.writer(out, lineterminator="\n")
         self._header = header
         self._started = False
         self._pending: tuple[int | None, list[str], list[str], list[str] | None] | None = None
         self.rows = 0
 
-    def reject(self, row: int | None, column: str | None, problem: str, cells: list[str] | None) -> None:
+    def reject(
+        self,
+        row: int | None,
+        column: str | None,
+        problem: str,
+        cells: list[str] | None,
+        header: list[str] | None = None,
+    ) -> None:
         """One problem of a row; consecutive problems of the same row are merged into one line."""
+        if not self._header and header:
+            self._header = list(header)
         if self._pending is not None and row is not None and self._pending[0] == row:
             self._pending[1].append(column or "")
             self._pending[2].append(problem)
@@ -39,15 +48,17 @@ class RejectedRowsWriter:
         self._flush()
         self._pending = (row, [column or ""], [problem], None if cells is None else list(cells))
 
-    def close(self) -> int:
+    def close(self, header: list[str] | None = None) -> int:
         """Write what is pending (and the header, if nothing was rejected); returns the rejected rows."""
+        if not self._header and header:
+            self._header = list(header)
         self._flush()
         if not self._started:
             self._write_header()
         return self.rows
 
     def _write_header(self) -> None:
-        self._writer.writerow([*REJECT_COLUMNS, *self._header()])
+        self._writer.writerow([*REJECT_COLUMNS, *(self._header or ())])
         self._started = True
 
     def _flush(self) -> None:
@@ -64,14 +75,22 @@ class RejectedRowsWriter:
         self.rows += 1
 
 
+def write_rejected_records(
+    file_format: FileFormat, records: Iterable[Mapping[str, Any]], out: IO[str], options: ValidationOptions
+) -> int:
+    """Check rows (dicts) as the writer would write them; every refused or dropped row goes to ``out`` with the
+    cells the writer would have written (a value that cannot be converted: no cells)."""
+    writer = RejectedRowsWriter(out)
+    report = file_format.validate_rows(records, options, on_reject=writer.reject)
+    return writer.close(report.header)
+
+
 def write_rejected_rows(
     file_format: FileFormat, stream: IO[bytes], out: IO[str], options: ValidationOptions, file_name: str
 ) -> int:
     """Check ``stream`` once and write every refused or dropped row to ``out``; returns their number."""
-    checker = None
-    writer = RejectedRowsWriter(out, lambda: checker.header if checker is not None else [])
+    writer = RejectedRowsWriter(out)
     checker = file_format.stream_checker(file_name, options, fail_fast=False, on_reject=writer.reject)
     for chunk in read_chunks(stream):
         checker.feed(chunk)
-    checker.finish()
-    return writer.close()
+    return writer.close(checker.finish().header)

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_metrika.formats.base import CellError
-from airflow_provider_metrika.formats.checker import StreamChecker
+from airflow_provider_metrika.formats.checker import RejectHook, StreamChecker
 from airflow_provider_metrika.formats.options import ValidationOptions
 from airflow_provider_metrika.formats.report import ValidationReport, raise_problem, shown
 from airflow_provider_metrika.formats.values import CellCheck, format_cdp_time
@@ -352,11 +352,16 @@ class _CsvSink:
 
 
 def check_rows_as_csv(
-    file_format: FileFormat, rows: Any, options: ValidationOptions, file_name: str
+    file_format: FileFormat,
+    rows: Any,
+    options: ValidationOptions,
+    file_name: str,
+    on_reject: RejectHook | None = None,
 ) -> ValidationReport:
-    """Report every problem the rows would have as a written CSV (conversion problems included)."""
+    """Report every problem the rows would have as a written CSV (conversion problems included);
+    ``on_reject`` hears of each, with the row's cells as they would be written."""
     options = dataclasses.replace(options, columns_mapping=None)
-    checker = file_format.stream_checker(file_name, options, fail_fast=False)
+    checker = file_format.stream_checker(file_name, options, fail_fast=False, on_reject=on_reject)
     cells_of = _RowCells(file_format, checker)
     for index, row in enumerate(iter_records(rows)):
         line = index + 2

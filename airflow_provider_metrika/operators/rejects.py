@@ -63,19 +63,25 @@ def write_server_rejections(
     """
     general, by_row = server_rejections(messages)
     header: list[str] = []
-    writer = RejectedRowsWriter(out, lambda: header)
-    for text in general:
-        writer.reject(None, None, text, None)
-    if source is not None and by_row:
+    writer = RejectedRowsWriter(out, header)
+    with contextlib.ExitStack() as stack:
+        rows = None
+        if source is not None and by_row:
+            try:
+                stream = io.TextIOWrapper(stack.enter_context(source.opener()), encoding="utf-8-sig", newline="")
+                rows = csv.reader(stream, delimiter=delimiter)
+                header.extend(next(rows, []))
+            except (OSError, UnicodeDecodeError, csv.Error) as error:
+                log.warning("Could not read %s again for the rejected rows' cells: %s", source.name, error)
+                rows = None
+        for text in general:
+            writer.reject(None, None, text, None)
         try:
-            with source.opener() as stream:
-                reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8-sig", newline=""), delimiter=delimiter)
-                header.extend(next(reader, []))
-                for number, fields in enumerate(reader, start=1):
-                    for text in by_row.pop(number, ()):
-                        writer.reject(number + 1, None, text, fields)
-                    if not by_row:
-                        break
+            for number, fields in enumerate(rows or (), start=1):
+                for text in by_row.pop(number, ()):
+                    writer.reject(number + 1, None, text, fields)
+                if not by_row:
+                    break
         except (OSError, UnicodeDecodeError, csv.Error) as error:
             log.warning("Could not read %s again for the rejected rows' cells: %s", source.name, error)
     for number, texts in sorted(by_row.items()):

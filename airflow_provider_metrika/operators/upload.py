@@ -25,7 +25,7 @@ from airflow_provider_metrika.fingerprint import (
     validate_comment,
 )
 from airflow_provider_metrika.formats import FileFormat, ValidationOptions, get_file_format
-from airflow_provider_metrika.formats.rejects import write_rejected_rows
+from airflow_provider_metrika.formats.rejects import write_rejected_records, write_rejected_rows
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.lineage import completed, operator_lineage
 from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
@@ -268,7 +268,11 @@ class MetrikaBaseUploadOperator(BaseOperator):
         input's digest; otherwise each part's uploading id is journaled as soon as it exists.
         """
         self.claim_upload(context)
-        source = self.prepare_input(tmpdir)
+        try:
+            source = self.prepare_input(tmpdir)
+        except MetrikaValidationError:  # rows the CSV writer refused
+            self.report_rejected_rows(context, None)
+            raise
         source.require_rows()
         digest = source.content_digest()
         journal, record, reattached = self.resume(hook, counter_id, context, digest)
@@ -297,10 +301,7 @@ class MetrikaBaseUploadOperator(BaseOperator):
                 journal.write(record)
                 uploadings.append(uploading)
         except MetrikaValidationError:
-            try:
-                self.write_rejected_rows(context, source)
-            except Exception as error:  # the validation error is what the task reports
-                self.log.warning("Could not write the rejected rows: %s: %s", type(error).__name__, error)
+            self.report_rejected_rows(context, source)
             raise
         extra = {"fingerprint": fingerprints_extra(marks), "source": source.name, **before}
         extra.update(self.after_uploads(context, source, uploadings))
@@ -313,13 +314,26 @@ class MetrikaBaseUploadOperator(BaseOperator):
         rejected = self.write_rejected_rows(context, source)
         return {} if rejected is None else {"rejected_rows": rejected}
 
-    def write_rejected_rows(self, context: Context, source: PreparedInput) -> dict[str, Any] | None:
-        """Write the rows validation refuses or drops to ``rejected_rows_path`` (one more streamed pass)."""
+    def report_rejected_rows(self, context: Context, source: PreparedInput | None) -> None:
+        """:meth:`write_rejected_rows` while a validation error is on its way: a failure here is only logged."""
+        try:
+            self.write_rejected_rows(context, source)
+        except Exception as error:  # the validation error is what the task reports
+            self.log.warning("Could not write the rejected rows: %s: %s", type(error).__name__, error)
+
+    def write_rejected_rows(self, context: Context, source: PreparedInput | None) -> dict[str, Any] | None:
+        """Write the rows validation refuses or drops to ``rejected_rows_path`` (one more streamed pass over
+        the file; for ``rows``, a pass over them as the CSV writer would write them)."""
         if not self.rejected_rows_path:
             return None
         fmt = get_file_format(self.file_format)
-        with open_target(self.rejected_rows_path, self.source_conn_id) as (location, out), source.opener() as stream:
-            count = write_rejected_rows(fmt, stream, out, self.validation_options(), source.name)
+        options = self.validation_options()
+        with open_target(self.rejected_rows_path, self.source_conn_id) as (location, out):
+            if self._rows is not None or source is None:
+                count = write_rejected_records(fmt, rows_to_records(self._rows), out, options)
+            else:
+                with source.opener() as stream:
+                    count = write_rejected_rows(fmt, stream, out, options, source.name)
         return self.announce_rejected_rows(context, location, count)
 
     def announce_rejected_rows(self, context: Context, location: str, count: int) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import csv
 import io
 
 from airflow_provider_metrika.formats import ValidationOptions, get_file_format
-from airflow_provider_metrika.formats.rejects import MAX_CELL_CHARS, write_rejected_rows
+from airflow_provider_metrika.formats.rejects import MAX_CELL_CHARS, write_rejected_records, write_rejected_rows
 from tests.unit.formats.conftest import NOW, NOW_TS
 
 CONVERSIONS = get_file_format("offline_conversions")
@@ -68,3 +68,27 @@ def test_big_files_report_every_bad_row_past_the_fast_paths():
 def test_an_overlong_record_is_reported_without_its_cells():
     count, lines = rejects("UserId,Target,DateTime\n" + "x" * (MAX_CELL_CHARS + 10) + ",,1\n")
     assert count == 1 and lines[1][0] == "2" and "longer than" in lines[1][2] and len(lines[1]) == 3
+
+
+def test_rows_are_checked_as_the_writer_would_write_them():
+    out = io.StringIO()
+    records = [
+        {"client_id": 1, "target": "paid", "date_time": RECENT},
+        {"client_id": 2, "target": "", "date_time": RECENT},
+        {"client_id": 3, "target": "paid", "date_time": "soon"},
+        {"client_id": 4, "target": "paid", "date_time": STALE},
+    ]
+    options = ValidationOptions(now=NOW, stale_rows="drop")
+    count = write_rejected_records(CONVERSIONS, records, out, options)
+    lines = list(csv.reader(io.StringIO(out.getvalue())))
+    assert count == 3 and lines[0] == ["row", "column", "problem", "ClientId", "Target", "DateTime"]
+    assert lines[1] == ["3", "Target", "is empty; a value is required", "2", "", str(RECENT)]
+    assert lines[2][:2] == ["4", "DateTime"] and len(lines[2]) == 3  # not convertible: no cells
+    assert lines[3][:2] == ["5", "DateTime"] and lines[3][2].endswith("dropped") and lines[3][3] == "4"
+
+
+def test_rows_without_problems_give_the_header_only():
+    out = io.StringIO()
+    records = [{"client_id": 1, "target": "paid", "date_time": RECENT}]
+    assert write_rejected_records(CONVERSIONS, records, out, ValidationOptions(now=NOW)) == 0
+    assert out.getvalue() == "row,column,problem,ClientId,Target,DateTime\n"

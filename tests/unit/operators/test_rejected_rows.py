@@ -61,6 +61,28 @@ def test_rows_named_beyond_the_file_or_an_unreadable_file_keep_their_messages(tm
     assert out.getvalue().splitlines()[1] == "2,,row 1: one"
 
 
+def test_general_messages_come_first_under_the_files_header(tmp_path):
+    source = tmp_path / "c.csv"
+    source.write_text("a;b\n1;2\n3;4\n")
+    readable = PreparedInput(name="c.csv", size=12, opener=lambda: source.open("rb"))
+    out = io.StringIO()
+    assert write_server_rejections(out, ["first", "second", "row 2: two"], readable, ";", LOG) == 3
+    assert out.getvalue().splitlines() == ["row,column,problem,a,b", ",,first", ",,second", "3,,row 2: two,3,4"]
+
+
+def test_refused_rows_given_as_rows_are_written(hook, tmp_path):
+    target = tmp_path / "r.csv"
+    context = {"ti": FakeTaskInstance()}
+    rows = [{"client_id": 1, "target": "paid", "date_time": 1700000000}, {"client_id": "x", "target": "paid"}]
+    op = MetrikaUploadOfflineConversionsOperator(task_id="u", rows=rows, rejected_rows_path=str(target))
+    with pytest.raises(MetrikaValidationError):
+        op.execute(context)
+    lines = list(csv.reader(io.StringIO(target.read_text())))
+    assert lines[0][:3] == ["row", "column", "problem"] and [line[0] for line in lines[1:]] == ["3"]
+    assert context["ti"].xcom["rejected_rows"]["rows"] == 1
+    hook.upload_file.assert_not_called()
+
+
 def test_open_target_creates_local_folders(tmp_path):
     with open_target(f"file://{tmp_path}/a/b/r.csv", None) as (location, out):
         out.write("x")
