@@ -134,6 +134,7 @@ class MetrikaReplaceExpensesOperator(MetrikaUploadExpensesOperator):
             self.log.info("Reusing the deletion %s (fingerprint %s)", removal.describe(), mark)
         else:
             comment = comment_with(self.comment, mark)
+            self.current_try.check(f"the expense deletion {mark}")  # a superseded try deletes nothing
             try:
                 removal = hook.delete_expenses(counter_id, first, last, provider=self.provider, comment=comment)
             except MetrikaAmbiguousResponseError:

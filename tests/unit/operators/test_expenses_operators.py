@@ -6,8 +6,13 @@ from datetime import date, datetime
 
 import pytest
 
-from airflow_provider_metrika.exceptions import MetrikaAmbiguousResponseError, MetrikaConfigError
+from airflow_provider_metrika.exceptions import (
+    MetrikaAmbiguousResponseError,
+    MetrikaConfigError,
+    MetrikaSupersededError,
+)
 from airflow_provider_metrika.operators import expenses as expenses_module
+from airflow_provider_metrika.operators import upload as upload_module
 from airflow_provider_metrika.operators.expenses import MetrikaReplaceExpensesOperator, MetrikaUploadExpensesOperator
 from airflow_provider_metrika.uploads import Uploading
 from tests.integration.conftest import FakeTaskInstance
@@ -102,3 +107,13 @@ def test_empty_input_with_if_empty_fail_deletes_nothing(hook, context, tmp_path)
     with pytest.raises(Exception, match="no data rows"):
         MetrikaReplaceExpensesOperator(task_id="r", src=str(empty), date_from=DAY, if_empty="fail").execute(context)
     hook.delete_expenses.assert_not_called()
+
+
+def test_a_superseded_try_deletes_nothing(hook, context, costs, mocker):
+    claim = mocker.Mock()
+    claim.check.side_effect = MetrikaSupersededError("a newer try runs")
+    mocker.patch.object(upload_module.CurrentTry, "of", return_value=claim)
+    with pytest.raises(MetrikaSupersededError):
+        MetrikaReplaceExpensesOperator(task_id="r", src=costs, date_from=DAY).execute(context)
+    hook.delete_expenses.assert_not_called()
+    hook.upload_file.assert_not_called()
