@@ -36,25 +36,26 @@ def split_csv(
             raise MetrikaValidationError(f"{source.name}: the header alone is too long to split the file")
         out: IO[bytes] | None = None
         size = 0
-        row: list[bytes] = []
-        row_size = 0
+        row = bytearray()  # the record being read (one buffer, not a list of its lines)
+        row_lines = 0
         quotes = 0
         line_number = 1  # the header
         while line := _bounded_line(stream, source.name, line_number + 1):
             line_number += 1
             if feed:
                 feed(line)
-            row.append(line)
-            row_size += len(line)
+            row += line
+            row_lines += 1
+            row_size = len(row)
             quotes += line.count(b'"')
             if quotes % 2:
                 if row_size > MAX_RECORD_BYTES:
-                    raise _overlong(source.name, line_number - len(row) + 1)
+                    raise _overlong(source.name, line_number - row_lines + 1)
                 continue  # inside a quoted field: the row goes on
             if out is None or size + row_size > max_bytes:
                 if len(header) + row_size > max_bytes:
                     raise MetrikaValidationError(
-                        f"{source.name} row {line_number - len(row) + 1}: {row_size} bytes, larger than the "
+                        f"{source.name} row {line_number - row_lines + 1}: {row_size} bytes, larger than the "
                         f"{max_bytes}-byte upload limit even alone"
                     )
                 open_part.close()  # the previous part is complete
@@ -62,13 +63,13 @@ def split_csv(
                 out = open_part.enter_context(open(parts[-1], "wb"))
                 out.write(header)
                 size = len(header)
-            out.writelines(row)
+            out.write(row)
             size += row_size
-            row, row_size, quotes = [], 0, 0
+            row, row_lines, quotes = bytearray(), 0, 0
         if feed:
             feed.flush()
         if row:
-            start = line_number - len(row) + 1
+            start = line_number - row_lines + 1
             raise MetrikaValidationError(
                 f"{source.name} row {start}: the file ends inside a quoted field (a quote is never closed)"
             )

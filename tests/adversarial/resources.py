@@ -97,6 +97,8 @@ def _child_main() -> None:
             func = getattr(func, part)
         for name in job.get("preload", ()):
             importlib.import_module(name)
+        if job.get("warmup") is not None:
+            func(*job["warmup"])  # one-time costs (lazy imports, the first operator made) are no growth with the input
         outcome = _measured(lambda: func(*job["args"], **job["kwargs"]))
     else:
         importlib.import_module(job["module"])  # imports are the baseline
@@ -134,13 +136,14 @@ def measure_callable(
     func: Callable[..., Any],
     *args: Any,
     preload: Sequence[str] = (),
+    warmup: tuple[Any, ...] | None = None,
     timeout: float = 120,
     **kwargs: Any,
 ) -> Usage:
     """Run ``func(*args, **kwargs)`` in a fresh Python process; ``func`` must be importable by name.
 
     ``preload`` names modules to import before the baseline is taken (so a lazy import inside
-    ``func`` is not counted as growth).
+    ``func`` is not counted as growth); ``warmup`` arguments run ``func`` once, unmeasured, before it.
     """
     job = {
         "type": "callable",
@@ -149,6 +152,7 @@ def measure_callable(
         "args": args,
         "kwargs": kwargs,
         "preload": list(preload),
+        "warmup": warmup,
     }
     return _run_child(job, timeout)
 

@@ -88,8 +88,17 @@ def test_operator_paths_are_bounded(hostile_files, tmp_path):
     ]
     json_files = hostile_json_files(tmp_path)
     json_paths = [json_files[name] for name in ("string_100mb", "string_15mb", "deep")]
+    small_csv = tmp_path / "small.csv"
+    small_csv.write_text(HEADER + "1,t,1700000000\n")
+    small_json = tmp_path / "small.json"
+    small_json.write_text('{"orders": [{"id": "1"}]}')
     usage = measure_callable(
-        operator_inputs, runs, json_paths, preload=["airflow_provider_metrika.operators.cdp"], timeout=240
+        operator_inputs,
+        runs,
+        json_paths,
+        preload=["airflow_provider_metrika.operators.cdp"],
+        warmup=([(str(small_csv), "inflight", 0), (str(small_csv), "preflight", 100)], [str(small_json)]),
+        timeout=240,
     )
     assert usage.error is None, usage.error
     usage.assert_bounded(MAX_GROWTH_MIB, max_seconds=120)
