@@ -17,10 +17,7 @@ from airflow_provider_metrika.hooks.connection import (
     ApiSettings,
     ConnectionLike,
     base_url_from_host,
-    extra_of,
-    extra_value,
-    require_credential,
-    transport_options,
+    read_vendor_connection,
 )
 
 SERVICE = "Commerce Layer"
@@ -44,26 +41,22 @@ def settings_from_connection(
     conn: ConnectionLike, conn_id: str, *, described_as: str | None = None
 ) -> CommerceLayerSettings:
     """Validate a connection object (no network); errors name the field, never its secret value."""
-    what = described_as or f"connection {conn_id!r}"
-    extra = extra_of(conn, what)
-    scheme = extra_value(extra, "scheme", CONN_TYPE)
-    if not (conn.host or "").strip():
-        raise MetrikaConfigError(
-            f"{what} has no host: set it to the organization's base endpoint (https://<slug>.commercelayer.io)"
-        )
-    timeout, max_retries = transport_options(extra, CONN_TYPE)
-    scope = extra_value(extra, "scope", CONN_TYPE)
+    read = read_vendor_connection(
+        conn,
+        conn_id,
+        conn_type=CONN_TYPE,
+        service=SERVICE,
+        default_host=None,
+        host_hint="the organization's base endpoint (https://<slug>.commercelayer.io)",
+        described_as=described_as,
+    )
+    scope = read.value("scope")
     if scope is not None and (not isinstance(scope, str) or not _SCOPE.fullmatch(scope.strip())):
-        raise MetrikaConfigError(f"the scope of {what} must be text like 'market:code:europe'")
+        raise MetrikaConfigError(f"the scope of {read.what} must be text like 'market:code:europe'")
     return CommerceLayerSettings(
-        conn_id=conn_id,
-        base_url=base_url_from_host(conn.host, conn.port, scheme=scheme, default=None, service=SERVICE),
-        client_id=require_credential(getattr(conn, "login", None), "client id (login)", what),
-        client_secret=require_credential(conn.password, "client secret (password)", what),
-        auth_url=base_url_from_host(
-            extra_value(extra, "auth_url", CONN_TYPE), default=DEFAULT_AUTH_URL, service=SERVICE
-        ),
+        **read.api_fields(),
+        client_id=read.credential(getattr(conn, "login", None), "client id (login)"),
+        client_secret=read.credential(conn.password, "client secret (password)"),
+        auth_url=base_url_from_host(read.value("auth_url"), default=DEFAULT_AUTH_URL, service=SERVICE),
         scope=scope.strip() if scope else None,
-        timeout=timeout,
-        max_retries=max_retries,
     )

@@ -13,15 +13,7 @@ import re
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.fleetio import CONN_TYPE, DEFAULT_HOST, MIN_API_VERSION
-from airflow_provider_metrika.hooks.connection import (
-    ApiSettings,
-    ConnectionLike,
-    base_url_from_host,
-    extra_of,
-    extra_value,
-    require_credential,
-    transport_options,
-)
+from airflow_provider_metrika.hooks.connection import ApiSettings, ConnectionLike, read_vendor_connection
 
 SERVICE = "Fleetio"
 _DATE_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -40,24 +32,19 @@ class FleetioSettings(ApiSettings):
 
 def settings_from_connection(conn: ConnectionLike, conn_id: str, *, described_as: str | None = None) -> FleetioSettings:
     """Validate a connection object (no network); errors name the field, never its value when secret."""
-    what = described_as or f"connection {conn_id!r}"
-    extra = extra_of(conn, what)
-    version = extra_value(extra, "api_version", CONN_TYPE) or MIN_API_VERSION
+    read = read_vendor_connection(
+        conn, conn_id, conn_type=CONN_TYPE, service=SERVICE, default_host=DEFAULT_HOST, described_as=described_as
+    )
+    version = read.value("api_version") or MIN_API_VERSION
     if not isinstance(version, str) or not _DATE_VERSION.fullmatch(version.strip()):
-        raise MetrikaConfigError(f"api_version of {what} must be a date version like {MIN_API_VERSION}")
+        raise MetrikaConfigError(f"api_version of {read.what} must be a date version like {MIN_API_VERSION}")
     if version.strip() < MIN_API_VERSION:
         raise MetrikaConfigError(
-            f"api_version of {what} is {version}; List Imports with cursors needs {MIN_API_VERSION} or later"
+            f"api_version of {read.what} is {version}; List Imports with cursors needs {MIN_API_VERSION} or later"
         )
-    timeout, max_retries = transport_options(extra, CONN_TYPE)
     return FleetioSettings(
-        conn_id=conn_id,
-        base_url=base_url_from_host(
-            conn.host, conn.port, scheme=extra_value(extra, "scheme", CONN_TYPE), default=DEFAULT_HOST, service=SERVICE
-        ),
-        api_key=require_credential(conn.password, "API key (password)", what),
-        account_token=require_credential(getattr(conn, "login", None), "account token (login)", what),
+        **read.api_fields(),
+        api_key=read.credential(conn.password, "API key (password)"),
+        account_token=read.credential(getattr(conn, "login", None), "account token (login)"),
         api_version=version.strip(),
-        timeout=timeout,
-        max_retries=max_retries,
     )

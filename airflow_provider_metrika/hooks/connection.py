@@ -70,6 +70,61 @@ class ApiSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
 
 
+@dataclasses.dataclass(frozen=True)
+class VendorConnection:
+    """The part of a vendor's connection every vendor reads alike, read once by :func:`read_vendor_connection`."""
+
+    conn_id: str
+    conn_type: str
+    #: How error messages name the connection (``connection 'x'`` or "the tested connection").
+    what: str
+    extra: Mapping[str, Any]
+    base_url: str
+    timeout: float
+    max_retries: int
+
+    def value(self, key: str) -> Any:
+        """An extra (or its Airflow-2 ``extra__<type>__<key>`` form); None when absent or blank."""
+        return extra_value(self.extra, key, self.conn_type)
+
+    def credential(self, value: str | None, field: str) -> str:
+        """A required credential; errors name ``field``, never the value."""
+        return require_credential(value, field, self.what)
+
+    def api_fields(self) -> dict[str, Any]:
+        """The :class:`ApiSettings` fields, to spread into a vendor's settings class."""
+        return {
+            "conn_id": self.conn_id,
+            "base_url": self.base_url,
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+        }
+
+
+def read_vendor_connection(
+    conn: ConnectionLike,
+    conn_id: str,
+    *,
+    conn_type: str,
+    service: str,
+    default_host: str | None,
+    host_hint: str = "the API base URL",
+    described_as: str | None = None,
+) -> VendorConnection:
+    """Read what every vendor connection has: the extra JSON, the base URL (host, port, ``scheme`` extra)
+    and the ``timeout``/``max_retries`` extras. Without a host and a ``default_host``, the error says to
+    set the host to ``host_hint``. No network, no secrets masker."""
+    what = described_as or f"connection {conn_id!r}"
+    extra = extra_of(conn, what)
+    if default_host is None and not (conn.host or "").strip():
+        raise MetrikaConfigError(f"{what} has no host: set it to {host_hint}")
+    timeout, max_retries = transport_options(extra, conn_type)
+    base_url = base_url_from_host(
+        conn.host, conn.port, scheme=extra_value(extra, "scheme", conn_type), default=default_host, service=service
+    )
+    return VendorConnection(conn_id, conn_type, what, extra, base_url, timeout, max_retries)
+
+
 def settings_from_connection(
     conn: ConnectionLike, conn_id: str, *, described_as: str | None = None
 ) -> MetrikaConnectionSettings:
