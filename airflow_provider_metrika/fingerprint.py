@@ -1,27 +1,27 @@
-"""Upload fingerprints: the mark that makes an upload findable, so it is never made twice.
+"""Metrika's side of exactly-once: the fingerprint in the uploading's comment, the search for it,
+and reading back the uploadings a journal names.
 
-Every upload carries a short fingerprint (content digest + dag/task/run/map index)
+Every upload carries a short fingerprint (see :mod:`airflow_provider_metrika.jobs.fingerprint`)
 in its comment. Before uploading, and after any upload whose answer was lost, the
 operator looks for an uploading with that fingerprint and reuses it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
+import logging
 import re
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError, MetrikaSearchError
+from airflow_provider_metrika.exceptions import MetrikaClientError, MetrikaConfigError
+from airflow_provider_metrika.jobs.fingerprint import conclusive_search
+from airflow_provider_metrika.jobs.journal import UploadRecord
 from airflow_provider_metrika.uploads import Uploading, get_upload_kind
 
 if TYPE_CHECKING:
     from airflow_provider_metrika.hooks.metrika import MetrikaHook
 
 MAX_COMMENT = 255
-PREFIX = "afm"
-FINGERPRINT_LEN = len(PREFIX) + 20
 # The offline-conversions upload page allows "digits, Latin and Cyrillic letters"
 # (https://yandex.com/dev/metrika/en/management/openapi/offline_conversions/upload_1), yet
 # clients tested against production send spaces and punctuation (rym: "Upload by rym at
@@ -31,6 +31,8 @@ FINGERPRINT_LEN = len(PREFIX) + 20
 _COMMENT_RE = re.compile(r"[0-9A-Za-zА-Яа-яЁё]*")  # noqa: RUF001
 #: What an operator does with characters outside that rule.
 COMMENT_RULES = ("strict", "warn", "none")
+
+log = logging.getLogger(__name__)
 
 
 def validate_comment(
@@ -70,13 +72,6 @@ def validate_comment(
     return text
 
 
-def fingerprint(context: Any, content_digest: str) -> str:
-    """``afm`` + 20 hex digits identifying (this task instance, this content)."""
-    ti = context["ti"]
-    parts = [ti.dag_id, ti.task_id, ti.run_id, str(getattr(ti, "map_index", -1)), content_digest]
-    return PREFIX + hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:20]
-
-
 def comment_with(comment: str | None, mark: str) -> str:
     """The user's comment followed directly by the fingerprint, within Metrika's 255 characters.
 
@@ -101,14 +96,47 @@ def find_uploading(hook: MetrikaHook, kind: str, counter_id: int, mark: str) -> 
     return None
 
 
-@contextlib.contextmanager
-def conclusive_search(question: str) -> Iterator[None]:
-    """Turn an unreadable list answer met while searching into MetrikaSearchError (never "not found")."""
-    try:
-        yield
-    except MetrikaApiError as error:
-        if error.error_type != "invalid_response":
+def read_back(hook: MetrikaHook, kind: str, counter_id: int, uploading_id: str) -> Uploading | None:
+    """The uploading as Metrika reports it now, or None when Metrika does not know it.
+
+    Kinds with a by-id endpoint are read by GET; the CDP kinds are looked for in their list.
+    """
+    upload_kind = get_upload_kind(kind)
+    if upload_kind.get_path is not None:
+        try:
+            return hook.get_uploading(upload_kind, counter_id, uploading_id)
+        except MetrikaClientError as error:
+            if error.status == 404:
+                return None
             raise
-        raise MetrikaSearchError(
-            f"could not tell {question}: {error.message}. Nothing was uploaded; the next try searches again"
-        ) from error
+    with conclusive_search(f"whether Metrika still has {kind} uploading {uploading_id}"):
+        for uploading in hook.iter_uploadings(upload_kind, counter_id):
+            if uploading.uploading_id == uploading_id:
+                return uploading
+    return None
+
+
+def reattach(hook: MetrikaHook, record: UploadRecord | None, logger: logging.Logger = log) -> list[Uploading] | None:
+    """The recorded uploadings, read back, when the record is complete and Metrika still has all of them.
+
+    Active, succeeded and failed uploadings are all returned: the caller waits on the
+    active ones and reports the terminal ones; it never uploads the same data again.
+    An incomplete record (a crash between two parts) or an unknown id returns None and
+    the upload path takes over (its fingerprint search finds the parts already sent).
+    """
+    if record is None or not record.complete:
+        return None
+    uploadings: list[Uploading] = []
+    for uploading_id in record.uploading_ids:
+        uploading = None if uploading_id is None else read_back(hook, record.kind, record.counter_id, uploading_id)
+        if uploading is None:
+            logger.warning(
+                "The journal names %s uploading %s, which Metrika does not know; searching instead",
+                record.kind,
+                uploading_id,
+            )
+            return None
+        uploadings.append(uploading)
+    for uploading in uploadings:
+        logger.info("Reattached to %s (recorded by an earlier try): not uploading again", uploading.describe())
+    return uploadings

@@ -82,9 +82,9 @@ def prepare_hook_upload(mode: str) -> Callable[[str, str], Callable[[], str]]:
 
     def prepare(path: str, url: str) -> Callable[[], str]:
         from airflow_provider_metrika.formats import ValidationOptions
+        from airflow_provider_metrika.formats.validation import plan_parts
         from airflow_provider_metrika.hooks.metrika import MetrikaHook
-        from airflow_provider_metrika.operators.inputs import MAX_FILE_BYTES, prepare_file
-        from airflow_provider_metrika.operators.validation import plan_parts
+        from airflow_provider_metrika.jobs.inputs import MAX_FILE_BYTES, prepare_file
 
         hook = MetrikaHook()
         hook.session  # noqa: B018 - connection and session built before the clock starts

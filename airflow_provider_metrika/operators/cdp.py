@@ -15,14 +15,14 @@ from typing import Any
 
 from airflow_provider_metrika.cdp_schema import ENTITY_TYPES, SYSTEM_ATTRIBUTES, declared_status_ids
 from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaNoRowsError, MetrikaValidationError
-from airflow_provider_metrika.fingerprint import fingerprint
 from airflow_provider_metrika.formats import ValidationOptions, get_file_format
 from airflow_provider_metrika.formats.json_source import MAX_JSON_SOURCE_BYTES, iter_json_rows
 from airflow_provider_metrika.formats.options import MERGE_MODES, parse_columns_mapping
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
-from airflow_provider_metrika.operators.inputs import PreparedInput, prepare_file, rows_to_records
-from airflow_provider_metrika.operators.rejects import open_target, write_server_rejections
-from airflow_provider_metrika.operators.resume import new_record
+from airflow_provider_metrika.jobs.fingerprint import fingerprint
+from airflow_provider_metrika.jobs.inputs import PreparedInput, prepare_file, rows_to_records
+from airflow_provider_metrika.jobs.journal import new_record
+from airflow_provider_metrika.jobs.rejects import open_target, write_server_rejections
 from airflow_provider_metrika.operators.upload import MetrikaBaseUploadOperator
 from airflow_provider_metrika.parameters import is_template
 from airflow_provider_metrika.uploads import Uploading, UploadState, get_upload_kind

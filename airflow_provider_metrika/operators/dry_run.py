@@ -12,8 +12,8 @@ from typing import IO, Any
 
 from airflow_provider_metrika.formats import ValidationOptions, ValidationReport, get_file_format
 from airflow_provider_metrika.formats.rejects import write_rejected_rows
-from airflow_provider_metrika.operators.inputs import PreparedInput, local_path, prepare_file, storage_path
-from airflow_provider_metrika.operators.rejects import open_target
+from airflow_provider_metrika.jobs.inputs import PreparedInput, local_path, prepare_file, storage_path
+from airflow_provider_metrika.jobs.rejects import open_target
 from airflow_provider_metrika.uploads import get_upload_kind
 from airflow_provider_metrika.version_compat import AirflowFailException, BaseOperator, Context
 

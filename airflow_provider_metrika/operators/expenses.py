@@ -17,11 +17,12 @@ from airflow_provider_metrika.exceptions import (
     MetrikaConfigError,
     MetrikaNoRowsError,
 )
-from airflow_provider_metrika.fingerprint import comment_with, find_uploading, fingerprint
+from airflow_provider_metrika.fingerprint import comment_with, find_uploading
 from airflow_provider_metrika.formats import FileFormat
 from airflow_provider_metrika.formats.expenses import EXPENSES, format_date_range
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
-from airflow_provider_metrika.operators.inputs import PreparedInput
+from airflow_provider_metrika.jobs.fingerprint import fingerprint
+from airflow_provider_metrika.jobs.inputs import PreparedInput
 from airflow_provider_metrika.operators.upload import MetrikaBaseUploadOperator
 from airflow_provider_metrika.triggers.uploading import defer_until_terminal
 from airflow_provider_metrika.uploads import Uploading, UploadState

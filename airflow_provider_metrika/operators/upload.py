@@ -17,29 +17,24 @@ from airflow_provider_metrika.exceptions import (
     MetrikaNoRowsError,
     MetrikaValidationError,
 )
-from airflow_provider_metrika.fingerprint import (
-    FINGERPRINT_LEN,
-    comment_with,
-    find_uploading,
-    fingerprint,
-    validate_comment,
-)
+from airflow_provider_metrika.fingerprint import comment_with, find_uploading, reattach, validate_comment
 from airflow_provider_metrika.formats import FileFormat, ValidationOptions, get_file_format
 from airflow_provider_metrika.formats.rejects import write_rejected_records, write_rejected_rows
+from airflow_provider_metrika.formats.validation import check_mode, plan_parts
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
-from airflow_provider_metrika.lineage import completed, operator_lineage
-from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
-from airflow_provider_metrika.operators.current_try import CurrentTry
-from airflow_provider_metrika.operators.inputs import (
+from airflow_provider_metrika.jobs.current_try import CurrentTry
+from airflow_provider_metrika.jobs.fingerprint import FINGERPRINT_LEN, fingerprint
+from airflow_provider_metrika.jobs.inputs import (
     MAX_FILE_BYTES,
     PreparedInput,
     prepare_file,
     rows_to_records,
     spool_rows,
 )
-from airflow_provider_metrika.operators.rejects import open_target
-from airflow_provider_metrika.operators.resume import UploadJournal, UploadRecord, new_record, reattach
-from airflow_provider_metrika.operators.validation import check_mode, plan_parts
+from airflow_provider_metrika.jobs.journal import UploadJournal, UploadRecord, new_record
+from airflow_provider_metrika.jobs.rejects import open_target
+from airflow_provider_metrika.lineage import completed, operator_lineage
+from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
 from airflow_provider_metrika.parameters import check_optional_text, check_waiting, is_template
 from airflow_provider_metrika.sensors.uploading import THREE_HOURS
 from airflow_provider_metrika.task_retry import DEFAULT_RETRY_POLICY, retry_policy_kwargs

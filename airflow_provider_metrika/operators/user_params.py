@@ -9,8 +9,8 @@ from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.fingerprint import comment_with
 from airflow_provider_metrika.formats.user_params import is_triples_header
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
-from airflow_provider_metrika.operators.inputs import PreparedInput
-from airflow_provider_metrika.operators.resume import UploadJournal, UploadRecord
+from airflow_provider_metrika.jobs.inputs import PreparedInput
+from airflow_provider_metrika.jobs.journal import UploadJournal, UploadRecord
 from airflow_provider_metrika.operators.upload import MetrikaBaseUploadOperator
 from airflow_provider_metrika.uploads import USER_PARAMS_CONFIRMED_STATUSES, Uploading
 from airflow_provider_metrika.version_compat import Context

@@ -27,8 +27,9 @@ import pytest
 
 from airflow_provider_metrika.emulator.testing import TEST_TOKEN, EmulatorClient, EmulatorProcess
 from airflow_provider_metrika.exceptions import MetrikaError
-from airflow_provider_metrika.fingerprint import comment_with, fingerprint
+from airflow_provider_metrika.fingerprint import comment_with
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
+from airflow_provider_metrika.jobs.fingerprint import fingerprint
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
 from airflow_provider_metrika.uploads import Uploading
 from tests.adversarial.cutting_proxy import CuttingProxy

@@ -16,8 +16,8 @@ import time
 import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaAmbiguousResponseError, MetrikaSearchError
+from airflow_provider_metrika.jobs.journal import JOURNAL_KEY
 from airflow_provider_metrika.operators.cdp import MetrikaUploadContactsOperator
-from airflow_provider_metrika.operators.resume import JOURNAL_KEY
 from airflow_provider_metrika.operators.upload import (
     MetrikaUploadCallsOperator,
     MetrikaUploadOfflineConversionsOperator,

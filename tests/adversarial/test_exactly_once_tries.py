@@ -15,8 +15,8 @@ import uuid
 import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaSupersededError
+from airflow_provider_metrika.jobs.current_try import CurrentTry
 from airflow_provider_metrika.operators import upload as upload_module
-from airflow_provider_metrika.operators.current_try import CurrentTry
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
 from tests.integration.conftest import FakeTaskInstance
 from tests.unit.operators.fakes import FakeStore

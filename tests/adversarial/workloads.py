@@ -36,8 +36,8 @@ def operator_input_path(
     """What an upload operator does with a file before and while sending it, without the network:
     the empty-input check, the content digest, the validation plan (split when ``max_bytes``) and
     reading every part's bytes through the opener the hook would use."""
-    from airflow_provider_metrika.operators.inputs import MAX_FILE_BYTES, prepare_file
-    from airflow_provider_metrika.operators.validation import plan_parts
+    from airflow_provider_metrika.formats.validation import plan_parts
+    from airflow_provider_metrika.jobs.inputs import MAX_FILE_BYTES, prepare_file
 
     log = logging.getLogger("adversarial")
     try:

@@ -27,10 +27,10 @@ import requests
 from airflow_provider_metrika import waiting
 from airflow_provider_metrika.emulator.testing import EmulatorProcess
 from airflow_provider_metrika.exceptions import MetrikaError
-from airflow_provider_metrika.fingerprint import fingerprint
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
+from airflow_provider_metrika.jobs.fingerprint import fingerprint
+from airflow_provider_metrika.jobs.inputs import prepare_file
 from airflow_provider_metrika.operators import upload as upload_module
-from airflow_provider_metrika.operators.inputs import prepare_file
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
 from airflow_provider_metrika.version_compat import AirflowException, AirflowFailException, TaskDeferred
 from tests.integration.conftest import FakeTaskInstance

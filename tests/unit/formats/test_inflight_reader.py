@@ -9,7 +9,7 @@ import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaValidationError
 from airflow_provider_metrika.formats import ValidationOptions, get_file_format
-from airflow_provider_metrika.operators.validation import ValidatingReader
+from airflow_provider_metrika.formats.validation import ValidatingReader
 from tests.unit.formats.conftest import NOW, NOW_TS
 
 OC = get_file_format("offline_conversions")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
-from airflow_provider_metrika.fingerprint import FINGERPRINT_LEN, comment_with, validate_comment
+from airflow_provider_metrika.fingerprint import comment_with, validate_comment
+from airflow_provider_metrika.jobs.fingerprint import FINGERPRINT_LEN
 from airflow_provider_metrika.operators.upload import (
     MetrikaUploadCallsOperator,
     MetrikaUploadOfflineConversionsOperator,

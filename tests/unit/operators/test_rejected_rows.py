@@ -9,10 +9,10 @@ import logging
 import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaValidationError
+from airflow_provider_metrika.jobs.inputs import PreparedInput
+from airflow_provider_metrika.jobs.rejects import open_target, server_rejections, write_server_rejections
 from airflow_provider_metrika.operators import upload as upload_module
 from airflow_provider_metrika.operators.cdp import MetrikaUploadOrdersOperator
-from airflow_provider_metrika.operators.inputs import PreparedInput
-from airflow_provider_metrika.operators.rejects import open_target, server_rejections, write_server_rejections
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
 from airflow_provider_metrika.uploads import Uploading
 from airflow_provider_metrika.version_compat import AirflowFailException

@@ -7,11 +7,12 @@ import time
 
 import pytest
 
+from airflow_provider_metrika import fingerprint as metrika_fingerprint
 from airflow_provider_metrika.exceptions import MetrikaAmbiguousResponseError, MetrikaClientError
-from airflow_provider_metrika.operators import resume
+from airflow_provider_metrika.fingerprint import reattach
+from airflow_provider_metrika.jobs.current_try import CLAIM_KEY
+from airflow_provider_metrika.jobs.journal import JOURNAL_KEY, UploadJournal, UploadRecord, new_record
 from airflow_provider_metrika.operators import upload as upload_module
-from airflow_provider_metrika.operators.current_try import CLAIM_KEY
-from airflow_provider_metrika.operators.resume import JOURNAL_KEY, UploadJournal, UploadRecord, new_record, reattach
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
 from airflow_provider_metrika.operators.user_params import MetrikaUploadUserParamsOperator
 from airflow_provider_metrika.version_compat import AirflowFailException, TaskDeferred
@@ -117,21 +118,21 @@ def test_journal_store_failures_are_warnings_not_errors(caplog):
 
 def test_read_back_by_id_and_unknown_id(metrika):
     uid = metrika.add("offline_conversions", "c")
-    assert resume.read_back(metrika, "offline_conversions", COUNTER, uid).uploading_id == uid
-    assert resume.read_back(metrika, "offline_conversions", COUNTER, "999") is None
+    assert metrika_fingerprint.read_back(metrika, "offline_conversions", COUNTER, uid).uploading_id == uid
+    assert metrika_fingerprint.read_back(metrika, "offline_conversions", COUNTER, "999") is None
 
 
 def test_read_back_other_client_errors_propagate(mocker):
     hook = mocker.Mock()
     hook.get_uploading.side_effect = MetrikaClientError(403, "access_denied", "no", "GET", "/x")
     with pytest.raises(MetrikaClientError, match="access_denied"):
-        resume.read_back(hook, "calls", COUNTER, "1")
+        metrika_fingerprint.read_back(hook, "calls", COUNTER, "1")
 
 
 def test_read_back_cdp_kinds_from_the_list(metrika):
     uid = metrika.add("contacts", "", status="PASSED")
-    assert resume.read_back(metrika, "contacts", COUNTER, uid).status == "PASSED"
-    assert resume.read_back(metrika, "contacts", COUNTER, "999") is None
+    assert metrika_fingerprint.read_back(metrika, "contacts", COUNTER, uid).status == "PASSED"
+    assert metrika_fingerprint.read_back(metrika, "contacts", COUNTER, "999") is None
 
 
 def test_reattach_needs_a_complete_record_of_known_uploadings(metrika, caplog):

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaValidationError
-from airflow_provider_metrika.operators.inputs import prepare_file, rows_to_records
-from airflow_provider_metrika.operators.splitting import split_csv
+from airflow_provider_metrika.jobs.inputs import prepare_file, rows_to_records
+from airflow_provider_metrika.jobs.splitting import split_csv
 from airflow_provider_metrika.version_compat import ObjectStoragePath
 
 
@@ -82,7 +82,7 @@ def test_content_digest_sees_a_change_anywhere(tmp_path):
 
 
 def test_remote_checksum_is_trusted_instead_of_a_download(mocker):
-    from airflow_provider_metrika.operators.inputs import PreparedInput, remote_checksum
+    from airflow_provider_metrika.jobs.inputs import PreparedInput, remote_checksum
 
     path = mocker.Mock()
     path.fs.info.return_value = {"ETag": '"abc"', "mtime": 1}
@@ -107,7 +107,7 @@ def test_rows_to_records():
 
 
 def test_split_refuses_a_line_over_the_record_cap_without_reading_it_whole(tmp_path, monkeypatch):
-    import airflow_provider_metrika.operators.splitting as splitting
+    import airflow_provider_metrika.jobs.splitting as splitting
 
     monkeypatch.setattr(splitting, "MAX_RECORD_BYTES", 64)
     with pytest.raises(MetrikaValidationError, match=r"in\.csv row 3: longer than 64 bytes"):
@@ -119,7 +119,7 @@ def test_split_refuses_a_line_over_the_record_cap_without_reading_it_whole(tmp_p
 
 
 def test_require_rows_reads_in_chunks_and_leaves_an_endless_header_to_the_validator(tmp_path, monkeypatch):
-    import airflow_provider_metrika.operators.inputs as inputs
+    import airflow_provider_metrika.jobs.inputs as inputs
 
     monkeypatch.setattr(inputs, "HASH_CHUNK", 4)
     monkeypatch.setattr(inputs, "MAX_RECORD_BYTES", 16)

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 from airflow_provider_metrika.formats.rejects import RejectedRowsWriter
-from airflow_provider_metrika.operators.inputs import PreparedInput, local_path, storage_path
+from airflow_provider_metrika.jobs.inputs import PreparedInput, local_path, storage_path
 
 #: The row a CRM validation message names (``row 3: ...``), counted from the first data row.
 _ROW_IN_MESSAGE = re.compile(r"\brow (\d+)\b")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import IO
 
 from airflow_provider_metrika.exceptions import MetrikaValidationError
-from airflow_provider_metrika.operators.inputs import MAX_RECORD_BYTES, PreparedInput, prepare_file
+from airflow_provider_metrika.jobs.inputs import MAX_RECORD_BYTES, PreparedInput, prepare_file
 
 BUFFER = 1024 * 1024
 

@@ -20,8 +20,8 @@ from typing import IO, Any
 from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.formats import FileFormat, ValidationOptions, ValidationReport, get_file_format
 from airflow_provider_metrika.formats.base import CHUNK_SIZE
-from airflow_provider_metrika.operators.inputs import PreparedInput, prepare_file
-from airflow_provider_metrika.operators.splitting import split_csv
+from airflow_provider_metrika.jobs.inputs import PreparedInput, prepare_file
+from airflow_provider_metrika.jobs.splitting import split_csv
 
 VALIDATION_MODES = ("preflight", "inflight", "none")
 #: Chunks the in-flight checker may run ahead of the sending (memory: this many times CHUNK_SIZE).

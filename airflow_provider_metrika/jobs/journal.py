@@ -26,11 +26,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from airflow_provider_metrika.exceptions import MetrikaClientError
-from airflow_provider_metrika.fingerprint import conclusive_search
-from airflow_provider_metrika.hooks.metrika import MetrikaHook
-from airflow_provider_metrika.uploads import Uploading, get_upload_kind
-
 #: The task-state-store key. Renaming it breaks the resumption of retries already in flight.
 JOURNAL_KEY = "metrika_uploadings"
 _VERSION = 1
@@ -144,52 +139,6 @@ class UploadJournal:
             self._log.warning(
                 "Could not write the upload journal (%s); a retry will search by fingerprint", type(error).__name__
             )
-
-
-def read_back(hook: MetrikaHook, kind: str, counter_id: int, uploading_id: str) -> Uploading | None:
-    """The uploading as Metrika reports it now, or None when Metrika does not know it.
-
-    Kinds with a by-id endpoint are read by GET; the CDP kinds are looked for in their list.
-    """
-    upload_kind = get_upload_kind(kind)
-    if upload_kind.get_path is not None:
-        try:
-            return hook.get_uploading(upload_kind, counter_id, uploading_id)
-        except MetrikaClientError as error:
-            if error.status == 404:
-                return None
-            raise
-    with conclusive_search(f"whether Metrika still has {kind} uploading {uploading_id}"):
-        for uploading in hook.iter_uploadings(upload_kind, counter_id):
-            if uploading.uploading_id == uploading_id:
-                return uploading
-    return None
-
-
-def reattach(hook: MetrikaHook, record: UploadRecord | None, logger: logging.Logger = log) -> list[Uploading] | None:
-    """The recorded uploadings, read back, when the record is complete and Metrika still has all of them.
-
-    Active, succeeded and failed uploadings are all returned: the caller waits on the
-    active ones and reports the terminal ones; it never uploads the same data again.
-    An incomplete record (a crash between two parts) or an unknown id returns None and
-    the upload path takes over (its fingerprint search finds the parts already sent).
-    """
-    if record is None or not record.complete:
-        return None
-    uploadings: list[Uploading] = []
-    for uploading_id in record.uploading_ids:
-        uploading = None if uploading_id is None else read_back(hook, record.kind, record.counter_id, uploading_id)
-        if uploading is None:
-            logger.warning(
-                "The journal names %s uploading %s, which Metrika does not know; searching instead",
-                record.kind,
-                uploading_id,
-            )
-            return None
-        uploadings.append(uploading)
-    for uploading in uploadings:
-        logger.info("Reattached to %s (recorded by an earlier try): not uploading again", uploading.describe())
-    return uploadings
 
 
 def new_record(kind: str, counter_id: int, source: str, marks: Sequence[str]) -> UploadRecord:
