@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError
+from airflow_provider_metrika.hooks.connection import require_int
 from airflow_provider_metrika.hooks.retry import json_or_none, plain_text
 
 MEDIA_TYPE = "application/vnd.api+json"
@@ -94,6 +95,28 @@ def fields_param(fields: tuple[str, ...] | list[str]) -> str:
     return ",".join(fields)
 
 
+def list_params(
+    *,
+    filters: Mapping[str, Any] | None,
+    sort: str | None,
+    page_size: int,
+    fields: tuple[str, ...] | list[str],
+) -> dict[str, Any]:
+    """Query of an imports listing: ``filter[q][<predicate>]`` (Ransack), sort, page size, sparse fieldset
+    (https://docs.commercelayer.io/core/filtering-data)."""
+    size = require_int(page_size, "page_size", minimum=1, maximum=MAX_PAGE_SIZE)
+    params: dict[str, Any] = {f"filter[q][{name}]": value for name, value in (filters or {}).items()}
+    params.update({"sort": sort, "page[size]": size, "fields[imports]": fields_param(fields)})
+    return params
+
+
+def page_count(body: Mapping[str, Any]) -> int | None:
+    """``meta.page_count`` of a listing, None when absent or not an integer."""
+    meta = body.get("meta")
+    count = meta.get("page_count") if isinstance(meta, Mapping) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
 def create_document(
     resource_type: str,
     inputs: list[Any] | str,
@@ -144,6 +167,17 @@ def create_document(
 
 def update_document(import_id: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
     return {"data": {"type": "imports", "id": import_id, "attributes": dict(attributes)}}
+
+
+def read_request(import_id: str, fields: Sequence[str] = STATUS_FIELDS) -> tuple[str, dict[str, str]]:
+    """(path, query) that retrieves one import with a sparse fieldset."""
+    return f"{IMPORTS_PATH}/{path_id(import_id)}", {"fields[imports]": fields_param(tuple(fields))}
+
+
+def interrupt_request(import_id: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(path, query, body) of ``_interrupt`` (https://docs.commercelayer.io/core/v/api-reference/imports/update)."""
+    path, params = read_request(import_id)
+    return path, params, update_document(path_id(import_id), {"_interrupt": True})
 
 
 @dataclasses.dataclass(frozen=True)

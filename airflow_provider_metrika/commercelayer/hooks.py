@@ -12,18 +12,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from airflow_provider_metrika.commercelayer import CONN_TYPE, api
-from airflow_provider_metrika.commercelayer.auth import TOKENS, TokenCache, TokenKey
+from airflow_provider_metrika.commercelayer.auth import (
+    TOKENS,
+    BearerAttempts,
+    TokenCache,
+    read_token,
+    token_key,
+    token_request,
+)
 from airflow_provider_metrika.commercelayer.connection import (
     FIELDS_HINT,
     SERVICE,
     CommerceLayerSettings,
     settings_from_connection,
 )
-from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaClientError, MetrikaConfigError
-from airflow_provider_metrika.hooks.connection import ConnectionLike, require_int
+from airflow_provider_metrika.exceptions import MetrikaClientError, MetrikaConfigError
+from airflow_provider_metrika.hooks.connection import ConnectionLike
 from airflow_provider_metrika.hooks.rest import Dialect, RestApiHook
 from airflow_provider_metrika.version_compat import mask_secret
 
@@ -72,48 +78,16 @@ class CommerceLayerHook(RestApiHook):
 
     # -- token ------------------------------------------------------------------------------------------
 
-    @property
-    def _token_key(self) -> TokenKey:
-        return (self.settings.auth_url, self.settings.client_id, self.settings.scope or "")
-
     def access_token(self) -> str:
         """A bearer token: the process's cached one for this (client id, scope), else a fresh one."""
-        return self._tokens.get(self._token_key, self._fetch_token)
+        return self._tokens.get(token_key(self.settings), self._fetch_token)
 
     def _fetch_token(self) -> tuple[str, float]:
-        settings = self.settings
-        parts = urlsplit(settings.auth_url)
-        body = {
-            "grant_type": "client_credentials",
-            "client_id": settings.client_id,
-            "client_secret": settings.client_secret,
-        }
-        if settings.scope:
-            body["scope"] = settings.scope
-        answer = self.send(
-            "POST",
-            parts.path or "/",
-            base_url=f"{parts.scheme}://{parts.netloc}",
-            dialect=TOKEN_DIALECT,
-            body=body,
-            idempotent=True,
-        ).body
-        token, lifetime = answer.get("access_token"), answer.get("expires_in")
-        if (
-            not isinstance(token, str)
-            or not token
-            or isinstance(lifetime, bool)
-            or not isinstance(lifetime, int | float)
-        ):
-            raise MetrikaApiError(
-                200, "invalid_response", "the token answer lacks access_token or expires_in", service=SERVICE
-            )
+        base_url, path, body = token_request(self.settings)
+        answer = self.send("POST", path, base_url=base_url, dialect=TOKEN_DIALECT, body=body, idempotent=True)
+        token, lifetime = read_token(answer.body)
         mask_secret(token)
-        if lifetime <= 0:
-            raise MetrikaApiError(
-                200, "invalid_response", "the token answer has a non-positive expires_in", service=SERVICE
-            )
-        return token, float(lifetime)
+        return token, lifetime
 
     # -- requests ---------------------------------------------------------------------------------------
 
@@ -126,32 +100,26 @@ class CommerceLayerHook(RestApiHook):
         body: Any = None,
         idempotent: bool | None = None,
     ) -> dict[str, Any]:
-        """One JSON:API call with a bearer token; on 401 the token is dropped and the call sent once more.
-
-        A 401 means the request was refused before anything happened, so even a POST may be resent.
-        """
+        """One JSON:API call with a bearer token; on 401 the token is dropped and the call sent once more."""
         method = method.upper()
         idempotent = method != "POST" if idempotent is None else idempotent
-        used: list[str] = []  # every token of this call: a server may echo an older one
-        for attempt in (1, 2):
-            token = self.access_token()
-            used.append(token)
+        attempts = BearerAttempts(self._tokens, token_key(self.settings))
+        while True:
+            headers = attempts.headers(self.access_token())
             try:
                 return self.send(
                     method,
                     path,
-                    headers={"Authorization": f"Bearer {token}"},
+                    headers=headers,
                     params=params,
                     body=body,
-                    secrets=used,
+                    secrets=attempts.used,
                     idempotent=idempotent,
                 ).body
             except MetrikaClientError as error:
-                if error.status != 401 or attempt == 2:
+                if not attempts.again(error):
                     raise
                 self.log.info("Commerce Layer refused the cached token (HTTP 401); fetching a new one")
-                self._tokens.invalidate(self._token_key, token)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- imports ------------------------------------------------------------------------------------------
 
@@ -187,8 +155,8 @@ class CommerceLayerHook(RestApiHook):
 
     def get_import(self, import_id: str, fields: tuple[str, ...] = api.STATUS_FIELDS) -> api.CommerceLayerImport:
         """One import with the attributes in ``fields`` (never ``inputs``)."""
-        path = f"{api.IMPORTS_PATH}/{api.path_id(import_id)}"
-        return api.import_from_document(self.request("GET", path, params={"fields[imports]": api.fields_param(fields)}))
+        path, params = api.read_request(import_id, fields)
+        return api.import_from_document(self.request("GET", path, params=params))
 
     def iter_imports(
         self,
@@ -199,17 +167,14 @@ class CommerceLayerHook(RestApiHook):
         fields: tuple[str, ...] = api.STATUS_FIELDS,
     ) -> Iterator[api.CommerceLayerImport]:
         """Every import matching ``filters`` (``{"reference_eq": "x", "status_in": "pending,in_progress"}``)."""
-        size = require_int(page_size, "page_size", minimum=1, maximum=api.MAX_PAGE_SIZE)
-        params: dict[str, Any] = {f"filter[q][{name}]": value for name, value in (filters or {}).items()}
-        params.update({"sort": sort, "page[size]": size, "fields[imports]": api.fields_param(fields)})
+        params = api.list_params(filters=filters, sort=sort, page_size=page_size, fields=fields)
         number = 1
         while True:
             body = self.request("GET", api.IMPORTS_PATH, params={**params, "page[number]": number})
             page = api.imports_from_document(body)
             yield from page
-            meta = body.get("meta") if isinstance(body.get("meta"), Mapping) else {}
-            page_count = meta.get("page_count")
-            if not page or not isinstance(page_count, int) or number >= page_count:
+            pages = api.page_count(body)
+            if not page or pages is None or number >= pages:
                 return
             number += 1
 
@@ -221,11 +186,8 @@ class CommerceLayerHook(RestApiHook):
 
     def interrupt_import(self, import_id: str) -> api.CommerceLayerImport:
         """Send ``_interrupt``: an open import stops (its status becomes ``interrupted``)."""
-        import_id = api.path_id(import_id)
-        document = api.update_document(import_id, {"_interrupt": True})
-        params = {"fields[imports]": api.fields_param(api.STATUS_FIELDS)}
-        body = self.request("PATCH", f"{api.IMPORTS_PATH}/{import_id}", params=params, body=document)
-        return api.import_from_document(body)
+        path, params, document = api.interrupt_request(import_id)
+        return api.import_from_document(self.request("PATCH", path, params=params, body=document))
 
     def delete_import(self, import_id: str) -> None:
         self.request("DELETE", f"{api.IMPORTS_PATH}/{api.path_id(import_id)}")

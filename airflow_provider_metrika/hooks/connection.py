@@ -338,9 +338,21 @@ def fetch_connection(
     try:
         return get_connection(conn_id)
     except AirflowNotFoundException:
-        raise MetrikaConfigError(
-            f"Airflow connection {conn_id!r} is not defined; create a {conn_type!r} connection with {fields_hint}"
-        ) from None
+        raise connection_not_defined(conn_id, conn_type, fields_hint) from None
+
+
+async def afetch_connection(conn_id: str, conn_type: str, fields_hint: str) -> ConnectionLike:
+    """:func:`fetch_connection` without blocking the event loop (async hooks, triggerer side)."""
+    try:
+        return await get_async_connection(conn_id)
+    except AirflowNotFoundException:
+        raise connection_not_defined(conn_id, conn_type, fields_hint) from None
+
+
+def connection_not_defined(conn_id: str, conn_type: str, fields_hint: str) -> MetrikaConfigError:
+    return MetrikaConfigError(
+        f"Airflow connection {conn_id!r} is not defined; create a {conn_type!r} connection with {fields_hint}"
+    )
 
 
 def require_credential(value: str | None, field: str, what: str) -> str:

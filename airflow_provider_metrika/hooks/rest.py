@@ -69,6 +69,58 @@ def query_params(params: Mapping[str, Any] | None) -> dict[str, str]:
     return cleaned
 
 
+@dataclasses.dataclass(frozen=True)
+class Outgoing:
+    """One request as it goes on the wire: method, query, JSON text and headers (the sync and async hooks send it)."""
+
+    method: str
+    query: dict[str, str]
+    data: str | None
+    headers: dict[str, str]
+
+
+def outgoing(
+    dialect: Dialect,
+    method: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    body: Any = None,
+) -> Outgoing:
+    """The wire form of a request in ``dialect``'s media type."""
+    data = None if body is None else json.dumps(body)
+    request_headers = {"Accept": dialect.media_type, **(headers or {})}
+    if data is not None:
+        request_headers["Content-Type"] = dialect.media_type
+    return Outgoing(method.upper(), query_params(params), data, request_headers)
+
+
+def decode_answer(
+    dialect: Dialect,
+    outgoing: Outgoing,
+    path: str,
+    status: int,
+    text: str,
+    headers: Mapping[str, str],
+    *,
+    secrets: Sequence[str],
+    idempotent: bool,
+) -> Answer:
+    """A received answer decoded in ``dialect`` (typed errors, secrets withheld)."""
+    decoded = decode_response(
+        status,
+        text,
+        method=outgoing.method,
+        path=path,
+        retry_after=dialect.retry_after(status, headers),
+        secrets=secrets,
+        idempotent=idempotent,
+        details=dialect.error_details,
+        service=dialect.service,
+    )
+    return Answer(decoded, headers)
+
+
 def send_json(
     session: requests.Session,
     dialect: Dialect,
@@ -86,41 +138,35 @@ def send_json(
     idempotent: bool,
 ) -> Answer:
     """Send one request (retried per ``policy``) and decode its answer; typed errors otherwise."""
-    method = method.upper()
-    query = query_params(params)
-    data = None if body is None else json.dumps(body)
-    request_headers = {"Accept": dialect.media_type, **(headers or {})}
-    if data is not None:
-        request_headers["Content-Type"] = dialect.media_type
+    request = outgoing(dialect, method, headers=headers, params=params, body=body)
 
     def attempt() -> Answer:
         try:
             response = session.request(
-                method,
+                request.method,
                 base_url + path,
-                params=query,
-                data=data,
-                headers=request_headers,
+                params=request.query,
+                data=request.data,
+                headers=request.headers,
                 timeout=timeout,
                 allow_redirects=False,
             )
         except requests.RequestException as error:
-            raise_transport_failure(error, idempotent=idempotent, method=method, path=path)
+            raise_transport_failure(error, idempotent=idempotent, method=request.method, path=path)
         with response:
-            decoded = decode_response(
+            text = response.content.decode("utf-8", errors="replace")
+            return decode_answer(
+                dialect,
+                request,
+                path,
                 response.status_code,
-                response.content.decode("utf-8", errors="replace"),
-                method=method,
-                path=path,
-                retry_after=dialect.retry_after(response.status_code, response.headers),
+                text,
+                response.headers,
                 secrets=secrets,
                 idempotent=idempotent,
-                details=dialect.error_details,
-                service=dialect.service,
             )
-            return Answer(decoded, response.headers)
 
-    return policy.call(attempt, sleep=sleep, what=f"{method} {path}")
+    return policy.call(attempt, sleep=sleep, what=f"{request.method} {path}")
 
 
 class RestApiHook(BaseHook):
