@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError
-from airflow_provider_metrika.hooks.retry import json_or_none, plain_text
+from airflow_provider_metrika.hooks.retry import json_or_none, plain_text, scrub
 
 SERVICE = "Fleetio"
+#: List Imports (https://developer.fleetio.com/docs/api/v-1-imports).
 IMPORTS_PATH = "/api/v1/imports"
+#: List Row Results for an Import (https://developer.fleetio.com/docs/api/v-1-imports-results; an older
+#: page, https://developer.fleetio.com/docs/api/imports-results, showed it without ``/v1``).
+RESULTS_PATH = IMPORTS_PATH + "/{import_id}/results"
 #: Import statuses (https://developer.fleetio.com/docs/api/v-1-imports).
 STATUSES = (
     "new",
@@ -37,6 +41,11 @@ ROW_STATUSES = ("error", "updated", "created", "unaffected", "pending")
 SORT_FIELDS = ("id", "created_at", "updated_at")
 BOUNDS = ("lt", "lte", "gt", "gte")
 MIN_PER_PAGE, MAX_PER_PAGE = 2, 100
+
+
+def auth_headers(api_key: str, account_token: str, api_version: str) -> dict[str, str]:
+    """The headers of every request (https://developer.fleetio.com/docs/overview/quick-start)."""
+    return {"Authorization": f"Token {api_key}", "Account-Token": account_token, "X-Api-Version": api_version}
 
 
 def error_details(body: str) -> tuple[str, str]:
@@ -118,12 +127,63 @@ def _bound(name: str, value: Mapping[str, dt.datetime | str] | None) -> tuple[st
     raise MetrikaConfigError(f"{name} bound must be an aware datetime or an ISO 8601 string, got {moment!r}")
 
 
-def per_page(value: Any) -> int:
+def per_page_of(value: Any) -> int:
+    """``per_page`` checked (Fleetio takes 2 to 100)."""
     if isinstance(value, bool) or not isinstance(value, int) or not MIN_PER_PAGE <= value <= MAX_PER_PAGE:
         raise MetrikaConfigError(
             f"per_page must be an integer between {MIN_PER_PAGE} and {MAX_PER_PAGE}, got {value!r}"
         )
     return value
+
+
+def imports_params(query: ImportQuery | None, *, start_cursor: str | None, per_page: int) -> dict[str, Any]:
+    """The query string of one List Imports page."""
+    return {**(query or ImportQuery()).params(), "per_page": per_page_of(per_page), "start_cursor": start_cursor}
+
+
+def results_request(
+    import_id: int | str, *, statuses: Iterable[str] = (), start_cursor: str | None, per_page: int
+) -> tuple[str, dict[str, Any]]:
+    """Path and query string of one page of an import's row results, ``statuses`` among :data:`ROW_STATUSES`."""
+    wanted = tuple(statuses)
+    unknown = [s for s in wanted if s not in ROW_STATUSES]
+    if unknown:
+        raise MetrikaConfigError(
+            f"statuses must be among {', '.join(ROW_STATUSES)}; got {', '.join(map(str, unknown))}"
+        )
+    params: dict[str, Any] = {"per_page": per_page_of(per_page), "start_cursor": start_cursor}
+    if wanted:
+        params["filter[status][include]"] = ",".join(wanted)
+    return RESULTS_PATH.format(import_id=import_id_of(import_id)), params
+
+
+class CursorWalk:
+    """Follows a keyset list: :meth:`after` gives the next page's ``start_cursor``, or None at the end.
+
+    The end is a null ``next_cursor`` or an empty page; a cursor seen twice is a server loop, an error.
+    The sync and the async hook walk with it, so both stop alike.
+    """
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def after(self, page: KeysetPage) -> str | None:
+        if page.next_cursor is None or not page.records:
+            return None
+        if page.next_cursor in self._seen:
+            raise MetrikaApiError(200, "invalid_response", "the next_cursor repeats an earlier one", service=SERVICE)
+        self._seen.add(page.next_cursor)
+        return page.next_cursor
+
+
+def row_issue(row: Mapping[str, Any], secrets: Sequence[str] = ()) -> str:
+    """One failed row as a line: ``row 12: Vehicle can't be blank`` (the server's message, shortened,
+    withheld when it quotes a credential)."""
+    number = row.get("row_number")
+    where = f"row {number}" if isinstance(number, int) and not isinstance(number, bool) else "a row"
+    message = row.get("message")
+    text = plain_text(message) if isinstance(message, str) else ""
+    return f"{where}: {scrub(text[:500], secrets) or 'no message given'}"
 
 
 @dataclasses.dataclass(frozen=True)

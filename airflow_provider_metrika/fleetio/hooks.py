@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError
 from airflow_provider_metrika.fleetio import CONN_TYPE, api
 from airflow_provider_metrika.fleetio.connection import FIELDS_HINT, SERVICE, FleetioSettings, settings_from_connection
 from airflow_provider_metrika.hooks.connection import ConnectionLike
@@ -61,11 +60,7 @@ class FleetioHook(RestApiHook):
     def request(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """One authenticated GET (the imports API is read-only), retried per the shared policy."""
         settings = self.settings
-        headers = {
-            "Authorization": f"Token {settings.api_key}",
-            "Account-Token": settings.account_token,
-            "X-Api-Version": settings.api_version,
-        }
+        headers = api.auth_headers(settings.api_key, settings.account_token, settings.api_version)
         return self.send("GET", path, headers=headers, params=params, idempotent=True).body
 
     # -- imports --------------------------------------------------------------------------------------
@@ -74,8 +69,8 @@ class FleetioHook(RestApiHook):
         self, query: api.ImportQuery | None = None, *, start_cursor: str | None = None, per_page: int = 100
     ) -> api.KeysetPage:
         """One page of List Imports; ``start_cursor`` must come from a page of the same ``query``."""
-        params = {**(query or api.ImportQuery()).params(), "per_page": api.per_page(per_page)}
-        return api.keyset_page(self.request(api.IMPORTS_PATH, {**params, "start_cursor": start_cursor}))
+        params = api.imports_params(query, start_cursor=start_cursor, per_page=per_page)
+        return api.keyset_page(self.request(api.IMPORTS_PATH, params))
 
     def iter_imports(self, query: api.ImportQuery | None = None, *, per_page: int = 100) -> Iterator[api.FleetioImport]:
         """Every import matching ``query`` (see :func:`airflow_provider_metrika.fleetio.api.import_query`)."""
@@ -92,37 +87,33 @@ class FleetioHook(RestApiHook):
                 return None
         return None
 
+    def results_page(
+        self,
+        import_id: int | str,
+        *,
+        statuses: tuple[str, ...] = (),
+        start_cursor: str | None = None,
+        per_page: int = 100,
+    ) -> api.KeysetPage:
+        """One page of an import's per-row results (``status`` among error, updated, created, unaffected, pending)."""
+        path, params = api.results_request(import_id, statuses=statuses, start_cursor=start_cursor, per_page=per_page)
+        return api.keyset_page(self.request(path, params))
+
     def iter_import_results(
         self, import_id: int | str, *, statuses: tuple[str, ...] = (), per_page: int = 100
     ) -> Iterator[dict[str, Any]]:
-        """The per-row results of an import (``status`` among error, updated, created, unaffected, pending)."""
-        unknown = [s for s in statuses if s not in api.ROW_STATUSES]
-        if unknown:
-            raise MetrikaConfigError(f"statuses must be among {', '.join(api.ROW_STATUSES)}; got {unknown}")
-        path = f"{api.IMPORTS_PATH}/{api.import_id_of(import_id)}/results"
-        params: dict[str, Any] = {"per_page": api.per_page(per_page)}
-        if statuses:
-            params["filter[status][include]"] = ",".join(statuses)
-
-        def page(cursor: str | None) -> api.KeysetPage:
-            return api.keyset_page(self.request(path, {**params, "start_cursor": cursor}))
-
-        for found in self._pages(page):
-            yield from found.records
+        """Every per-row result of an import, in row order."""
+        for page in self._pages(
+            lambda cursor: self.results_page(import_id, statuses=statuses, start_cursor=cursor, per_page=per_page)
+        ):
+            yield from page.records
 
     @staticmethod
     def _pages(fetch: Callable[[str | None], api.KeysetPage]) -> Iterator[api.KeysetPage]:
-        """Follow ``next_cursor`` until it is null or a page is empty; a cursor seen twice is an error."""
-        cursor: str | None = None
-        seen: set[str] = set()
-        while True:
+        """Follow ``next_cursor`` to the end (see :class:`~airflow_provider_metrika.fleetio.api.CursorWalk`)."""
+        walk = api.CursorWalk()
+        page = fetch(None)
+        yield page
+        while (cursor := walk.after(page)) is not None:
             page = fetch(cursor)
             yield page
-            if page.next_cursor is None or not page.records:
-                return
-            if page.next_cursor in seen:
-                raise MetrikaApiError(
-                    200, "invalid_response", "the next_cursor repeats an earlier one", service=SERVICE
-                )
-            seen.add(page.next_cursor)
-            cursor = page.next_cursor

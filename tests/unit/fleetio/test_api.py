@@ -76,7 +76,7 @@ def test_bad_queries_name_the_parameter(arguments, match):
 @pytest.mark.parametrize("bad", [1, 101, True, "50", None])
 def test_per_page_bounds(bad):
     with pytest.raises(MetrikaConfigError, match="per_page"):
-        api.per_page(bad)
+        api.per_page_of(bad)
 
 
 def test_pages_and_records_are_checked():
