@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError
@@ -108,6 +108,23 @@ def list_params(
     params: dict[str, Any] = {f"filter[q][{name}]": value for name, value in (filters or {}).items()}
     params.update({"sort": sort, "page[size]": size, "fields[imports]": fields_param(fields)})
     return params
+
+
+def by_id_chunks(import_ids: Iterable[str]) -> list[list[str]]:
+    """The ids, checked and without repeats, in groups of one listing page (25)."""
+    ids = [path_id(i) for i in dict.fromkeys(import_ids)]
+    return [ids[start : start + MAX_PAGE_SIZE] for start in range(0, len(ids), MAX_PAGE_SIZE)]
+
+
+def by_id_params(chunk: Sequence[str], fields: Sequence[str] = STATUS_FIELDS) -> dict[str, Any]:
+    """Query listing the imports of ``chunk`` (at most 25 ids) in one page: ``filter[q][id_in]``."""
+    return list_params(filters={"id_in": ",".join(chunk)}, sort=None, page_size=MAX_PAGE_SIZE, fields=tuple(fields))
+
+
+def imports_in(chunk: Sequence[str], body: Mapping[str, Any]) -> dict[str, CommerceLayerImport]:
+    """The imports of a by-id listing that were asked for, by id (a server's extra items are ignored)."""
+    wanted = set(chunk)
+    return {item.id: item for item in imports_from_document(body) if item.id in wanted}
 
 
 def page_count(body: Mapping[str, Any]) -> int | None:

@@ -10,7 +10,7 @@ drops the cached token and the request is sent once more with a fresh one.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_metrika.commercelayer import CONN_TYPE, api
@@ -177,6 +177,16 @@ class CommerceLayerHook(RestApiHook):
             if not page or pages is None or number >= pages:
                 return
             number += 1
+
+    def imports_by_id(
+        self, import_ids: Iterable[str], fields: Sequence[str] = api.STATUS_FIELDS
+    ) -> dict[str, api.CommerceLayerImport]:
+        """The imports among ``import_ids`` that exist, by id: one ``filter[q][id_in]`` request per 25 ids."""
+        found: dict[str, api.CommerceLayerImport] = {}
+        for chunk in api.by_id_chunks(import_ids):
+            body = self.request("GET", api.IMPORTS_PATH, params=api.by_id_params(chunk, fields))
+            found.update(api.imports_in(chunk, body))
+        return found
 
     def find_imports(self, reference: str) -> list[api.CommerceLayerImport]:
         """The imports whose ``reference`` equals ``reference`` (how a retry finds what it created)."""

@@ -85,16 +85,10 @@ class CommerceLayerAsyncHook(AsyncRestApiHook):
         self, import_ids: Iterable[str], fields: Sequence[str] = api.STATUS_FIELDS
     ) -> dict[str, api.CommerceLayerImport]:
         """The imports among ``import_ids`` that exist, by id: one ``filter[q][id_in]`` request per 25 ids."""
-        ids = [api.path_id(i) for i in dict.fromkeys(import_ids)]
         found: dict[str, api.CommerceLayerImport] = {}
-        for start in range(0, len(ids), api.MAX_PAGE_SIZE):
-            chunk = ids[start : start + api.MAX_PAGE_SIZE]
-            params = api.list_params(
-                filters={"id_in": ",".join(chunk)}, sort=None, page_size=api.MAX_PAGE_SIZE, fields=tuple(fields)
-            )
-            for item in api.imports_from_document(await self.request("GET", api.IMPORTS_PATH, params=params)):
-                if item.id in chunk:
-                    found[item.id] = item
+        for chunk in api.by_id_chunks(import_ids):
+            body = await self.request("GET", api.IMPORTS_PATH, params=api.by_id_params(chunk, fields))
+            found.update(api.imports_in(chunk, body))
         return found
 
     async def interrupt_import(self, import_id: str) -> api.CommerceLayerImport:
