@@ -33,8 +33,9 @@ from airflow_provider_metrika.hooks.connection import ConnectionLike
 from airflow_provider_metrika.hooks.rest import Dialect, RestApiHook
 from airflow_provider_metrika.version_compat import mask_secret
 
-JSON_API = Dialect(SERVICE, api.error_details, api.retry_after, api.MEDIA_TYPE)
-TOKEN_DIALECT = Dialect(SERVICE, api.error_details, api.retry_after, "application/json")
+SECRET_NAME = "client secret or access token"
+JSON_API = Dialect(SERVICE, api.error_details, api.retry_after, api.MEDIA_TYPE, SECRET_NAME)
+TOKEN_DIALECT = Dialect(SERVICE, api.error_details, api.retry_after, "application/json", SECRET_NAME)
 
 
 class CommerceLayerHook(RestApiHook):

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from airflow_provider_metrika import CONN_TYPE, DEFAULT_HOST
-from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.exceptions import ProviderConfigError
 from airflow_provider_metrika.hooks.retry import DEFAULT_MAX_RETRIES, MAX_RETRIES_LIMIT
 from airflow_provider_metrika.version_compat import (
     AirflowNotFoundException,
@@ -117,7 +117,7 @@ def read_vendor_connection(
     what = described_as or f"connection {conn_id!r}"
     extra = extra_of(conn, what)
     if default_host is None and not (conn.host or "").strip():
-        raise MetrikaConfigError(f"{what} has no host: set it to {host_hint}")
+        raise ProviderConfigError(f"{what} has no host: set it to {host_hint}")
     timeout, max_retries = transport_options(extra, conn_type)
     base_url = base_url_from_host(
         conn.host, conn.port, scheme=extra_value(extra, "scheme", conn_type), default=default_host, service=service
@@ -172,8 +172,8 @@ async def aload_settings(conn_id: str) -> MetrikaConnectionSettings:
     return settings
 
 
-def _connection_not_found(conn_id: str) -> MetrikaConfigError:
-    return MetrikaConfigError(
+def _connection_not_found(conn_id: str) -> ProviderConfigError:
+    return ProviderConfigError(
         f"Airflow connection {conn_id!r} is not defined; create a {CONN_TYPE!r} connection "
         f"(or set AIRFLOW_CONN_{conn_id.upper()}) with the OAuth token as its password"
     )
@@ -183,7 +183,7 @@ def resolve_counter_id(value: int | str | None, settings: MetrikaConnectionSetti
     """The counter id to use: the explicit value, else the connection's default."""
     if value is None or (isinstance(value, str) and not value.strip()):
         if settings.counter_id is None:
-            raise MetrikaConfigError(
+            raise ProviderConfigError(
                 f"no counter id: pass counter_id or set counter_id in the extra of connection {settings.conn_id!r}"
             )
         return settings.counter_id
@@ -199,7 +199,7 @@ def parse_timeout(value: Any, name: str) -> float:
     """A positive number of seconds."""
     number = _as_number(value, name, float)
     if not math.isfinite(number) or number <= 0:
-        raise MetrikaConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+        raise ProviderConfigError(f"{name} must be a positive number of seconds, got {value!r}")
     return number
 
 
@@ -212,7 +212,7 @@ def require_int(value: Any, name: str, *, minimum: int, maximum: int | None = No
     number = _as_number(value, name, int)
     if number < minimum or (maximum is not None and number > maximum):
         bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise MetrikaConfigError(f"{name} must be an integer {bounds}, got {value!r}")
+        raise ProviderConfigError(f"{name} must be an integer {bounds}, got {value!r}")
     return number
 
 
@@ -234,19 +234,19 @@ def base_url_from_host(
     host = (host or "").strip()
     if not host:
         if default is None:
-            raise MetrikaConfigError(f"the {service} connection needs a host (the API base URL)")
+            raise ProviderConfigError(f"the {service} connection needs a host (the API base URL)")
         if wanted == "http":
-            raise MetrikaConfigError(f"extra scheme='http' needs a host: the {service} API itself is https only")
+            raise ProviderConfigError(f"extra scheme='http' needs a host: the {service} API itself is https only")
         return default
     if "://" not in host:
         host = f"{wanted or 'https'}://{host}"
     elif wanted is not None and not host.lower().startswith(f"{wanted}://"):
-        raise MetrikaConfigError(f"connection host {host!r} and extra scheme={wanted!r} disagree: drop one of them")
+        raise ProviderConfigError(f"connection host {host!r} and extra scheme={wanted!r} disagree: drop one of them")
     parts = urlsplit(host)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise MetrikaConfigError(f"connection host must be an http(s) URL or a host name, got {host!r}")
+        raise ProviderConfigError(f"connection host must be an http(s) URL or a host name, got {host!r}")
     if parts.username or parts.password or parts.query or parts.fragment:
-        raise MetrikaConfigError("connection host must not carry credentials, a query or a fragment")
+        raise ProviderConfigError("connection host must not carry credentials, a query or a fragment")
     netloc = parts.netloc
     if port and parts.port is None:
         netloc = f"{netloc}:{port}"
@@ -260,7 +260,7 @@ def _parse_scheme(value: Any) -> str | None:
         return None
     scheme = str(value).strip().lower().removesuffix("://")
     if scheme not in ("http", "https"):
-        raise MetrikaConfigError(f"extra scheme must be 'http' or 'https', got {value!r}")
+        raise ProviderConfigError(f"extra scheme must be 'http' or 'https', got {value!r}")
     return scheme
 
 
@@ -276,15 +276,15 @@ def _is_loopback(hostname: str) -> bool:
 def _token_of(conn: ConnectionLike, what: str) -> str:
     token = (conn.password or "").strip()
     if not token:
-        raise MetrikaConfigError(
+        raise ProviderConfigError(
             f"{what} has no OAuth token: the password field (labelled 'OAuth token' in the form) is empty"
         )
     if _TOKEN_FORBIDDEN.search(token):
-        raise MetrikaConfigError(f"the OAuth token of {what} contains whitespace or control characters")
+        raise ProviderConfigError(f"the OAuth token of {what} contains whitespace or control characters")
     if not token.isascii():
         # An HTTP header carries Latin-1 at most and OAuth tokens are ASCII: a typographic character or
         # a stray letter pasted into the password field would otherwise fail deep in the HTTP client.
-        raise MetrikaConfigError(
+        raise ProviderConfigError(
             f"the OAuth token of {what} contains non-ASCII characters; "
             "an OAuth token is ASCII letters, digits and punctuation: paste it again into the password field"
         )
@@ -300,9 +300,9 @@ def extra_of(conn: ConnectionLike, what: str) -> Mapping[str, Any]:
     try:
         extra = json.loads(raw)
     except (TypeError, ValueError):
-        raise MetrikaConfigError(f"the extra of {what} is not valid JSON") from None
+        raise ProviderConfigError(f"the extra of {what} is not valid JSON") from None
     if not isinstance(extra, Mapping):
-        raise MetrikaConfigError(f"the extra of {what} must be a JSON object")
+        raise ProviderConfigError(f"the extra of {what} must be a JSON object")
     return extra
 
 
@@ -317,18 +317,18 @@ def extra_value(extra: Mapping[str, Any], key: str, conn_type: str = CONN_TYPE) 
 
 def _as_number(value: Any, name: str, kind: type[int] | type[float]) -> Any:
     if isinstance(value, bool):
-        raise MetrikaConfigError(f"{name} must be a number, got {value!r}")
+        raise ProviderConfigError(f"{name} must be a number, got {value!r}")
     if isinstance(value, str):
         text = value.strip()
         try:
             return kind(text)
         except ValueError:
-            raise MetrikaConfigError(f"{name} must be a number, got {value!r}") from None
+            raise ProviderConfigError(f"{name} must be a number, got {value!r}") from None
     if isinstance(value, int) or (kind is float and isinstance(value, float)):
         return kind(value)
     if kind is int and isinstance(value, float) and value.is_integer():
         return int(value)
-    raise MetrikaConfigError(f"{name} must be a number, got {value!r}")
+    raise ProviderConfigError(f"{name} must be a number, got {value!r}")
 
 
 def fetch_connection(
@@ -349,8 +349,8 @@ async def afetch_connection(conn_id: str, conn_type: str, fields_hint: str) -> C
         raise connection_not_defined(conn_id, conn_type, fields_hint) from None
 
 
-def connection_not_defined(conn_id: str, conn_type: str, fields_hint: str) -> MetrikaConfigError:
-    return MetrikaConfigError(
+def connection_not_defined(conn_id: str, conn_type: str, fields_hint: str) -> ProviderConfigError:
+    return ProviderConfigError(
         f"Airflow connection {conn_id!r} is not defined; create a {conn_type!r} connection with {fields_hint}"
     )
 
@@ -359,9 +359,9 @@ def require_credential(value: str | None, field: str, what: str) -> str:
     """A non-empty credential without whitespace or control characters; errors name the field, never the value."""
     text = (value or "").strip()
     if not text:
-        raise MetrikaConfigError(f"{what} has no {field}")
+        raise ProviderConfigError(f"{what} has no {field}")
     if _TOKEN_FORBIDDEN.search(text):
-        raise MetrikaConfigError(f"the {field} of {what} contains whitespace or control characters")
+        raise ProviderConfigError(f"the {field} of {what} contains whitespace or control characters")
     return text
 
 

@@ -1,4 +1,4 @@
-"""Keeping the OAuth token out of everything a server says.
+"""Keeping a connection's secrets (token, client secret, API key) out of everything a server says.
 
 The hooks hand server text to users (exception messages, XCom, log lines). A broken
 proxy or a hostile server may quote the request's ``Authorization`` header back, and
@@ -36,8 +36,17 @@ MAX_DEPTH = 3
 #: Decoded forms examined per string at most (bounds the work on hostile input).
 MAX_FORMS = 256
 _VERDICTS_KEPT = 4096
-#: What a user sees instead of server text that quoted the token.
-WITHHELD = "[withheld: the server's text quoted the connection's OAuth token]"
+#: What the Metrika hook's secret is called (the helpers' default: Metrika is the provider's first vendor).
+OAUTH_TOKEN = "OAuth token"
+
+
+def withheld(secret_name: str) -> str:
+    """What a user sees instead of server text that quoted the connection's ``secret_name``."""
+    return f"[withheld: the server's text quoted the connection's {secret_name}]"
+
+
+#: What a user sees instead of server text that quoted Metrika's OAuth token.
+WITHHELD = withheld(OAUTH_TOKEN)
 
 _ESCAPE = re.compile(r"\\(?:U([0-9a-fA-F]{8})|[uU]([0-9a-fA-F]{4})|[xX]([0-9a-fA-F]{2})|(.))", re.DOTALL)
 _SEPARATORS = re.compile(r"[\s.,:;|\u200b-\u200f\u2060\ufeff]+")
@@ -167,9 +176,13 @@ def decoded_forms(text: str) -> Iterator[str]:
 
 
 class Redactor:
-    """Decides whether server text may be shown, given the secrets the request carried."""
+    """Decides whether server text may be shown, given the secrets the request carried.
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    ``secret_name`` says what the secrets are in the placeholder (``"OAuth token"``, ``"API key"``).
+    """
+
+    def __init__(self, secrets: Iterable[str], secret_name: str = OAUTH_TOKEN) -> None:
+        self.withheld = withheld(secret_name)
         fragments: set[str] = set()
         for secret in secrets:
             shape = skeleton(secret or "")
@@ -201,8 +214,8 @@ class Redactor:
         return self._pattern is not None and self._pattern.search(shape) is not None
 
     def text(self, text: str) -> str:
-        """``text`` itself, or :data:`WITHHELD` when it quotes a secret."""
-        return WITHHELD if self.quotes_secret(text) else text
+        """``text`` itself, or the :attr:`withheld` placeholder when it quotes a secret."""
+        return self.withheld if self.quotes_secret(text) else text
 
     def value(self, value: Any) -> Any:
         """A decoded JSON value with every string that quotes a secret withheld (keys included).
@@ -219,12 +232,12 @@ class Redactor:
             items = [self.value(item) for item in value]
             strings = [item for item in items if isinstance(item, str)]
             if len(strings) > 1 and self.quotes_secret("".join(strings)):
-                items = [WITHHELD if isinstance(item, str) else item for item in items]
+                items = [self.withheld if isinstance(item, str) else item for item in items]
             return items
         return value
 
 
 @functools.lru_cache(maxsize=32)
-def redactor_for(secrets: tuple[str, ...]) -> Redactor:
+def redactor_for(secrets: tuple[str, ...], secret_name: str = OAUTH_TOKEN) -> Redactor:
     """One redactor per set of secrets (a hook sends the same token on every request)."""
-    return Redactor(secrets)
+    return Redactor(secrets, secret_name)

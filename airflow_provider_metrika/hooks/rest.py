@@ -43,12 +43,17 @@ def retry_after_header(status: int, headers: Mapping[str, str]) -> str | None:
 
 @dataclasses.dataclass(frozen=True)
 class Dialect:
-    """How a vendor's answers read: its name, its error body, and where it says how long to wait."""
+    """How a vendor's answers read: its name, its error body, and where it says how long to wait.
+
+    ``secret_name`` is what the connection's secrets are called where server text quoting one
+    is withheld (``"client secret or access token"``, ``"API key or account token"``).
+    """
 
     service: str
     error_details: ErrorDetails
     retry_after: Callable[[int, Mapping[str, str]], str | None] = retry_after_header
     media_type: str = "application/json"
+    secret_name: str = "secret"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +122,7 @@ def decode_answer(
         idempotent=idempotent,
         details=dialect.error_details,
         service=dialect.service,
+        secret_name=dialect.secret_name,
     )
     return Answer(decoded, headers)
 
@@ -152,7 +158,9 @@ def send_json(
                 allow_redirects=False,
             )
         except requests.RequestException as error:
-            raise_transport_failure(error, idempotent=idempotent, method=request.method, path=path)
+            raise_transport_failure(
+                error, idempotent=idempotent, method=request.method, path=path, service=dialect.service
+            )
         with response:
             text = response.content.decode("utf-8", errors="replace")
             return decode_answer(
@@ -281,7 +289,7 @@ class RestApiHook(BaseHook):
             self.__dict__["retry_policy"] = RetryPolicy(max_retries=0, service=self.dialect.service)
             return True, self.probe()
         except Exception as error:
-            return False, scrub(f"{type(error).__name__}: {error}", secrets)
+            return False, scrub(f"{type(error).__name__}: {error}", secrets, self.dialect.secret_name)
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:

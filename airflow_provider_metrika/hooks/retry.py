@@ -28,14 +28,14 @@ import urllib3.exceptions
 
 from airflow_provider_metrika.exceptions import (
     MAX_BODY_CHARS,
-    MetrikaAmbiguousResponseError,
-    MetrikaApiError,
-    MetrikaClientError,
-    MetrikaConfigError,
-    MetrikaError,
-    MetrikaRetryableError,
+    AmbiguousResponseError,
+    ApiClientError,
+    ApiError,
+    ApiRetryableError,
+    ProviderConfigError,
+    ProviderError,
 )
-from airflow_provider_metrika.hooks.redaction import WITHHELD, Redactor, redactor_for
+from airflow_provider_metrika.hooks.redaction import OAUTH_TOKEN, Redactor, redactor_for
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,9 @@ TRANSIENT_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
 )
 #: Errors that end a wait at once (a poll that cannot succeed by asking again).
-PERMANENT_ERRORS: tuple[type[BaseException], ...] = (MetrikaClientError, MetrikaConfigError)
+PERMANENT_ERRORS: tuple[type[BaseException], ...] = (ApiClientError, ProviderConfigError)
 #: Errors a wait rides out, up to its budget of consecutive failed polls.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (MetrikaError, OSError, TimeoutError, *TRANSIENT_TRANSPORT_ERRORS)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ProviderError, OSError, TimeoutError, *TRANSIENT_TRANSPORT_ERRORS)
 #: Failures that prove the request never left this machine, so even an upload may be resent.
 _CONNECT_FAILURES: tuple[type[BaseException], ...] = (
     requests.exceptions.ConnectTimeout,
@@ -86,7 +86,7 @@ DAILY_QUOTAS = frozenset({"quota_requests_by_uid", "quota_requests_by_counter_id
 
 def is_retryable(error: BaseException) -> bool:
     """Whether another attempt can help; API errors decide by status (4xx never) and daily quotas never."""
-    if isinstance(error, MetrikaApiError):
+    if isinstance(error, ApiError):
         return is_retryable_status(error.status) and error.error_type not in DAILY_QUOTAS
     return isinstance(error, TRANSIENT_TRANSPORT_ERRORS)
 
@@ -96,24 +96,28 @@ def is_connect_failure(error: BaseException) -> bool:
     return any(isinstance(cause, _CONNECT_FAILURES) for cause in _causes(error))
 
 
-def transport_failure(error: BaseException, *, idempotent: bool, method: str, path: str) -> BaseException:
+def transport_failure(
+    error: BaseException, *, idempotent: bool, method: str, path: str, service: str = "Metrika"
+) -> BaseException:
     """What to raise for a transport error: the error itself, or an ambiguity error for a maybe-sent write.
 
     A non-idempotent request that failed after the connection was up (read timeout,
-    reset, server disconnect) may have created an uploading; resending it blindly could
-    upload twice, so it is not retried and the caller looks the uploading up instead.
+    reset, server disconnect) may have created a job; resending it blindly could
+    send twice, so it is not retried and the caller looks the job up instead.
     """
     if idempotent or not is_retryable(error) or is_connect_failure(error):
         return error
-    return MetrikaAmbiguousResponseError(
-        f"{method} {path} failed after the request may have reached Metrika ({type(error).__name__}); "
-        "it was not resent — look the uploading up before uploading again"
+    return AmbiguousResponseError(
+        f"{method} {path} failed after the request may have reached {service} ({type(error).__name__}); "
+        "it was not resent — look the job up before sending it again"
     )
 
 
-def raise_transport_failure(error: BaseException, *, idempotent: bool, method: str, path: str) -> NoReturn:
+def raise_transport_failure(
+    error: BaseException, *, idempotent: bool, method: str, path: str, service: str = "Metrika"
+) -> NoReturn:
     """Raise :func:`transport_failure`'s verdict on ``error`` (chained when it is a new error)."""
-    failure = transport_failure(error, idempotent=idempotent, method=method, path=path)
+    failure = transport_failure(error, idempotent=idempotent, method=method, path=path, service=service)
     if failure is error:
         raise error
     raise failure from error
@@ -160,19 +164,21 @@ def error_from_response(
     secrets: Iterable[str] = (),
     details: ErrorDetails | None = None,
     service: str = "Metrika",
-) -> MetrikaApiError:
+    secret_name: str = OAUTH_TOKEN,
+) -> ApiError:
     """Turn an error answer into a typed exception carrying the vendor's error code and reason.
 
     ``details`` reads the vendor's error body (Metrika's by default). This and
     :func:`decode_response` are where server text leaves the hooks: text that quotes a
-    secret in any common encoding is withheld (see :mod:`.redaction`).
+    secret in any common encoding is withheld (see :mod:`.redaction`); ``secret_name`` says what the
+    secrets are in the placeholder.
     """
-    error_type, message = _shown(*(details or _error_details)(body), redactor_for(tuple(secrets)))
+    error_type, message = _shown(*(details or _error_details)(body), redactor_for(tuple(secrets), secret_name))
     if is_retryable_status(status):
-        return MetrikaRetryableError(
+        return ApiRetryableError(
             status, error_type, message, method, path, retry_after=parse_retry_after(retry_after), service=service
         )
-    return MetrikaClientError(status, error_type, message, method, path, service=service)
+    return ApiClientError(status, error_type, message, method, path, service=service)
 
 
 def decode_response(
@@ -186,11 +192,12 @@ def decode_response(
     idempotent: bool = True,
     details: ErrorDetails | None = None,
     service: str = "Metrika",
+    secret_name: str = OAUTH_TOKEN,
 ) -> dict[str, Any]:
     """The JSON object of a 2xx answer, or the typed error of any other answer.
 
     For a request that must not be repeated (an upload), an answer that may follow a
-    processed request raises MetrikaAmbiguousResponseError, so it is not resent blindly.
+    processed request raises AmbiguousResponseError, so it is not resent blindly.
     Every string of the answer that quotes a secret is withheld, decoded values included.
     """
     if not 200 <= status < 300:
@@ -203,22 +210,23 @@ def decode_response(
             secrets=secrets,
             details=details,
             service=service,
+            secret_name=secret_name,
         )
         if not idempotent and maybe_processed(status):
-            raise MetrikaAmbiguousResponseError(
+            raise AmbiguousResponseError(
                 f"{method} {path} was answered with HTTP {status} {error.error_type}, which may come after "
                 f"{service} stored the request; it was not resent — look the job up before sending it again"
             ) from error
         raise error
     if not body.strip():
         return {}
-    redactor = redactor_for(tuple(secrets))
+    redactor = redactor_for(tuple(secrets), secret_name)
     try:
         decoded = json.loads(body)
     except ValueError:
         decoded = None
     if not isinstance(decoded, dict):
-        raise MetrikaApiError(
+        raise ApiError(
             status,
             "invalid_response",
             "expected a JSON object, got: " + redactor.text(plain_text(body)),
@@ -229,9 +237,9 @@ def decode_response(
     return redactor.value(decoded)
 
 
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text``, or a placeholder when it quotes one of ``secrets`` in any common encoding."""
-    return redactor_for(tuple(secrets)).text(text)
+def scrub(text: str, secrets: Iterable[str], secret_name: str = OAUTH_TOKEN) -> str:
+    """``text``, or a placeholder naming ``secret_name`` when it quotes one of ``secrets`` in any common encoding."""
+    return redactor_for(tuple(secrets), secret_name).text(text)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,7 +259,7 @@ class RetryPolicy:
 
     def delay(self, retry_number: int, error: BaseException | None = None) -> float:
         """Seconds to wait before retry number ``retry_number`` (1-based) after ``error``."""
-        retry_after = error.retry_after if isinstance(error, MetrikaApiError) else None
+        retry_after = error.retry_after if isinstance(error, ApiError) else None
         if retry_after is not None:
             return min(retry_after, MAX_RETRY_AFTER)
         ceiling = min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
@@ -295,7 +303,7 @@ class RetryPolicy:
 
 def describe(error: BaseException | None) -> str:
     """A short, secret-free description of a failure for log lines."""
-    if isinstance(error, MetrikaApiError):
+    if isinstance(error, ApiError):
         return f"HTTP {error.status} {error.error_type}"
     return type(error).__name__
 
@@ -328,7 +336,7 @@ def _shown(error_type: str, message: str, redactor: Redactor) -> tuple[str, str]
         error_type = "unknown"
     type_quotes, message_quotes = redactor.quotes_secret(error_type), redactor.quotes_secret(message)
     if type_quotes or message_quotes or redactor.quotes_secret(f"{error_type} {message}"):  # or split between them
-        return (error_type if message_quotes and not type_quotes else "unknown"), WITHHELD
+        return (error_type if message_quotes and not type_quotes else "unknown"), redactor.withheld
     return error_type, message
 
 

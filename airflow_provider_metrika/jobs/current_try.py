@@ -28,7 +28,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_provider_metrika.exceptions import MetrikaSupersededError
+from airflow_provider_metrika.exceptions import SupersededTryError
 
 #: The task-state-store key of the claim.
 CLAIM_KEY = "metrika_upload_claim"
@@ -59,7 +59,7 @@ class CurrentTry:
             self._log.warning("Could not write the upload claim (%s)", type(error).__name__)
 
     def check(self, what: str) -> None:
-        """Right before an upload request: MetrikaSupersededError when a newer try claimed it or the try ended."""
+        """Right before an upload request: SupersededTryError when a newer try claimed it or the try ended."""
         self._check_claim(what)
         self._check_state(what)
 
@@ -75,7 +75,7 @@ class CurrentTry:
             return
         owner = {"ti_id": claim.get("ti_id"), "try_number": claim.get("try_number")}
         if owner != self._me:
-            raise MetrikaSupersededError(
+            raise SupersededTryError(
                 f"not sending {what}: try {owner['try_number']} of this task instance claimed the upload after "
                 f"this try ({self._me['try_number']}) started; it uploads, this try stops"
             )
@@ -96,7 +96,7 @@ class CurrentTry:
         key = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}_{map_index}"
         state = (states.get(ti.run_id) or {}).get(key) if isinstance(states, Mapping) else None
         if state is not None and str(getattr(state, "value", state)) != "running":
-            raise MetrikaSupersededError(
+            raise SupersededTryError(
                 f"not sending {what}: Airflow now has this task instance {getattr(state, 'value', state)}, "
                 f"not running, so try {self._me['try_number']} is no longer the current one"
             )

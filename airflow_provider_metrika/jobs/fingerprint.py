@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaSearchError
+from airflow_provider_metrika.exceptions import ApiError, SentJobSearchError
 
 PREFIX = "afm"
 FINGERPRINT_LEN = len(PREFIX) + 20
@@ -27,12 +27,12 @@ def fingerprint(context: Any, content_digest: str) -> str:
 
 @contextlib.contextmanager
 def conclusive_search(question: str) -> Iterator[None]:
-    """Turn an unreadable list answer met while searching into MetrikaSearchError (never "not found")."""
+    """Turn an unreadable list answer met while searching into SentJobSearchError (never "not found")."""
     try:
         yield
-    except MetrikaApiError as error:
+    except ApiError as error:
         if error.error_type != "invalid_response":
             raise
-        raise MetrikaSearchError(
+        raise SentJobSearchError(
             f"could not tell {question}: {error.message}. Nothing was uploaded; the next try searches again"
         ) from error

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaNoRowsError, MetrikaValidationError
+from airflow_provider_metrika.exceptions import InputValidationError, NoRowsError, ProviderConfigError
 from airflow_provider_metrika.formats.checker import MAX_RECORD_CHARS
 from airflow_provider_metrika.version_compat import ObjectStoragePath
 
@@ -57,7 +57,7 @@ class PreparedInput:
         return digest.hexdigest()
 
     def require_rows(self) -> None:
-        """Raise :class:`MetrikaNoRowsError` for a file that holds a header and nothing else.
+        """Raise :class:`NoRowsError` for a file that holds a header and nothing else.
 
         Reads in chunks (never a whole line: a line may be any length); a header that does not
         end within :data:`MAX_RECORD_BYTES` is left for the validator to report.
@@ -76,7 +76,7 @@ class PreparedInput:
                     header_done, chunk = True, chunk[cut + 1 :]
                 if chunk.strip():
                     return
-        raise MetrikaNoRowsError(f"{self.name}: a header but no data rows: nothing to upload")
+        raise NoRowsError(f"{self.name}: a header but no data rows: nothing to upload")
 
     def first_line(self, limit: int = MAX_RECORD_BYTES) -> bytes:
         """The header line (with its newline; at most ``limit`` bytes), for checks before any request."""
@@ -123,13 +123,13 @@ def local_path(location: Any) -> Path:
 def prepare_file(src: Any, *, source_conn_id: str | None = None, param: str = "src") -> PreparedInput:
     """Check that ``src`` exists and is a non-empty regular file, without reading it."""
     if src is None or (isinstance(src, str) and not src.strip()):
-        raise MetrikaConfigError(f"{param}: give a file path/URL or rows")
+        raise ProviderConfigError(f"{param}: give a file path/URL or rows")
     remote = storage_path(src, source_conn_id)
     if remote is not None:
         path: Any = remote
         name = str(path)
         if not path.exists():
-            raise MetrikaConfigError(f"{param}: file not found: {name}")
+            raise ProviderConfigError(f"{param}: file not found: {name}")
         size = int(path.stat().st_size)
         checksum = remote_checksum(path)
 
@@ -141,16 +141,16 @@ def prepare_file(src: Any, *, source_conn_id: str | None = None, param: str = "s
         local = local_path(src)
         name = str(local)
         if not local.exists():
-            raise MetrikaConfigError(f"{param}: file not found: {name}")
+            raise ProviderConfigError(f"{param}: file not found: {name}")
         if not local.is_file():
-            raise MetrikaConfigError(f"{param}: not a regular file: {name}")
+            raise ProviderConfigError(f"{param}: not a regular file: {name}")
         size = local.stat().st_size
 
         def opener() -> IO[bytes]:
             return local.open("rb")
 
     if size == 0:
-        raise MetrikaValidationError(f"{name}: the file is empty; Metrika needs a header row and data rows")
+        raise InputValidationError(f"{name}: the file is empty; Metrika needs a header row and data rows")
     return PreparedInput(name=name, size=size, opener=opener, checksum=checksum)
 
 
@@ -160,17 +160,17 @@ def rows_to_records(rows: Any, param: str = "rows") -> Iterable[Mapping[str, Any
     ``None`` (an upstream task that returned nothing) is an input without rows, like ``[]``.
     """
     if rows is None:
-        raise MetrikaNoRowsError(f"{param}: None (the upstream task returned nothing): no rows to upload")
+        raise NoRowsError(f"{param}: None (the upstream task returned nothing): no rows to upload")
     if hasattr(rows, "to_dict") and hasattr(rows, "columns"):
         return rows.to_dict("records")
     if isinstance(rows, Mapping | str | bytes):
-        raise MetrikaConfigError(f"{param}: expected a list of dicts or a DataFrame, got {type(rows).__name__}")
+        raise ProviderConfigError(f"{param}: expected a list of dicts or a DataFrame, got {type(rows).__name__}")
     records = list(rows)
     for index, row in enumerate(records):
         if not isinstance(row, Mapping):
-            raise MetrikaConfigError(f"{param}[{index}]: expected a dict, got {type(row).__name__}")
+            raise ProviderConfigError(f"{param}[{index}]: expected a dict, got {type(row).__name__}")
     if not records:
-        raise MetrikaNoRowsError(f"{param}: no rows to upload")
+        raise NoRowsError(f"{param}: no rows to upload")
     return records
 
 
@@ -180,5 +180,5 @@ def spool_rows(write: Callable[[IO[bytes]], int], directory: str, name: str) -> 
     with os.fdopen(fd, "wb") as out:
         count = write(out)
     if count == 0:
-        raise MetrikaNoRowsError(f"{name}: no rows to upload")
+        raise NoRowsError(f"{name}: no rows to upload")
     return prepare_file(path)

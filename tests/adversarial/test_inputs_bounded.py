@@ -106,7 +106,7 @@ def test_operator_paths_are_bounded(hostile_files, tmp_path, mode, max_bytes):
     csv_answers, (too_big, long_string, deep) = usage.result
     for (path, mode_, max_bytes_), answer in zip(runs, csv_answers, strict=True):
         name = os.path.basename(path).removesuffix(".csv")
-        assert answer.startswith("MetrikaValidationError: "), (name, mode_, max_bytes_, answer)
+        assert answer.startswith("InputValidationError: "), (name, mode_, max_bytes_, answer)
         assert f"{name}.csv row {CASES[name][1]}" in answer, (name, mode_, max_bytes_, answer)
     assert "string_100mb.json: 104,857,6" in too_big and "a JSON source may be at most 16,777,216" in too_big
     assert "string_15mb.json row 1, column id: an element longer than 262,144 characters" in long_string

@@ -508,7 +508,7 @@ def test_test_connection_failure_is_reported_once_without_the_token(hook, answer
 def test_test_connection_reports_config_errors(monkeypatch):
     set_connection(monkeypatch, "riidetig", password="")
     ok, message = MetrikaHook("riidetig").test_connection()
-    assert not ok and message.startswith("MetrikaConfigError: the tested connection has no OAuth token")
+    assert not ok and message.startswith("ProviderConfigError: the tested connection has no OAuth token")
     assert "riidetig" not in message  # the UI's Test runs under a random temporary id
 
 
