@@ -100,7 +100,9 @@ class AsyncRestApiHook:
                     status, answer_headers = response.status, response.headers
                     text = await response.text(encoding="utf-8", errors="replace")
             except (TimeoutError, aiohttp.ClientError) as error:
-                raise_transport_failure(error, idempotent=idempotent, method=request.method, path=path)
+                raise_transport_failure(
+                    error, idempotent=idempotent, method=request.method, path=path, service=dialect.service
+                )
             return decode_answer(
                 dialect, request, path, status, text, answer_headers, secrets=withheld, idempotent=idempotent
             )
