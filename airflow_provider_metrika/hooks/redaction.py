@@ -199,7 +199,11 @@ class Redactor:
         return bool(self._fragments)
 
     def quotes_secret(self, text: str) -> bool:
-        """Whether any decoded form of ``text`` holds a run of a secret's characters (either direction)."""
+        """Whether any decoded form of ``text`` holds a run of a secret's characters (either direction).
+
+        The placeholder itself never counts (a secret may share a run with its name, "client-secret-...").
+        """
+        text = text.replace(self.withheld, " ")
         if not self._fragments or len(unicodedata.normalize("NFKC", text)) < self._sizes[0]:
             return False  # every decoding shortens text: too short to hold a fragment in any form
         verdict = self._verdicts.get(text)
