@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from airflow_provider_metrika.exceptions import MetrikaClientError, MetrikaConfigError
 from airflow_provider_metrika.jobs.fingerprint import conclusive_search
-from airflow_provider_metrika.jobs.journal import UploadRecord
+from airflow_provider_metrika.jobs.journal import SentRecord
 from airflow_provider_metrika.uploads import Uploading, get_upload_kind
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def read_back(hook: MetrikaHook, kind: str, counter_id: int, uploading_id: str) 
     return None
 
 
-def reattach(hook: MetrikaHook, record: UploadRecord | None, logger: logging.Logger = log) -> list[Uploading] | None:
+def reattach(hook: MetrikaHook, record: SentRecord | None, logger: logging.Logger = log) -> list[Uploading] | None:
     """The recorded uploadings, read back, when the record is complete and Metrika still has all of them.
 
     Active, succeeded and failed uploadings are all returned: the caller waits on the
@@ -127,8 +127,8 @@ def reattach(hook: MetrikaHook, record: UploadRecord | None, logger: logging.Log
     if record is None or not record.complete:
         return None
     uploadings: list[Uploading] = []
-    for uploading_id in record.uploading_ids:
-        uploading = None if uploading_id is None else read_back(hook, record.kind, record.counter_id, uploading_id)
+    for uploading_id in record.job_ids:
+        uploading = None if uploading_id is None else read_back(hook, record.kind, int(record.scope), uploading_id)
         if uploading is None:
             logger.warning(
                 "The journal names %s uploading %s, which Metrika does not know; searching instead",

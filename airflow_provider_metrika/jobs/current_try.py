@@ -30,7 +30,7 @@ from typing import Any
 
 from airflow_provider_metrika.exceptions import SupersededTryError
 
-#: The task-state-store key of the claim.
+#: Metrika's task-state-store key of the claim (each vendor has its own).
 CLAIM_KEY = "metrika_upload_claim"
 
 log = logging.getLogger(__name__)
@@ -39,22 +39,28 @@ log = logging.getLogger(__name__)
 class CurrentTry:
     """The claim and state checks of one running try; inert where Airflow offers neither."""
 
-    def __init__(self, context: Mapping[str, Any], store: Any | None, logger: logging.Logger = log) -> None:
+    def __init__(
+        self, context: Mapping[str, Any], store: Any | None, logger: logging.Logger = log, key: str = CLAIM_KEY
+    ) -> None:
         self._ti = context.get("ti")
         self._store = store
+        self._key = key
         self._log = logger
         self._me = {"ti_id": _text(getattr(self._ti, "id", None)), "try_number": getattr(self._ti, "try_number", None)}
 
     @classmethod
-    def of(cls, context: Mapping[str, Any], *, durable: bool = True, logger: logging.Logger = log) -> CurrentTry:
-        return cls(context, context.get("task_state_store") if durable else None, logger)
+    def of(
+        cls, context: Mapping[str, Any], *, durable: bool = True, logger: logging.Logger = log, key: str = CLAIM_KEY
+    ) -> CurrentTry:
+        """The running try's checks; ``key`` is the claim's task-state-store key (one per vendor)."""
+        return cls(context, context.get("task_state_store") if durable else None, logger, key)
 
     def claim(self) -> None:
         """Say in the task state store that this try is the one uploading (before it searches)."""
         if self._store is None:
             return
         try:
-            self._store.set(CLAIM_KEY, {**self._me, "claimed_at": time.time()})
+            self._store.set(self._key, {**self._me, "claimed_at": time.time()})
         except Exception as error:  # the state check and the fingerprint search still guard
             self._log.warning("Could not write the upload claim (%s)", type(error).__name__)
 
@@ -67,7 +73,7 @@ class CurrentTry:
         if self._store is None:
             return
         try:
-            claim = self._store.get(CLAIM_KEY)
+            claim = self._store.get(self._key)
         except Exception as error:
             self._log.warning("Could not read the upload claim (%s); uploading", type(error).__name__)
             return

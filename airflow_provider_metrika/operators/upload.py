@@ -31,7 +31,7 @@ from airflow_provider_metrika.jobs.inputs import (
     rows_to_records,
     spool_rows,
 )
-from airflow_provider_metrika.jobs.journal import UploadJournal, UploadRecord, new_record
+from airflow_provider_metrika.jobs.journal import SendJournal, SentRecord, new_record
 from airflow_provider_metrika.jobs.rejects import open_target
 from airflow_provider_metrika.lineage import completed, operator_lineage
 from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
@@ -345,13 +345,13 @@ class MetrikaBaseUploadOperator(BaseOperator):
 
     def resume(
         self, hook: MetrikaHook, counter_id: int, context: Context, digest: str
-    ) -> tuple[UploadJournal, UploadRecord | None, list[Uploading] | None]:
+    ) -> tuple[SendJournal, SentRecord | None, list[Uploading] | None]:
         """This task instance's journal, its record for this data, and the uploadings that record names, read back.
 
         The uploadings are None when there is nothing to reattach to (no record, an
         incomplete one, or ids Metrika no longer knows): then the data is uploaded.
         """
-        journal = UploadJournal.of(context, durable=self.durable, logger=self.log)
+        journal = SendJournal.of(context, durable=self.durable, logger=self.log)
         record = journal.read(self.kind, counter_id, fingerprint(context, digest))
         return journal, record, reattach(hook, record, self.log)
 

@@ -10,7 +10,7 @@ from airflow_provider_metrika.fingerprint import comment_with
 from airflow_provider_metrika.formats.user_params import is_triples_header
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.jobs.inputs import PreparedInput
-from airflow_provider_metrika.jobs.journal import UploadJournal, UploadRecord
+from airflow_provider_metrika.jobs.journal import SendJournal, SentRecord
 from airflow_provider_metrika.operators.upload import MetrikaBaseUploadOperator
 from airflow_provider_metrika.uploads import USER_PARAMS_CONFIRMED_STATUSES, Uploading
 from airflow_provider_metrika.version_compat import Context
@@ -76,7 +76,7 @@ class MetrikaUploadUserParamsOperator(MetrikaBaseUploadOperator):
 
     def resume(
         self, hook: MetrikaHook, counter_id: int, context: Context, digest: str
-    ) -> tuple[UploadJournal, UploadRecord | None, list[Uploading] | None]:
+    ) -> tuple[SendJournal, SentRecord | None, list[Uploading] | None]:
         journal, record, reattached = super().resume(hook, counter_id, context, digest)
         if record is not None and reattached is not None:
             for uploading, mark in zip(reattached, record.marks, strict=False):

@@ -112,7 +112,7 @@ def test_the_metrika_names_stay_aliases_that_catch_the_new_errors(old: str, new:
 
 
 def test_the_placeholder_is_not_withheld_again_when_the_secret_resembles_its_name() -> None:
-    secret = "my-client-secret-or-access-token-42"  # noqa: S105
+    secret = "my-client-secret-or-access-token-42"
     message = f"ApiClientError: HTTP 401: {withheld('client secret or access token')}"
     assert scrub(message, [secret], "client secret or access token") == message
     assert scrub(f"{message} {secret}", [secret], "client secret or access token") == withheld(

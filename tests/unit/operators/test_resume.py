@@ -11,7 +11,7 @@ from airflow_provider_metrika import fingerprint as metrika_fingerprint
 from airflow_provider_metrika.exceptions import MetrikaAmbiguousResponseError, MetrikaClientError
 from airflow_provider_metrika.fingerprint import reattach
 from airflow_provider_metrika.jobs.current_try import CLAIM_KEY
-from airflow_provider_metrika.jobs.journal import JOURNAL_KEY, UploadJournal, UploadRecord, new_record
+from airflow_provider_metrika.jobs.journal import JOURNAL_KEY, SendJournal, SentRecord, new_record
 from airflow_provider_metrika.operators import upload as upload_module
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
 from airflow_provider_metrika.operators.user_params import MetrikaUploadUserParamsOperator
@@ -49,7 +49,7 @@ def operator(path, **kwargs):
 
 
 def recorded(store):
-    return UploadRecord.from_json(store.values[JOURNAL_KEY])
+    return SentRecord.from_json(store.values[JOURNAL_KEY])
 
 
 # -- the record and the journal ------------------------------------------------------------
@@ -59,7 +59,7 @@ def test_record_round_trips_and_knows_when_it_is_complete():
     record = new_record("calls", 7, "afmsource", ["afm1", "afm2"])
     assert not record.complete
     record = record.with_part(0, "11")
-    assert UploadRecord.from_json(record.to_json()) == record and not record.complete
+    assert SentRecord.from_json(record.to_json()) == record and not record.complete
     assert record.with_part(1, "12").complete
 
 
@@ -75,12 +75,12 @@ def test_record_round_trips_and_knows_when_it_is_complete():
     ],
 )
 def test_record_from_anything_else_is_none(value):
-    assert UploadRecord.from_json(value) is None
+    assert SentRecord.from_json(value) is None
 
 
 def test_journal_without_a_store_is_inert_and_says_why(caplog):
     with caplog.at_level(logging.DEBUG, logger=LOG.name):
-        journal = UploadJournal.of({"ti": None}, logger=LOG)
+        journal = SendJournal.of({"ti": None}, logger=LOG)
     assert not journal.durable and "Airflow < 3.3" in caplog.text
     journal.write(new_record("calls", 1, "s", ["m"]))
     assert journal.read("calls", 1, "s") is None
@@ -89,14 +89,14 @@ def test_journal_without_a_store_is_inert_and_says_why(caplog):
 def test_journal_not_durable_ignores_the_store(caplog):
     store = FakeStore()
     with caplog.at_level(logging.INFO, logger=LOG.name):
-        journal = UploadJournal.of({"task_state_store": store}, durable=False, logger=LOG)
+        journal = SendJournal.of({"task_state_store": store}, durable=False, logger=LOG)
     journal.write(new_record("calls", 1, "s", ["m"]))
     assert not journal.durable and store.writes == [] and caplog.text == ""
 
 
 def test_journal_reads_only_its_own_kind_counter_and_source():
     store = FakeStore()
-    journal = UploadJournal(store)
+    journal = SendJournal(store)
     record = new_record("calls", 1, "s", ["m"]).with_part(0, "5")
     journal.write(record)
     assert journal.read("calls", 1, "s") == record
@@ -106,7 +106,7 @@ def test_journal_reads_only_its_own_kind_counter_and_source():
 
 
 def test_journal_store_failures_are_warnings_not_errors(caplog):
-    journal = UploadJournal(FakeStore(fail_get=True, fail_set=True), logger=LOG)
+    journal = SendJournal(FakeStore(fail_get=True, fail_set=True), logger=LOG)
     with caplog.at_level(logging.WARNING, logger=LOG.name):
         assert journal.read("calls", 1, "s") is None
         journal.write(new_record("calls", 1, "s", ["m"]))
@@ -153,7 +153,7 @@ def test_first_try_journals_the_uploading_id(metrika, csv_path):
     store = FakeStore()
     result = operator(csv_path).execute(context_with(store))
     record = recorded(store)
-    assert record.complete and record.uploading_ids == (result["uploading_id"],)
+    assert record.complete and record.job_ids == (result["uploading_id"],)
     assert record.marks == (result["fingerprint"],) and record.source == result["fingerprint"]
     assert metrika.calls == ["list", "upload"]
 
@@ -164,9 +164,9 @@ def test_each_part_is_journaled_as_soon_as_it_exists(metrika, tmp_path):
     path.write_text("ClientId,Target,DateTime\n" + "".join(f"{i},paid,{now}\n" for i in range(300)))
     store = FakeStore()
     result = operator(path, max_file_bytes=2000).execute(context_with(store))
-    writes = [UploadRecord.from_json(value) for key, value in store.writes if key == JOURNAL_KEY]
+    writes = [SentRecord.from_json(value) for key, value in store.writes if key == JOURNAL_KEY]
     assert len(writes) == len(result["uploadings"]) > 1
-    assert [sum(uid is not None for uid in w.uploading_ids) for w in writes] == list(range(1, len(writes) + 1))
+    assert [sum(uid is not None for uid in w.job_ids) for w in writes] == list(range(1, len(writes) + 1))
     assert list(writes[-1].marks) == result["fingerprint"]
 
 
@@ -208,7 +208,7 @@ def test_retry_with_changed_data_uploads_the_new_data(metrika, csv_path):
     csv_path.write_text(csv_path.read_text() + "999,paid,1700000000\n")
     second = operator(csv_path, validation="none").execute(context_with(store))
     assert second["uploading_id"] != first["uploading_id"] and len(metrika.uploadings) == 2
-    assert recorded(store).uploading_ids == (second["uploading_id"],)
+    assert recorded(store).job_ids == (second["uploading_id"],)
 
 
 def test_journal_naming_a_vanished_uploading_falls_back_to_the_search(metrika, csv_path):
@@ -293,7 +293,7 @@ def test_lost_answer_is_found_by_fingerprint_and_journaled(metrika, csv_path):
     store = FakeStore()
     result = operator(csv_path).execute(context_with(store))
     assert metrika.calls == ["list", "upload", "list"] and len(metrika.uploadings) == 1
-    assert recorded(store).uploading_ids == (result["uploading_id"],)
+    assert recorded(store).job_ids == (result["uploading_id"],)
 
 
 def test_lost_request_is_not_resent_blindly(metrika, csv_path):
