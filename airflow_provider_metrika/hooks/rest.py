@@ -190,6 +190,15 @@ class RestApiHook(BaseHook):
     dialect: ClassVar[Dialect]
     fields_hint: ClassVar[str]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Airflow 2.11's ProvidersManager reads the form methods from the hook class's own __dict__ only
+        # (an inherited one is ignored: the form then lacks the vendor's labels and extra fields), so each
+        # vendor hook gets them as its own.
+        for name in ("get_connection_form_widgets", "get_ui_field_behaviour"):
+            if name not in cls.__dict__:
+                setattr(cls, name, classmethod(RestApiHook.__dict__[name].__func__))
+
     def __init__(
         self, conn_id: str, *, max_retries: int | None = None, sleep: Callable[[float], None] = time.sleep
     ) -> None:
