@@ -9,6 +9,7 @@ The header is checked before any request in every mode but ``none``.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import logging
 import queue
@@ -21,7 +22,7 @@ from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.formats import FileFormat, ValidationOptions, ValidationReport, get_file_format
 from airflow_provider_metrika.formats.base import CHUNK_SIZE
 from airflow_provider_metrika.jobs.inputs import PreparedInput, prepare_file
-from airflow_provider_metrika.jobs.splitting import split_csv
+from airflow_provider_metrika.jobs.splitting import range_opener, seekable, split_csv, split_ranges
 
 VALIDATION_MODES = ("preflight", "inflight", "none")
 #: Chunks the in-flight checker may run ahead of the sending (memory: this many times CHUNK_SIZE).
@@ -191,10 +192,10 @@ def plan_parts(
     directory: str,
     log: logging.Logger,
 ) -> list[tuple[PreparedInput, Callable[[], Any]]]:
-    """The parts to upload, each with the opener the hook should use; all validation done up front.
+    """The parts to upload, in the order to send them, each with the opener the hook should use.
 
-    A file over ``max_bytes`` is split, and the splitting pass also validates (whatever
-    the mode but ``none``), so no part is sent unless every row is good.
+    A file over ``max_bytes`` is split (see :func:`split_in_place`); a bad row anywhere
+    stops the upload before any part is complete on Metrika's side.
     """
     if mode != "none" and options.stale_rows == "drop":
         source = drop_stale_rows(fmt_name, source, options, directory, log)
@@ -203,14 +204,9 @@ def plan_parts(
         checker = None
         if mode in ("preflight", "inflight"):
             checker = get_file_format(fmt_name).stream_checker(file_name=source.name, options=options)
-        parts = split_csv(source, max_bytes, directory, on_bytes=checker.feed if checker else None)
-        if checker is not None:
-            report = checker.finish()
-            report.raise_for_problems()
-        log.info(
-            "%s is %d bytes: split into %d uploads of at most %d bytes", source.name, source.size, len(parts), max_bytes
-        )
-        return [(part, part.opener) for part in parts]
+        if seekable(source):
+            return split_in_place(source, checker, inflight=mode == "inflight", max_bytes=max_bytes, log=log)
+        return split_to_copies(source, checker, max_bytes=max_bytes, directory=directory, log=log)
     if mode == "preflight":
         report = preflight(fmt_name, source, options, log)
         log.info("Validated %s: %d rows", source.name, report.rows)
@@ -218,3 +214,69 @@ def plan_parts(
         check_header(fmt_name, source, options)
         return [(source, inflight_opener(fmt_name, source, options))]
     return [(source, source.opener)]
+
+
+def split_in_place(
+    source: PreparedInput, checker: Any, *, inflight: bool, max_bytes: int, log: logging.Logger
+) -> list[tuple[PreparedInput, Callable[[], Any]]]:
+    """Parts as byte ranges of the file, sent from it: no copy, no extra disk, and the in-flight overlap kept.
+
+    How validation in flight and "nothing half-sent" combine: the last part is made as large as the
+    limit allows and goes first. Everything before it is read (and, unless ``mode="none"``, checked)
+    before any request; the last part is checked while it streams, and its request is aborted before
+    its last byte if a row is bad, so Metrika never gets a complete part of a bad file; the other parts
+    follow unchecked, already checked. A problem found before the last part stops everything before a
+    request (the rest is still checked, to report every problem). Without ``inflight`` the ``checker``
+    (if any) checks the whole file first. For a 1 GiB file only the 74 MB before the last part are
+    checked ahead of the sending.
+    """
+    feed = checker.feed if checker is not None else None
+    ranges = split_ranges(source, max_bytes, on_bytes=feed, read_all=checker is not None and not inflight)
+    last = ranges[-1]
+    in_flight = checker is not None and inflight and not checker.total_problems
+    if checker is not None and not in_flight:
+        if inflight:  # a problem before the last part: check the rest too, to report it all
+            with range_opener(source, dataclasses.replace(last, header=b""))() as rest:
+                for chunk in iter(lambda: rest.read(CHUNK_SIZE), b""):
+                    checker.feed(chunk)
+        checker.finish().raise_for_problems()
+
+    def checked_while_sent(body: Any) -> ValidatingReader:  # every attempt from the state before the last part
+        return ValidatingReader(body, copy.deepcopy(checker), body.len)
+
+    log.info(
+        "%s is %d bytes: split into %d uploads of at most %d bytes, sent from the file itself (no copy)%s",
+        source.name,
+        source.size,
+        len(ranges),
+        max_bytes,
+        "; the last part goes first, checked while it streams" if in_flight else "",
+    )
+    folder, slash, file_name = source.name.rpartition("/")
+    stem = file_name.removesuffix(".csv") or "data"
+    parts = []
+    for part in [last, *ranges[:-1]]:
+        name = f"{folder}{slash}{stem}-part{part.index}of{part.count}.csv"  # the file name Metrika is sent
+        wrap = checked_while_sent if in_flight and part is last else None
+        opener = range_opener(source, part, wrap)
+        parts.append((PreparedInput(name=name, size=part.size, opener=opener), opener))
+    return parts
+
+
+def split_to_copies(
+    source: PreparedInput, checker: Any, *, max_bytes: int, directory: str, log: logging.Logger
+) -> list[tuple[PreparedInput, Callable[[], Any]]]:
+    """Parts copied to ``directory``, for a source that can only be read from its start; the copying pass
+    also feeds the ``checker`` (if any), so no part is sent unless every row is good."""
+    parts = split_csv(source, max_bytes, directory, on_bytes=checker.feed if checker else None)
+    if checker is not None:
+        report = checker.finish()
+        report.raise_for_problems()
+    log.info(
+        "%s is %d bytes: split into %d uploads of at most %d bytes (copied: the source cannot seek)",
+        source.name,
+        source.size,
+        len(parts),
+        max_bytes,
+    )
+    return [(part, part.opener) for part in parts]
