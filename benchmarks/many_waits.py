@@ -27,15 +27,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import concurrent.futures
+import cProfile
 import hashlib
+import io
 import json
 import logging
 import os
+import pstats
 import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -85,24 +91,31 @@ class EmulatorTime:
         return self.origin + (wall - self.origin_wall) * self.speed
 
 
+CREATORS = 3  # parallel uploads while creating (Metrika's limit of parallel requests per token)
+
+
 def create_uploadings(url: str, counters: list[int], total: int, clock: EmulatorTime) -> dict[str, tuple[int, float]]:
     """``total`` one-row uploadings, round-robin over ``counters``: id -> (counter, emulator creation time)."""
-    created: dict[str, tuple[int, float]] = {}
     stamp = int(clock.at(time.time())) - 3600
     body = f"ClientId,Target,DateTime\n{VISITOR},paid,{stamp}\n"
-    with requests.Session() as session:
-        session.headers["Authorization"] = f"OAuth {CREATOR_TOKEN}"
-        for n in range(total):
-            counter = counters[n % len(counters)]
-            response = session.post(
-                f"{url}/management/v1/counter/{counter}/offline_conversions/upload",
-                params={"comment": f"benchmark{n}"},  # letters and digits only
-                files={"file": ("data.csv", body, "text/csv")},
-                timeout=60,
-            )
-            response.raise_for_status()
-            created[str(response.json()["uploading"]["id"])] = (counter, clock.at(time.time()))
-    return created
+    local = threading.local()
+
+    def create(n: int) -> tuple[str, tuple[int, float]]:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+            local.session.headers["Authorization"] = f"OAuth {CREATOR_TOKEN}"
+        counter = counters[n % len(counters)]
+        response = local.session.post(
+            f"{url}/management/v1/counter/{counter}/offline_conversions/upload",
+            params={"comment": f"benchmark{n}"},  # letters and digits only
+            files={"file": ("data.csv", body, "text/csv")},
+            timeout=60,
+        )
+        response.raise_for_status()
+        return str(response.json()["uploading"]["id"]), (counter, clock.at(time.time()))
+
+    with concurrent.futures.ThreadPoolExecutor(CREATORS) as pool:
+        return dict(pool.map(create, range(total)))
 
 
 def current_rss_mib() -> float:
@@ -188,13 +201,22 @@ def run_mode(args: argparse.Namespace) -> dict[str, Any]:
         )
         for uploading_id, (counter, _) in created.items()
     ]
+    if args.trace_memory:
+        tracemalloc.start(8)
+    profiler = cProfile.Profile() if args.profile else None
     rss_before = current_rss_mib()
     cpu_before = time.process_time()
     wall_before = time.time()
+    if profiler:
+        profiler.enable()
     fired, longest_stall = asyncio.run(await_all(triggers))
+    if profiler:
+        profiler.disable()
     wall = time.time() - wall_before
     cpu = time.process_time() - cpu_before
     peak = peak_rss_mib()
+    if args.profile:
+        write_profile(Path(args.profile) / f"{args.child}.txt", profiler)
 
     stats = client.request_stats()
     per_counter = []
@@ -241,6 +263,22 @@ def run_mode(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def write_profile(path: Path, profiler: cProfile.Profile | None) -> None:
+    """Where the waiting's CPU went (cProfile, by own and by cumulative time) and, with ``--trace-memory``,
+    which lines hold the most memory at its end (tracemalloc)."""
+    out = io.StringIO()
+    if profiler is not None:
+        for order in ("tottime", "cumulative"):
+            out.write(f"== CPU by {order} ==\n")
+            pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(25)
+    if tracemalloc.is_tracing():
+        out.write("== memory held at the end, by line (tracemalloc) ==\n")
+        for stat in tracemalloc.take_snapshot().statistics("lineno")[:25]:
+            out.write(f"{stat}\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(out.getvalue())
+
+
 # -- parent: run the modes and print the table ----------------------------------------------------------
 
 
@@ -259,7 +297,8 @@ def print_table(results: list[dict[str, Any]], args: argparse.Namespace) -> None
     print(
         f"\n{args.uploadings} uploadings on {args.counters} counters; emulator speed x{args.speed:g}, "
         f"stage {args.stage_seconds:g} s (terminal after {4 * args.stage_seconds:g} emulator s); "
-        f"poll {args.poll:g} s -> {args.max_poll:g} s (emulator seconds)\n"
+        f"poll {args.poll:g} s -> {args.max_poll:g} s (emulator seconds); "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n"
     )
     rows = [
         ("events (status: count)", lambda r: ", ".join(f"{k}: {v}" for k, v in sorted(r["statuses"].items()))),
@@ -303,6 +342,8 @@ def main() -> None:
     parser.add_argument("--max-poll", type=float, default=300.0, help="longest poll interval, emulator seconds")
     parser.add_argument("--modes", default="shared,naive")
     parser.add_argument("--json", help="also write the raw figures here")
+    parser.add_argument("--profile", help="write each mode's CPU profile of the waiting into this directory")
+    parser.add_argument("--trace-memory", action="store_true", help="with --profile: where memory is held (slow)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parse_args(
@@ -324,13 +365,18 @@ def main() -> None:
             command += [
                 f"--{k.replace('_', '-')}={v}"
                 for k, v in vars(args).items()
-                if k in {"uploadings", "counters", "speed", "stage_seconds", "poll", "max_poll"}
+                if k in {"uploadings", "counters", "speed", "stage_seconds", "poll", "max_poll", "profile"} and v
             ]
+            if args.trace_memory:
+                command.append("--trace-memory")
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
                 sys.exit(f"the {mode} run failed (exit {done.returncode}):\n{done.stderr[-5000:]}")
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print_table(results, args)
+    for mode in args.modes.split(",") if args.profile else ():
+        print(f"\nProfile of the {mode} waiting ({args.profile}/{mode}.txt):")
+        print((Path(args.profile) / f"{mode}.txt").read_text())
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
 
