@@ -1,26 +1,33 @@
-"""The example DAG in a real Airflow 3 deployment against the Metrika emulator, with processes killed on purpose.
+"""The example DAG in real Airflow deployments against the Metrika emulator, with processes killed on purpose.
 
-    scripts/deployment_test.sh            (sets up .venv/af3, cleans up every process whatever happens)
-    python scripts/deployment_test.py --workdir DIR [--keep]
+    scripts/deployment_test.sh [local] [celery] [airflow2]   (sets up the venvs and Redis, cleans up every process)
+    python scripts/deployment_test.py --workdir DIR --af3 VENV [--af2 VENV] [--modes local,celery,airflow2]
 
-Starts the Airflow components as separate processes (api-server with one worker, dag-processor,
-scheduler with the LocalExecutor on SQLite, triggerer) and the emulator with a frozen clock, so a
-wait stays deferred until this script advances the clock. It triggers `metrika_crm_to_offline_conversions`
-through the REST API without a logical date, and checks:
+Each mode starts its own deployment (see scripts/deployment_cluster.py) with the emulator on a frozen clock, so a
+wait stays deferred until this script advances the clock, triggers `metrika_crm_to_offline_conversions`
+(on Airflow 3 through the REST API without a logical date) and checks:
 
-* the waits really deferred: the sensor's task state is DEFERRED and the triggerer process runs the trigger;
-* the triggerer SIGKILLed while waits are deferred, then a new one started: the runs succeed, nothing resent;
-* the emulator SIGKILLed and restarted (state kept) while waits are deferred: the runs succeed;
-* two triggerers at once: every wait is run by one triggerer and ends once; the status requests per poll
-  cycle are measured against one triggerer;
-* the upload task's process SIGKILLed after its upload was stored but before the answer came: Airflow
-  retries, the retry finds the upload, one uploading;
-* the upload task's process SIGKILLed while the emulator holds its 16 MB upload unread (the body cannot
-  have been sent whole): Airflow retries, the killed upload is never stored, one uploading.
+local     Airflow 3.3, LocalExecutor (api-server, scheduler, dag-processor, triggerers):
+          * the waits really deferred: the sensor's task state is DEFERRED and the triggerer process runs the trigger;
+          * the triggerer SIGKILLed while waits are deferred, then a new one started: runs succeed, nothing resent;
+          * the emulator SIGKILLed and restarted (state kept) while waits are deferred: the runs succeed;
+          * two triggerers at once: every wait ends once; status requests per poll cycle measured;
+          * triggerer queues: the provider's tasks on the "metrika" queue (a cluster policy), one triggerer on
+            `--queues default` that must leave them alone, one on `--queues metrika` that runs them all;
+            status requests per poll cycle measured;
+          * the upload task's process SIGKILLed after its upload was stored but before the answer came: Airflow
+            retries, the retry finds the upload, one uploading;
+          * the upload task's process SIGKILLed while the emulator holds its 16 MB upload unread: Airflow
+            retries, the killed upload is never stored, one uploading;
+celery    Airflow 3.3, CeleryExecutor with two workers on a Redis broker: runs succeed with the waits deferred,
+          both workers ran tasks, and the two upload-task kills above.
+airflow2  Airflow 2.11, SequentialExecutor (scheduler, triggerer): the deferral, the triggerer SIGKILL and restart,
+          and the two upload-task kills above (there through the fingerprint: 2.11 has no task state store).
 
-After every scenario each run must hold exactly one uploading in the emulator (the upload task's XCom
-ids are exactly the stored uploadings). Prints a PASS/FAIL table; exits 1 if anything failed.
-Every wait is bounded. Component pids (process groups) are written to DIR/pids for the shell trap.
+After every scenario each run must hold exactly one uploading in the emulator (the upload task's XCom ids are
+exactly the stored uploadings). Prints a PASS/FAIL table per mode and ends with one summary line of all checks;
+exits 1 if anything failed. Every wait is bounded; a failed mode prints its components' log tails.
+Component pids (process groups) are written to DIR/<mode>/pids for the shell trap.
 """
 
 from __future__ import annotations
@@ -30,11 +37,9 @@ import contextlib
 import json
 import os
 import re
-import secrets
+import shutil
 import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -45,210 +50,45 @@ from typing import Any
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "example_dags")]
+sys.path[:0] = [str(ROOT), str(ROOT / "example_dags"), str(ROOT / "scripts")]
 
 from demo_crm import create_crm_database  # noqa: E402
-from demo_runner import airflow_env, migrate  # noqa: E402
+from deployment_cluster import (  # noqa: E402
+    DAG_ID,
+    UPLOAD_TASK,
+    WAIT_TASK,
+    Airflow2Deployment,
+    Component,
+    Deployment,
+    ScenarioFailed,
+    free_port,
+    sending_blocked,
+    wait_until,
+)
 
 from airflow_provider_metrika.emulator.testing import EmulatorProcess  # noqa: E402
 
-DAG_ID = "metrika_crm_to_offline_conversions"
-UPLOAD_TASK = "upload_offline_conversions"
-WAIT_TASK = "wait_for_processing"
 UPLOAD_ROUTE = re.compile(r"offline_conversions/upload$")
 STATUS_ROUTE = re.compile(r"offline_conversions/uploading")  # the list and the get-by-id
 MEASURE_SECONDS = 12.0  # the window in which status requests and poll cycles are counted
 # Rows added to the CRM before the in-flight kill: a CSV far bigger than the kernel's socket buffers, so
 # the killed process is still writing the body (the emulator never receives a complete upload from it).
 BIG_EXTRA_DEALS = 300_000
-
-
-class ScenarioFailed(Exception):
-    """A bounded wait ran out or a precondition did not hold: the scenario cannot go on."""
-
-
-def wait_until(what: str, predicate: Callable[[], Any], timeout: float, every: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise ScenarioFailed(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Component:
-    """One Airflow process (its own process group), its output in a log file."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], logs: Path):
-        self.name = name
-        self.log_path = logs / f"{name}.log"
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group: the component and every child it forked, as a crash would."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-
-class Deployment:
-    def __init__(self, workdir: Path, venv_bin: Path):
-        self.workdir = workdir
-        self.venv_bin = venv_bin
-        self.logs = workdir / "logs"
-        self.logs.mkdir(parents=True, exist_ok=True)
-        self.pidfile = workdir / "pids"
-        self.components: list[Component] = []
-        self.emulator: EmulatorProcess | None = None
-        self.env: dict[str, str] = {}
-        self.api_url = ""
-
-    # -- processes -------------------------------------------------------------------------------
-    def _write_pids(self) -> None:
-        groups = [c.pid for c in self.components if c.process.poll() is None]
-        if self.emulator is not None and self.emulator.pid:
-            groups.append(self.emulator.pid)
-        self.pidfile.write_text("".join(f"{pid}\n" for pid in groups))
-
-    def start(self, name: str, *args: str) -> Component:
-        component = Component(name, [str(self.venv_bin / "airflow"), *args], self.env, self.logs)
-        self.components.append(component)
-        self._write_pids()
-        return component
-
-    def kill(self, component: Component) -> None:
-        component.kill()
-        self._write_pids()
-
-    def start_emulator(self, port: int = 0) -> EmulatorProcess:
-        assert self.emulator is not None
-        self.emulator.port = port
-        self.emulator.start()
-        self._write_pids()
-        return self.emulator
-
-    def kill_emulator(self) -> None:
-        assert self.emulator is not None
-        os.killpg(self.emulator.pid, signal.SIGKILL)
-        self.emulator.stop()
-        self._write_pids()
-
-    def stop_all(self) -> None:
-        for component in reversed(self.components):
-            component.kill()
-        if self.emulator is not None:
-            self.emulator.stop()
-        self.pidfile.write_text("")
-
-    # -- setup -----------------------------------------------------------------------------------
-    def configure(self, crm_db: Path, emulator_url: str) -> None:
-        api_port = free_port()
-        self.api_url = f"http://127.0.0.1:{api_port}"
-        env = airflow_env(self.workdir, emulator_url, crm_db)
-        env.update(
-            {
-                "PATH": f"{self.venv_bin}{os.pathsep}{env.get('PATH', '')}",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-                # LocalExecutor starts this many worker processes up front
-                "AIRFLOW__CORE__PARALLELISM": "4",
-                # tasks report their state through the api-server's execution API, signed with a shared secret
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
-                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-                "AIRFLOW__API__PORT": str(api_port),
-                "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API__WORKERS": "1",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",  # a test deployment: no login
-                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-                "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "2",
-                # runs are triggered by this script only (else the daily DAG adds its own run)
-                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
-                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
-                "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-                # a dead triggerer's triggers move to a live one after this many seconds without a heartbeat
-                "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
-                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-                # one new trigger per triggerer loop, so two triggerers share the waits
-                "AIRFLOW__TRIGGERER__MAX_TRIGGER_TO_SELECT_PER_LOOP": "1",
-                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            }
-        )
-        self.env = env
-
-    # -- REST API --------------------------------------------------------------------------------
-    def api(self, method: str, path: str, *, accept: tuple[int, ...] = (), **kwargs: Any) -> Any:
-        """One REST call, resent on a timeout or a dropped connection: a busy one-worker api-server on
-        SQLite can take longer than a read timeout, and that is not what this test is about. Only
-        idempotent calls come here (GETs, and a trigger with its own run id, whose resend gets 409)."""
-        for attempt in range(1, 6):
-            try:
-                response = requests.request(method, f"{self.api_url}/api/v2{path}", timeout=60, **kwargs)
-            except (requests.Timeout, requests.ConnectionError):
-                if attempt == 5:
-                    raise
-                time.sleep(2 * attempt)
-                continue
-            if response.status_code in accept:
-                return None
-            response.raise_for_status()
-            return response.json()
-        raise AssertionError("unreachable")
-
-    def api_ready(self) -> bool:
-        try:
-            return requests.get(f"{self.api_url}/api/v2/dags/{DAG_ID}", timeout=10).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def trigger(self) -> str:
-        """A run triggered by hand without a logical date (so with no data interval)."""
-        run_id = f"manual__{datetime.now(UTC).isoformat()}"
-        # a resent trigger (its first answer lost) finds the run it created: 409, not a second run
-        self.api("POST", f"/dags/{DAG_ID}/dagRuns", json={"dag_run_id": run_id, "logical_date": None}, accept=(409,))
-        return run_id
-
-    def run_state(self, run_id: str) -> str:
-        return self.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
-
-    def task(self, run_id: str, task_id: str) -> dict[str, Any]:
-        return self.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}")
-
-    def uploading_id(self, run_id: str) -> str | None:
-        path = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{UPLOAD_TASK}/xcomEntries/uploading_id"
-        try:
-            return str(self.api("GET", path)["value"])
-        except requests.HTTPError:
-            return None
+# Airflow 3 logs trigger records as JSON lines, Airflow 2 as text: "[time] {file:line} LEVEL - message".
+TEXT_LOG_LINE = re.compile(r"^\[(?P<timestamp>[^\]]+)\] \{[^}]*\} \w+ - (?P<event>.*)$")
+FIRED = re.compile(r"^Trigger( .+)? fired")
 
 
 class DeploymentTest:
-    def __init__(self, deployment: Deployment, crm_db: Path):
+    def __init__(self, deployment: Deployment, crm_db: Path, mode: str):
         self.d = deployment
+        self.mode = mode
         self.crm_db = crm_db
         self.results: list[tuple[str, bool, str]] = []
         self.figures: list[tuple[str, str]] = []
         self.runs: list[str] = []
         self.triggerers: list[Component] = []
+        self.workers: list[Component] = []
 
     @property
     def emu(self):
@@ -257,7 +97,7 @@ class DeploymentTest:
 
     # -- checks ------------------------------------------------------------------------------------
     def check(self, name: str, ok: bool, detail: str = "") -> bool:
-        self.results.append((name, bool(ok), detail))
+        self.results.append((f"{self.mode}: {name}", bool(ok), detail))
         print(f"{'PASS' if ok else 'FAIL'}  {name}  {detail}", flush=True)
         return bool(ok)
 
@@ -294,17 +134,15 @@ class DeploymentTest:
         folder = self.task_log_folder(run_id)
         logs: dict[int, list[dict[str, Any]]] = {}
         for path in folder.glob("attempt=*.log.trigger.*.log"):
-            records = []
-            for line in path.read_text(errors="replace").splitlines():
-                with contextlib.suppress(ValueError):
-                    records.append(json.loads(line))
+            records = [r for r in map(log_record, path.read_text(errors="replace").splitlines()) if r]
             logs.setdefault(int(path.name.rsplit(".", 2)[-2]), []).extend(records)
         return logs
 
     def started_by(self, run_id: str) -> dict[int, int]:
         """How many times each triggerer job started the run's wait trigger."""
         return {
-            job: sum(1 for r in records if str(r.get("event", "")).endswith(" starting"))
+            # Airflow 2 logs "trigger ... starting" in the triggerer's own log: there, a trigger log is the start
+            job: sum(1 for r in records if str(r.get("event", "")).endswith(" starting")) or int(bool(records))
             for job, records in self.trigger_logs(run_id).items()
         }
 
@@ -331,7 +169,7 @@ class DeploymentTest:
     def fired_events(self, run_id: str) -> int:
         """How many events the run's wait trigger fired, over every triggerer that ran it."""
         logs = self.trigger_logs(run_id).values()
-        return sum(1 for records in logs for record in records if record.get("event") == "Trigger fired event")
+        return sum(1 for records in logs for record in records if FIRED.match(str(record.get("event", ""))))
 
     def deferrals(self, run_id: str) -> int:
         """How many times the wait task logged that it deferred (the task's own log, attempt 1)."""
@@ -356,15 +194,17 @@ class DeploymentTest:
     def check_one_uploading_per_run(self, label: str) -> None:
         """The upload XComs of every run so far name exactly the stored uploadings, one each."""
         stored = sorted(str(u["id"]) for u in self.emu.uploadings(kind="offline_conversions"))
-        pushed = sorted(str(self.d.uploading_id(run_id)) for run_id in self.runs)
+        per_run = [self.d.upload_ids(run_id) for run_id in self.runs]
+        pushed = sorted(i for ids in per_run for i in ids)
         self.check(
             f"{label}: exactly one uploading per run",
-            stored == pushed and len(set(pushed)) == len(self.runs),
+            stored == pushed and all(len(ids) == 1 for ids in per_run) and len(set(pushed)) == len(self.runs),
             f"{len(self.runs)} runs, stored {stored}, XCom {pushed}",
         )
 
-    def start_triggerer(self) -> Component:
-        triggerer = self.d.start(f"triggerer-{len(self.triggerers) + 1}", "triggerer", "--skip-serve-logs")
+    def start_triggerer(self, *args: str, env: dict[str, str] | None = None) -> Component:
+        name = f"triggerer-{len(self.triggerers) + 1}"
+        triggerer = self.d.start(name, "triggerer", "--skip-serve-logs", *args, env=env)
         self.triggerers.append(triggerer)
         return triggerer
 
@@ -392,16 +232,10 @@ class DeploymentTest:
         self.check(
             "the triggers run in the triggerer process",
             len(first_jobs) == 1,
-            f"trigger logs of triggerer job {sorted(first_jobs)}: 'trigger ... starting'",
+            f"trigger logs (attempt=1.log.trigger.<job id>.log) of triggerer job {sorted(first_jobs)}",
         )
-        lists, cycles, per_cycle = self.measure_polling(runs)
-        self.figures.append(
-            (
-                "one triggerer",
-                f"{len(runs)} waits: {lists} status requests in {MEASURE_SECONDS:g} s over {sum(cycles.values())} "
-                f"poll cycles = {per_cycle:.2f} per counter per cycle",
-            )
-        )
+        if self.mode == "local":
+            self.measure_one_triggerer(runs)
         posts = self.upload_posts()
         self.d.kill(self.triggerers[-1])
         self.start_triggerer()
@@ -418,6 +252,16 @@ class DeploymentTest:
             f"{[self.fired_events(r) for r in runs]}",
         )
         self.check_one_uploading_per_run("after the triggerer kill")
+
+    def measure_one_triggerer(self, runs: list[str]) -> None:
+        lists, cycles, per_cycle = self.measure_polling(runs)
+        self.figures.append(
+            (
+                "one triggerer",
+                f"{len(runs)} waits: {lists} status requests in {MEASURE_SECONDS:g} s over {sum(cycles.values())} "
+                f"poll cycles = {per_cycle:.2f} per counter per cycle",
+            )
+        )
 
     def scenario_emulator_restarted(self) -> None:
         run_id = self.d.trigger()
@@ -470,18 +314,6 @@ class DeploymentTest:
         self.check_one_uploading_per_run("after two triggerers")
         self.d.kill(two)
 
-    def _upload_task_process(self, run_id: str) -> int:
-        """The pid of the upload task's own process (``airflow worker -- <ti id>``), once it runs."""
-        ti = self.d.task(run_id, UPLOAD_TASK)
-        pid = ti.get("pid")
-        if ti["state"] != "running" or not pid:
-            return 0
-        try:
-            title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            return 0
-        return pid if ti["id"] in title else 0
-
     def scenario_task_killed_after_stored(self) -> None:
         self.emu.inject_fault(method="POST", path=UPLOAD_ROUTE.pattern, action="drop_response", seconds=60, times=1)
         stored_before = len(self.emu.uploadings(kind="offline_conversions"))
@@ -493,7 +325,7 @@ class DeploymentTest:
             lambda: len(self.emu.uploadings(kind="offline_conversions")) > stored_before,
             180,
         )
-        pid = wait_until("the upload task's process", lambda: self._upload_task_process(run_id), 30)
+        pid = wait_until("the upload task's process", lambda: self.d.upload_task_process(run_id), 30)
         os.kill(pid, signal.SIGKILL)
         self.wait_success([run_id])
         tries = self.d.task(run_id, UPLOAD_TASK)["try_number"]
@@ -512,7 +344,7 @@ class DeploymentTest:
         run_id = self.d.trigger()
         self.runs.append(run_id)
         # the hook gives up on a body it cannot send within its 10 s connect timeout: be ready before the send
-        pid = wait_until("the upload task's process", lambda: self._upload_task_process(run_id), 240, every=0.2)
+        pid = wait_until("the upload task's process", lambda: self.d.upload_task_process(run_id), 240, every=0.2)
 
         def hit() -> bool:
             return any(f["id"] == fault and f["hits"] for f in self.emu.faults())
@@ -536,6 +368,70 @@ class DeploymentTest:
         )
         self.check_one_uploading_per_run("after the kill mid-upload")
 
+    def scenario_celery_runs(self) -> None:
+        runs = [self.d.trigger() for _ in range(3)]
+        self.runs += runs
+        self.wait_deferred(runs)
+        wait_until("the triggerer to start the triggers", lambda: all(self.started_by(r) for r in runs), 90)
+        self.check(
+            "waits deferred to the triggerer process (sensor DEFERRED, trigger logs of the triggerer job)",
+            all(self.deferrals(r) == 1 for r in runs),
+            f"{len(runs)} runs, triggerer jobs {sorted({job for r in runs for job in self.started_by(r)})}",
+        )
+        self.wait_success(runs)
+        executed = {worker.name: worker.log().count("Executing workload in Celery") for worker in self.workers}
+        self.check(
+            "runs succeed, both Celery workers ran tasks, every wait fired once",
+            all(executed.values()) and all(self.fired_events(r) == 1 for r in runs),
+            f"tasks executed per worker {executed}",
+        )
+        self.check_one_uploading_per_run("after the Celery runs")
+
+    def scenario_triggerer_queues(self) -> None:
+        """Two triggerers on two queues: the provider's waits (queue "metrika") all go to the metrika one."""
+        for triggerer in self.triggerers:
+            self.d.kill(triggerer)
+        scheduler = next(c for c in self.d.components if c.name.startswith("scheduler"))
+        self.d.kill(scheduler)
+        # a deferring task gives its trigger its own queue only with queues_enabled (read in the task process)
+        self.d.env["AIRFLOW__TRIGGERER__QUEUES_ENABLED"] = "True"
+        self.d.start("scheduler-queues", "scheduler", "--skip-serve-logs")
+        other = self.start_triggerer("--queues", "default")
+        wait_until("the default-queue triggerer to start", lambda: "Starting the triggerer" in other.log(), 120)
+        runs = [self.d.trigger() for _ in range(4)]
+        self.runs += runs
+        self.wait_deferred(runs)
+        # the default-queue triggerer alone, alive and idle, must leave the metrika triggers unassigned
+        time.sleep(8)
+        alone = self.d.wait_triggers(runs)
+        self.start_triggerer("--queues", "metrika")
+        wait_until("the metrika triggerer to start the triggers", lambda: all(self.started_by(r) for r in runs), 120)
+        lists, cycles, per_cycle = self.measure_polling(runs)
+        assigned = self.d.wait_triggers(runs)
+        jobs = {job for r in runs for job in self.started_by(r)}
+        self.figures.append(
+            (
+                "two triggerers on two queues",
+                f"{len(runs)} waits all on the metrika triggerer (job {sorted(jobs)}): {lists} status requests in "
+                f"{MEASURE_SECONDS:g} s over {sum(cycles.values())} poll cycles "
+                f"= {per_cycle:.2f} per counter per cycle",
+            )
+        )
+        self.wait_success(runs)
+        self.check(
+            "triggerer queues: the waits carry queue 'metrika'; the default-queue triggerer left them alone, "
+            "the metrika triggerer ran them all, once each",
+            all(queue == "metrika" and job is None for _, queue, job in alone)
+            and all(queue == "metrika" for _, queue, _ in assigned)
+            and len({job for _, _, job in assigned}) == 1
+            and len(jobs) == 1
+            and all(self.fired_events(r) == 1 for r in runs),
+            f"(run, queue, triggerer job) with the default-queue triggerer alone for 8 s: "
+            f"{[(q, j) for _, q, j in alone]}; then {[(q, j) for _, q, j in assigned]}; "
+            f"trigger logs by job {sorted(jobs)}; default-queue triggerer still up: {other.process.poll() is None}",
+        )
+        self.check_one_uploading_per_run("after the queued triggerers")
+
     def grow_crm(self, deals: int) -> None:
         """Add paid deals of yesterday (UTC) to the CRM, so the next run extracts a big file."""
         midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -549,14 +445,31 @@ class DeploymentTest:
                 ((first + i, 1 + i % 100, stamp(i), stamp(i)) for i in range(deals)),
             )
 
-    def run(self) -> None:
-        for scenario in (
+    def scenarios(self) -> list[Callable[[], None]]:
+        if self.mode == "celery":
+            return [
+                self.scenario_celery_runs,
+                self.scenario_task_killed_after_stored,
+                self.scenario_task_killed_mid_upload,
+            ]
+        if self.mode == "airflow2":
+            return [
+                self.scenario_triggerer_killed,
+                self.scenario_task_killed_after_stored,
+                self.scenario_task_killed_mid_upload,
+            ]
+        return [
             self.scenario_triggerer_killed,
             self.scenario_emulator_restarted,
             self.scenario_two_triggerers,
+            # before the mid-upload kill, which leaves the CRM with a big day to upload on every later run
+            self.scenario_triggerer_queues,
             self.scenario_task_killed_after_stored,
             self.scenario_task_killed_mid_upload,
-        ):
+        ]
+
+    def run(self) -> None:
+        for scenario in self.scenarios():
             started = time.monotonic()
             name = scenario.__name__.removeprefix("scenario_")
             print(f"--- {name}", flush=True)
@@ -567,75 +480,111 @@ class DeploymentTest:
             print(f"    ({time.monotonic() - started:.0f} s)", flush=True)
 
 
-def sending_blocked(pid: int, port: int) -> str:
-    """Evidence that ``pid`` is blocked writing a request body to ``port``: unsent bytes queued, a thread asleep."""
-    listing = subprocess.run(
-        ["ss", "-tnpH", "state", "established", "dst", f"127.0.0.1:{port}"], capture_output=True, text=True
-    ).stdout
-    queued = [int(line.split()[1]) for line in listing.splitlines() if f"pid={pid}," in line]
-    sleeping = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            if (task / "wchan").read_text().strip() in ("sk_stream_wait_memory", "wait_woken"):
-                sleeping.append(task.name)
-    if queued and max(queued) > 0 and sleeping:
-        return f"{max(queued)} bytes queued unsent, thread {sleeping[0]} waiting for socket space"
-    return ""
+def log_record(line: str) -> dict[str, Any] | None:
+    """One trigger log line as a record with ``event`` and ``timestamp``: a JSON line (Airflow 3) or text (2)."""
+    with contextlib.suppress(ValueError):
+        record = json.loads(line)
+        return record if isinstance(record, dict) else None
+    match = TEXT_LOG_LINE.match(line)
+    return match.groupdict() if match else None
 
 
-def print_table(results: list[tuple[str, bool, str]], figures: list[tuple[str, str]], wall: float) -> None:
-    width = max(len(name) for name, _, _ in results)
-    print(f"\nDeployment test (Airflow {airflow_version()}, LocalExecutor, SQLite), {wall:.0f} s")
+def start_redis(deployment: Deployment) -> str:
+    """Redis from the Debian package on a free port, in memory only: the Celery broker and result backend."""
+    port = free_port()
+    command = [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+    deployment.start_process("redis", [*command, "--save", "", "--appendonly", "no"])
+    url = f"redis://127.0.0.1:{port}/0"
+    wait_until(
+        "Redis to accept connections", lambda: "Ready to accept connections" in deployment.components[-1].log(), 60
+    )
+    return url
+
+
+def run_mode(mode: str, workdir: Path, venv_bin: Path) -> tuple[list[tuple[str, bool, str]], list[tuple[str, str]]]:
+    """One deployment from start to stop: its checks and figures; on a failure, its components' log tails."""
+    started = time.monotonic()
+    workdir.mkdir(parents=True, exist_ok=True)
+    if mode == "airflow2":
+        deployment: Deployment = Airflow2Deployment(workdir, venv_bin)
+    else:
+        deployment = Deployment(workdir, venv_bin, "CeleryExecutor" if mode == "celery" else "LocalExecutor")
+    crm_db = create_crm_database(workdir / "crm.db", customers=500, deals=3000)
+    # frozen clock: waits end when told; the emulator runs on this driver's interpreter (it needs no Airflow)
+    deployment.emulator = EmulatorProcess(str(workdir / "emulator.db"))
+    test = DeploymentTest(deployment, crm_db, mode)
+    version = deployment.airflow_version()
+    print(f"=== {mode}: Airflow {version}, {deployment.executor}", flush=True)
+    try:
+        deployment.start_emulator()
+        deployment.configure(crm_db, deployment.emulator.url)
+        if mode == "celery":
+            deployment.use_celery(start_redis(deployment))
+        if mode == "local":
+            deployment.write_queue_policy()
+        deployment.migrate()
+        deployment.start_components()
+        for number in (1, 2) if mode == "celery" else ():
+            test.workers.append(
+                deployment.start(
+                    f"celery-worker-{number}",
+                    *("celery", "worker", "--celery-hostname", f"worker{number}@%h", "--skip-serve-logs"),
+                    *("--without-gossip", "--without-mingle"),
+                )
+            )
+        test.start_triggerer()
+        wait_until("the deployment to serve the DAG", deployment.ready, 240, every=1.0)
+        print(f"deployment up in {time.monotonic() - started:.0f} s; logs in {deployment.logs}", flush=True)
+        test.run()
+    except (ScenarioFailed, RuntimeError, requests.RequestException, OSError, sqlite3.Error) as error:
+        test.check("deployment started", False, str(error))
+    finally:
+        deployment.stop_all()
+    title = f"{mode}: Airflow {version}, {deployment.executor}, SQLite"
+    print_table(title, test.results, test.figures, time.monotonic() - started)
+    if not all(ok for _, ok, _ in test.results):
+        for component in [*deployment.components, deployment.emulator]:
+            path = Path(component.log_path)
+            print(f"\n--- last lines of {path.stem} ({path}) ---")
+            print("\n".join(path.read_text(errors="replace").splitlines()[-25:]))
+    return test.results, test.figures
+
+
+def print_table(title: str, results: list[tuple[str, bool, str]], figures: list[tuple[str, str]], wall: float) -> None:
+    width = max((len(name) for name, _, _ in results), default=5)
+    print(f"\nDeployment test ({title}), {wall:.0f} s")
     print(f"{'result':<6}  {'check':<{width}}  detail")
     for name, ok, detail in results:
         print(f"{'PASS' if ok else 'FAIL':<6}  {name:<{width}}  {detail}")
     for name, value in figures:
         print(f"figure  {name}: {value}")
-    failed = sum(1 for _, ok, _ in results if not ok)
-    print(f"deployment: {len(results) - failed} passed, {failed} failed")
-
-
-def airflow_version() -> str:
-    import airflow
-
-    return airflow.__version__
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", type=Path, required=True, help="AIRFLOW_HOME, logs, databases and the pid file")
+    parser.add_argument("--workdir", type=Path, required=True, help="AIRFLOW_HOMEs, logs, databases and pid files")
+    parser.add_argument("--af3", type=Path, required=True, help="the Airflow 3.3 virtualenv")
+    parser.add_argument("--af2", type=Path, help="the Airflow 2.11 virtualenv (for the airflow2 mode)")
+    parser.add_argument("--modes", default="local,celery,airflow2", help="comma-separated: local, celery, airflow2")
     args = parser.parse_args()
-    if not airflow_version().startswith("3."):
-        print(f"the deployment test needs Airflow 3 (this is {airflow_version()})", file=sys.stderr)
-        return 2
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = sorted(set(modes) - {"local", "celery", "airflow2"})
+    if unknown or ("airflow2" in modes and args.af2 is None):
+        parser.error(f"unknown modes {unknown}" if unknown else "the airflow2 mode needs --af2")
     started = time.monotonic()
-    workdir = args.workdir.resolve()
-    deployment = Deployment(workdir, Path(sys.executable).parent)
-    crm_db = create_crm_database(workdir / "crm.db", customers=500, deals=3000)
-    deployment.emulator = EmulatorProcess(str(workdir / "emulator.db"))  # frozen clock: waits end when told
-    test = DeploymentTest(deployment, crm_db)
-    try:
-        deployment.start_emulator()
-        deployment.configure(crm_db, deployment.emulator.url)
-        migrate(deployment.env)
-        deployment.start("api-server", "api-server")
-        deployment.start("scheduler", "scheduler", "--skip-serve-logs")
-        deployment.start("dag-processor", "dag-processor")
-        test.start_triggerer()
-        wait_until("the api-server to serve the DAG", deployment.api_ready, 240, every=1.0)
-        print(f"deployment up in {time.monotonic() - started:.0f} s; logs in {deployment.logs}", flush=True)
-        test.run()
-    except (ScenarioFailed, RuntimeError, requests.RequestException, OSError) as error:
-        test.check("deployment started", False, str(error))
-    finally:
-        deployment.stop_all()
-    print_table(test.results, test.figures, time.monotonic() - started)
-    if not all(ok for _, ok, _ in test.results):
-        for component in deployment.components:
-            print(f"\n--- last lines of {component.name} ({component.log_path}) ---")
-            print("\n".join(component.log().splitlines()[-25:]))
-        return 1
-    return 0
+    results: list[tuple[str, bool, str]] = []
+    for mode in modes:
+        venv = args.af2 if mode == "airflow2" else args.af3
+        mode_results, _ = run_mode(mode, args.workdir.resolve() / mode, venv.resolve() / "bin")
+        results += mode_results
+    failed = [name for name, ok, _ in results if not ok]
+    for name in failed:
+        print(f"FAILED  {name}")
+    print(
+        f"deployment: {len(results) - len(failed)} passed, {len(failed)} failed "
+        f"({', '.join(modes)}; {time.monotonic() - started:.0f} s)"
+    )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
