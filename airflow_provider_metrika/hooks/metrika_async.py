@@ -8,6 +8,7 @@ lookup included: it goes through ``get_async_connection``).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
@@ -35,6 +36,10 @@ from airflow_provider_metrika.hooks.metrika import (
 )
 from airflow_provider_metrika.hooks.retry import RetryPolicy, decode_response, raise_transport_failure
 from airflow_provider_metrika.uploads import Uploading, UploadKind, get_upload_kind
+
+#: Answers longer than this are decoded (JSON, and every string checked for the token) on a worker thread: a list
+#: page of a thousand uploadings is tens of milliseconds of CPU, which would stall every trigger of the triggerer.
+OFF_LOOP_CHARS = 64 * 1024
 
 
 class MetrikaAsyncHook:
@@ -95,7 +100,8 @@ class MetrikaAsyncHook:
                         text = await response.text(encoding="utf-8", errors="replace")
                 except (TimeoutError, aiohttp.ClientError) as error:
                     raise_transport_failure(error, idempotent=idempotent, method=method, path=path)
-            return decode_response(
+            decode = functools.partial(
+                decode_response,
                 status,
                 text,
                 method=method,
@@ -104,6 +110,7 @@ class MetrikaAsyncHook:
                 secrets=(settings.token,),
                 idempotent=idempotent,
             )
+            return await asyncio.to_thread(decode) if len(text) > OFF_LOOP_CHARS else decode()
 
         return await self.retry_policy.acall(attempt, sleep=self._sleep, what=f"{method} {path}")
 

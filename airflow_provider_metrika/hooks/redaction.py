@@ -203,15 +203,18 @@ class Redactor:
 
         The placeholder itself never counts (a secret may share a run with its name, "client-secret-...").
         """
-        text = text.replace(self.withheld, " ")
-        if not self._fragments or len(unicodedata.normalize("NFKC", text)) < self._sizes[0]:
+        verdict = self._verdicts.get(text)  # first: a list page repeats its keys and values thousands of times
+        if verdict is not None:
+            return verdict
+        if not self._fragments or (text.isascii() and len(text) < self._sizes[0]):
             return False  # every decoding shortens text: too short to hold a fragment in any form
-        verdict = self._verdicts.get(text)
-        if verdict is None:
-            verdict = any(self._holds_fragment(skeleton(form)) for form in decoded_forms(text))
-            if len(self._verdicts) >= _VERDICTS_KEPT:
-                self._verdicts.clear()
-            self._verdicts[text] = verdict
+        original, text = text, text.replace(self.withheld, " ")
+        if len(unicodedata.normalize("NFKC", text)) < self._sizes[0]:
+            return False
+        verdict = any(self._holds_fragment(skeleton(form)) for form in decoded_forms(text))
+        if len(self._verdicts) >= _VERDICTS_KEPT:
+            self._verdicts.clear()
+        self._verdicts[original] = verdict
         return verdict
 
     def _holds_fragment(self, shape: str) -> bool:

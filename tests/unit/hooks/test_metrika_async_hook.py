@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -319,3 +320,25 @@ async def test_missing_connection(mocker):
     mocker.patch.object(connection_module, "get_async_connection", side_effect=AirflowNotFoundException("missing"))
     with pytest.raises(MetrikaConfigError, match="'absent' is not defined"):
         await MetrikaAsyncHook("absent").get_uploading("calls", 42, 1)
+
+
+async def test_a_long_answer_is_decoded_off_the_event_loop_a_short_one_on_it(hook, api, mocker):
+    from airflow_provider_metrika.hooks import metrika_async
+
+    threads = []
+    real = metrika_async.decode_response
+
+    def decode(*args, **kwargs):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real(*args, **kwargs)
+
+    mocker.patch.object(metrika_async, "decode_response", side_effect=decode)
+    path = "/management/v1/counter/42/offline_conversions/uploadings"
+    page = [
+        {"id": n, "status": "PROCESSED", "comment": f"c{n}", "create_time": "2026-01-01T00:00:00Z"} for n in range(2000)
+    ]
+    api.on("GET", path, (200, {"uploadings": page}))
+    assert len(await hook.list_uploadings("offline_conversions", None)) == 2000
+    api.on("GET", GET_PATH, (200, UPLOADING))
+    await hook.get_uploading("offline_conversions", None, "7")
+    assert threads == [False, True]  # the 100 KB page on a worker thread, the small answer on the loop's
