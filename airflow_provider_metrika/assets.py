@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from airflow_provider_metrika.uploads import UPLOAD_KINDS, UploadState
+from airflow_provider_metrika.uploads import UPLOAD_KINDS, VENDOR, UploadState
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +96,29 @@ def event_extra(uploadings: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def uploadings_of(result: Any) -> list[Mapping[str, Any]]:
+    """The Metrika uploadings a task returned, each as one flat dict (``uploading_id``, ``counter_id``, ``kind``,
+    ``status``, ``state`` and its counters): from a JobsResult, or from the return shapes of earlier versions."""
+    if isinstance(result, Mapping) and isinstance(result.get("jobs"), list):
+        return [_flat(job) for job in result["jobs"] if isinstance(job, Mapping) and job.get("vendor") == VENDOR]
     if isinstance(result, Mapping):
         inner = result.get("uploadings")
         return [u for u in inner if isinstance(u, Mapping)] if isinstance(inner, list) else [result]
     if isinstance(result, list):
         return [u for u in result if isinstance(u, Mapping)]
     return []
+
+
+def _flat(job: Mapping[str, Any]) -> dict[str, Any]:
+    scope = str(job.get("scope", ""))
+    counters = job.get("counters") if isinstance(job.get("counters"), Mapping) else {}
+    return {
+        **counters,
+        "uploading_id": job.get("id"),
+        "counter_id": int(scope) if scope.isdigit() else scope,
+        "kind": job.get("kind"),
+        "status": job.get("status"),
+        "state": job.get("state"),
+    }
 
 
 def annotate_outlets(task: Any, context: Any, result: Any) -> Any:

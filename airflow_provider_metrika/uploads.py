@@ -9,22 +9,22 @@ all read. Adding a kind means adding a row, not a class.
 from __future__ import annotations
 
 import dataclasses
-import enum
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.jobs.record import JobRecord, JobState
 
 MANAGEMENT = "/management/v1/counter/{counter_id}"
 CDP = "/cdp/api/v1/counter/{counter_id}"
 
 
-class UploadState(enum.StrEnum):
-    """Provider-level meaning of a Metrika status, independent of the kind's vocabulary."""
+#: Provider-level meaning of a Metrika status (Metrika's statuses map onto running, success and failure).
+UploadState = JobState
 
-    RUNNING = "running"
-    SUCCESS = "success"
-    FAILURE = "failure"
+#: The vendor name of Metrika's job records.
+VENDOR = "metrika"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +53,7 @@ class UploadKind:
         """True when the uploading has a status to wait on (the CDP answers at once)."""
         return not self.synchronous and self.get_path is not None
 
-    def state_of(self, status: str | None) -> UploadState:
+    def state_of(self, status: str | None) -> JobState:
         """Map a Metrika status to running/success/failure; unknown statuses count as running."""
         if status is None:
             return UploadState.RUNNING
@@ -248,29 +248,23 @@ class Uploading:
     def comment(self) -> str:
         return str(self.raw.get("comment") or self.raw.get("uploading_title") or "")
 
-    def counters(self) -> dict[str, Any]:
-        """The kind's row/link counters that Metrika filled in (missing ones are omitted)."""
-        return {name: self.raw[name] for name in self.upload_kind.counters if name in self.raw}
+    def counters(self) -> dict[str, int | float]:
+        """The kind's row/link counters that Metrika filled in as numbers (missing or unreadable ones are omitted)."""
+        found = {name: _number(self.raw.get(name)) for name in self.upload_kind.counters}
+        return {name: value for name, value in found.items() if value is not None}
 
-    def linkage(self) -> tuple[int, int] | None:
-        """``(linked rows, rows that could link)`` from Metrika's counters; None when it reports no linkage.
-
-        Static calls never link to visits (https://yandex.com/dev/metrika/en/management/calls), so for calls
-        the rows that could link are the dynamic ones when Metrika counts them.
-        """
-        linked = _count(self.raw.get("linked_quantity"))
-        lines = _count(self.raw.get("line_quantity"))
-        if linked is None or lines is None:
-            return None
-        dynamic = _count(self.raw.get("dynamic_calls_quantity"))
-        return linked, (dynamic if dynamic is not None else lines)
-
-    @property
-    def all_static_calls(self) -> bool:
-        """Metrika counted static calls and no dynamic one: a linkage failure is then expected."""
-        static = _count(self.raw.get("static_calls_quantity"))
-        dynamic = _count(self.raw.get("dynamic_calls_quantity"))
-        return bool(static) and dynamic == 0
+    def to_record(self) -> JobRecord:
+        """The uploading as a kernel job record (scope: the counter id; extra: the comment)."""
+        return JobRecord(
+            vendor=VENDOR,
+            kind=self.kind,
+            scope=str(self.counter_id),
+            job_id=self.uploading_id,
+            status=self.status,
+            state=self.state,
+            counters=self.counters(),
+            extra={"comment": self.comment},
+        )
 
     def to_xcom(self) -> dict[str, Any]:
         """Small JSON-safe summary for XCom: ids, status and counters, never file contents."""
@@ -285,18 +279,42 @@ class Uploading:
         }
 
     def describe(self) -> str:
-        counters = ", ".join(f"{k}={v}" for k, v in self.counters().items())
-        return f"{self.kind} uploading {self.uploading_id} of counter {self.counter_id}: status {self.status}" + (
-            f" ({counters})" if counters else ""
-        )
+        """One line for logs and messages, in Metrika's words."""
+        return describe_uploading(self.to_record())
 
 
-def _count(value: Any) -> int | None:
-    """A counter Metrika reported (an int, or digits as text); None when absent or unreadable."""
+def describe_uploading(record: JobRecord) -> str:
+    """A Metrika job record in Metrika's words: ``calls uploading 7 of counter 42: status PROCESSED (...)``."""
+    return record.describe("uploading", "of counter")
+
+
+def linkage(counters: Mapping[str, int | float]) -> tuple[float, float] | None:
+    """``(linked rows, rows that could link)`` from Metrika's counters; None when it reports no linkage.
+
+    Static calls never link to visits (https://yandex.com/dev/metrika/en/management/calls), so for calls
+    the rows that could link are the dynamic ones when Metrika counts them.
+    """
+    linked = counters.get("linked_quantity")
+    lines = counters.get("line_quantity")
+    if linked is None or lines is None:
+        return None
+    dynamic = counters.get("dynamic_calls_quantity")
+    return linked, (dynamic if dynamic is not None else lines)
+
+
+def all_static_calls(counters: Mapping[str, int | float]) -> bool:
+    """Metrika counted static calls and no dynamic one: a linkage failure is then expected."""
+    return bool(counters.get("static_calls_quantity")) and counters.get("dynamic_calls_quantity") == 0
+
+
+def _number(value: Any) -> int | float | None:
+    """A counter Metrika reported (a number, or digits as text); None when absent or unreadable."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     return None

@@ -1,51 +1,25 @@
-"""What "waiting on uploadings" means, shared by the sensor (sync poke) and the trigger (async).
+"""What waiting on Metrika uploadings means: the policy for a terminal uploading, and the waits' wiring.
 
-Both read a batch of uploadings, decide whether the wait is over, and turn the
-outcome into the same event payload, so the sensor's poke and the trigger's run
-cannot drift apart.
+The wait itself (the poke, the blocking wait and the trigger) is the kernel's
+(:mod:`airflow_provider_metrika.jobs.waiting`); this module is Metrika's part of it: which kinds have a
+status to wait on, the :class:`MetrikaJudge` that decides what a linkage failure or a low linkage means,
+and the :class:`~airflow_provider_metrika.jobs.waiting.Waiter` and fetch a Metrika wait uses.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
-from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS, TRANSIENT_ERRORS
-from airflow_provider_metrika.uploads import Uploading, UploadState, get_upload_kind
-from airflow_provider_metrika.version_compat import AirflowException, AirflowFailException
+from airflow_provider_metrika.jobs.record import JobRecord, JobState
+from airflow_provider_metrika.jobs.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES, Verdict, Waiter
+from airflow_provider_metrika.uploads import VENDOR, all_static_calls, describe_uploading, get_upload_kind, linkage
 
 if TYPE_CHECKING:
     from airflow_provider_metrika.hooks.metrika import MetrikaHook
-
-#: Transient poll failures tolerated in a row by the worker-side wait (the trigger's default too).
-DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
-
-
-def normalize_uploading_ids(value: Any) -> list[str]:
-    """Accept what DAG authors pass: an id, a list of ids, or the upload operators' XCom (dict or list of dicts)."""
-    if value is None or value == "" or value == []:
-        raise MetrikaConfigError("uploading_id is required: pass an id, a list of ids or the upload operator's XCom")
-    if isinstance(value, Mapping):
-        if "uploadings" in value:
-            return normalize_uploading_ids(value["uploadings"])
-        if "uploading_id" not in value:
-            raise MetrikaConfigError(f"uploading_id: a dict must carry 'uploading_id', got keys {sorted(value)}")
-        return [str(value["uploading_id"])]
-    if isinstance(value, str | int):
-        text = str(value).strip()
-        if not text:
-            raise MetrikaConfigError("uploading_id is empty")
-        return [text]
-    if isinstance(value, Iterable):
-        ids: list[str] = []
-        for item in value:
-            ids.extend(normalize_uploading_ids(item))
-        return ids
-    raise MetrikaConfigError(f"uploading_id: unsupported value of type {type(value).__name__}")
 
 
 def require_pollable(kind: str) -> str:
@@ -91,177 +65,89 @@ class WaitPolicy:
 
 
 @dataclasses.dataclass(frozen=True)
-class Verdict:
-    """What one uploading means for the wait: still running, or terminal, failed or not, with warnings."""
+class MetrikaJudge:
+    """Metrika's judge for the kernel's Waiter: the one decision on an uploading's outcome."""
 
-    running: bool = False
-    failure: str | None = None
-    warnings: tuple[str, ...] = ()
+    policy: WaitPolicy = WaitPolicy()
 
-
-def judge(uploading: Uploading, policy: WaitPolicy) -> Verdict:
-    """The one decision on an uploading's outcome: the sensor's poke, the blocking wait and the trigger use it."""
-    state = uploading.state
-    if state is UploadState.RUNNING:
-        return Verdict(running=True)
-    warnings: list[str] = []
-    if state is UploadState.FAILURE:
-        if not uploading.upload_kind.pollable:
-            return Verdict(failure=describe_failure(uploading))
-        chosen = policy.linkage_failure or ("warn" if uploading.all_static_calls else "fail")
-        if chosen == "fail":
-            return Verdict(failure=describe_failure(uploading))
-        reason = (
-            "static calls are never linked to visits; Metrika keeps them for call reports"
-            if uploading.all_static_calls
-            else "accepted (linkage_failure='warn')"
-        )
-        warnings.append(f"{describe_failure(uploading)}; {reason}")
-    low = low_linkage(uploading, policy.min_linked_ratio)
-    if low is not None:
-        if policy.on_low_linkage == "fail":
-            return Verdict(failure=low, warnings=tuple(warnings))
-        warnings.append(low)
-    return Verdict(warnings=tuple(warnings))
+    def __call__(self, record: JobRecord) -> Verdict:
+        state = record.state
+        if state is JobState.RUNNING:
+            return Verdict(running=True)
+        warnings: list[str] = []
+        if state is not JobState.SUCCESS:
+            if not get_upload_kind(record.kind).pollable:
+                return Verdict(failure=describe_failure(record))
+            static = all_static_calls(record.counters)
+            chosen = self.policy.linkage_failure or ("warn" if static else "fail")
+            if chosen == "fail":
+                return Verdict(failure=describe_failure(record))
+            reason = (
+                "static calls are never linked to visits; Metrika keeps them for call reports"
+                if static
+                else "accepted (linkage_failure='warn')"
+            )
+            warnings.append(f"{describe_failure(record)}; {reason}")
+        low = low_linkage(record, self.policy.min_linked_ratio)
+        if low is not None:
+            if self.policy.on_low_linkage == "fail":
+                return Verdict(failure=low, warnings=tuple(warnings))
+            warnings.append(low)
+        return Verdict(warnings=tuple(warnings))
 
 
-def low_linkage(uploading: Uploading, min_ratio: float | None) -> str | None:
+def low_linkage(record: JobRecord, min_ratio: float | None) -> str | None:
     """Why the uploading linked too few rows, or None (no minimum, nothing could link, or enough linked)."""
     if min_ratio is None:
         return None
-    linkage = uploading.linkage()
-    if linkage is None:
-        return f"{uploading.describe()}: Metrika reports no linked_quantity, so min_linked_ratio cannot be checked"
-    linked, eligible = linkage
+    found = linkage(record.counters)
+    if found is None:
+        return (
+            f"{describe_uploading(record)}: Metrika reports no linked_quantity, so min_linked_ratio cannot be checked"
+        )
+    linked, eligible = found
     if eligible <= 0 or linked >= min_ratio * eligible:
         return None
     return (
-        f"{uploading.describe()}: only {linked} of {eligible} rows linked to visitors "
+        f"{describe_uploading(record)}: only {linked} of {eligible} rows linked to visitors "
         f"({linked / eligible:.1%}), below min_linked_ratio={min_ratio:g}"
     )
 
 
-def outcome(uploadings: Sequence[Uploading], policy: WaitPolicy | None = None) -> dict[str, Any] | None:
-    """The event payload once every uploading is terminal, else None (keep waiting).
-
-    A single failed uploading fails the wait at once: Metrika will not change its mind.
-    """
-    verdicts = [judge(u, policy or WaitPolicy()) for u in uploadings]
-    failures = [v.failure for v in verdicts if v.failure is not None]
-    if failures:
-        return {
-            "status": "error",
-            "terminal": True,
-            "message": "; ".join(failures),
-            "uploadings": [u.to_xcom() for u in uploadings],
-        }
-    if any(v.running for v in verdicts):
-        return None
-    return {
-        "status": "success",
-        "message": "; ".join(u.describe() for u in uploadings),
-        "warnings": [warning for v in verdicts for warning in v.warnings],
-        "uploadings": [u.to_xcom() for u in uploadings],
-    }
-
-
-def describe_failure(uploading: Uploading) -> str:
-    text = f"Metrika reports {uploading.describe()}"
-    if uploading.upload_kind.pollable:  # the pollable kinds' only failure status is a linkage failure
+def describe_failure(record: JobRecord) -> str:
+    text = f"Metrika reports {describe_uploading(record)}"
+    if get_upload_kind(record.kind).pollable:  # the pollable kinds' only failure status is a linkage failure
         text += ": not a single visitor id in the file could be matched to a Metrika visitor"
     return text
 
 
-def xcom_result(uploadings: Sequence[Mapping[str, Any]]) -> dict[str, Any] | list[dict[str, Any]]:
-    """One uploading → its dict; several → the list (what the sensor pushes as return_value)."""
-    items = [dict(u) for u in uploadings]
-    return items[0] if len(items) == 1 else items
+def describe_wait(kind: str, counter_id: int | str, uploading_ids: Sequence[str]) -> str:
+    """The uploadings a wait is for, in words (messages and logs)."""
+    return f"{kind} uploadings {', '.join(uploading_ids)} of counter {counter_id}"
 
 
-def finish_wait(event: Mapping[str, Any], log: logging.Logger) -> dict[str, Any] | list[dict[str, Any]]:
-    """Turn a wait outcome (from a poke or a trigger event) into the task result, or fail the task.
-
-    A terminal failure status fails without retries: uploading the same data again would
-    not link it. Anything else (polling gave up, a rejected token) fails this try only:
-    a retry reattaches to the same uploading and waits again.
-    """
-    if event.get("status") != "success":
-        message = event.get("message") or "Metrika uploading failed"
-        raise AirflowFailException(message) if event.get("terminal") else AirflowException(message)
-    for warning in event.get("warnings") or ():
-        log.warning("%s", warning)
-    log.info("Metrika finished: %s", event.get("message"))
-    return xcom_result(event.get("uploadings", []))
-
-
-class TransientBudget:
-    """Transient poll failures tolerated in a row; once spent, this try fails (a retry may reattach)."""
-
-    def __init__(self, limit: int, what: str) -> None:
-        self.limit = limit
-        self.what = what
-        self.failures = 0
-
-    def failed(self, error: BaseException, log: logging.Logger) -> None:
-        self.failures += 1
-        log.warning("Transient error polling Metrika (%d/%d in a row): %s", self.failures, self.limit, error)
-        if self.failures >= self.limit:
-            raise AirflowException(
-                f"{self.what}: gave up after {self.failures} consecutive failed polls; last error: {error}"
-            ) from error
-
-    def succeeded(self) -> None:
-        self.failures = 0
-
-
-def pause(seconds: float) -> None:
-    """The worker-side wait between polls (a seam for tests that drive the emulator's clock)."""
-    time.sleep(seconds)
-
-
-def wait_blocking(
-    hook: MetrikaHook,
+def metrika_waiter(
     kind: str,
-    counter_id: int,
+    counter_id: int | str,
     uploading_ids: Sequence[str],
     *,
-    poll_interval: float,
-    timeout: float,
-    log: logging.Logger,
-    max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
-    clock: Callable[[], float] | None = None,
-    sleep: Callable[[float], None] | None = None,
     policy: WaitPolicy | None = None,
-) -> dict[str, Any]:
-    """Poll on the worker until every uploading is terminal (the non-deferrable path of the operators).
-
-    Rides out blips like the trigger does: a poll that fails transiently (5xx or quota
-    answers past the hook's own retries, network errors) is tolerated up to
-    ``max_consecutive_failures`` times in a row; a 4xx or a config error fails at once.
-    """
-    clock = clock or time.monotonic
-    sleep = sleep or pause
-    deadline = clock() + timeout
-    budget = TransientBudget(
-        max_consecutive_failures, f"{kind} uploadings {', '.join(uploading_ids)} of counter {counter_id}"
+    max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+) -> Waiter:
+    """The kernel's Waiter with Metrika's judge, for the poke, the blocking wait and the trigger alike."""
+    return Waiter(
+        MetrikaJudge(policy or WaitPolicy()),
+        vendor=VENDOR,
+        what=describe_wait(kind, counter_id, uploading_ids),
+        max_consecutive_failures=max_consecutive_failures,
+        logger=logger,
+        describe=describe_uploading,
     )
-    last = "no poll answered yet"
-    while True:
-        try:
-            uploadings = [hook.get_uploading(kind, counter_id, uid) for uid in uploading_ids]
-        except PERMANENT_ERRORS:
-            raise
-        except TRANSIENT_ERRORS as error:
-            budget.failed(error, log)
-        else:
-            budget.succeeded()
-            event = outcome(uploadings, policy)
-            if event is not None:
-                return event
-            last = "; ".join(u.describe() for u in uploadings)
-            log.info("Still processing: %s", last)
-        if clock() >= deadline:
-            raise AirflowException(
-                f"timed out after {timeout:.0f}s waiting for {kind} uploadings {', '.join(uploading_ids)}: {last}"
-            )
-        sleep(poll_interval)
+
+
+def fetch_uploadings(
+    hook: MetrikaHook, kind: str, counter_id: int, uploading_ids: Sequence[str]
+) -> Callable[[], list[JobRecord]]:
+    """One synchronous poll of the uploadings (a GET each), as job records."""
+    return lambda: [hook.get_uploading(kind, counter_id, uid).to_record() for uid in uploading_ids]

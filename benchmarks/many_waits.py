@@ -166,7 +166,7 @@ def run_mode(args: argparse.Namespace) -> dict[str, Any]:
         )
     logging.disable(logging.INFO)  # 1,000 "still waiting" lines per cycle would measure the log handler
 
-    from airflow_provider_metrika.triggers import poller as poller_module
+    from airflow_provider_metrika.jobs import poller as poller_module
     from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
 
     client = EmulatorClient(args.url)
@@ -178,7 +178,7 @@ def run_mode(args: argparse.Namespace) -> dict[str, Any]:
 
     polls_by_id: dict[str, list[float]] = collections.defaultdict(list)
     pollers: set[Any] = set()
-    original_poll = poller_module.UploadingPoller.poll
+    original_poll = poller_module.JobPoller.poll
 
     async def recorded_poll(self: Any, ids: Any) -> Any:
         started = time.time()
@@ -187,7 +187,7 @@ def run_mode(args: argparse.Namespace) -> dict[str, Any]:
         pollers.add(self)
         return await original_poll(self, ids)
 
-    poller_module.UploadingPoller.poll = recorded_poll  # type: ignore[method-assign]
+    poller_module.JobPoller.poll = recorded_poll  # type: ignore[method-assign]
 
     triggers = [
         MetrikaUploadingTrigger(
@@ -225,7 +225,7 @@ def run_mode(args: argparse.Namespace) -> dict[str, Any]:
         for row in stats["requests"]:
             if row["token_hash"] == token_hash(counter_token(counter)):
                 routes[row["route"]] += row["count"]
-        counter_pollers = [p for p in pollers if p.key.counter_id == counter]
+        counter_pollers = [p for p in pollers if p.key.conn_id == conn_id(counter)]
         cycles = statistics.fmean(p.cycles for p in counter_pollers) if counter_pollers else 0.0
         per_counter.append({"counter": counter, "list": routes[LIST_ROUTE], "get": routes[GET_ROUTE], "cycles": cycles})
 

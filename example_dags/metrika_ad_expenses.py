@@ -86,7 +86,13 @@ def metrika_ad_expenses():
 
     @task
     def summarize(result: dict[str, Any]) -> dict[str, Any]:
-        summary = {k: result.get(k) for k in ("uploading_id", "status", "source_quantity", "kind")}
+        job = result["jobs"][0]  # a JobsResult: "ids" and "jobs" are lists, also for one uploading
+        summary = {
+            "uploading_id": job["id"],
+            "status": job["status"],
+            "source_quantity": job["counters"].get("source_quantity"),
+            "kind": job["kind"],
+        }
         print("METRIKA SUMMARY " + json.dumps(summary, sort_keys=True))
         return summary
 

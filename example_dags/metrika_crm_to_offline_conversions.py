@@ -117,13 +117,15 @@ def metrika_crm_to_offline_conversions():
 
     @task
     def summarize(rows_extracted: int, result: dict[str, Any]) -> dict[str, Any]:
+        # The sensor returns a JobsResult: "ids" and "jobs" are lists, also for one uploading.
+        (job,) = result["jobs"]
         summary = {
             "rows_extracted": rows_extracted,
-            "uploading_id": result["uploading_id"],
-            "source_quantity": result.get("source_quantity"),
-            "line_quantity": result.get("line_quantity"),
-            "linked_quantity": result.get("linked_quantity"),
-            "status": result["status"],
+            "uploading_id": job["id"],
+            "source_quantity": job["counters"].get("source_quantity"),
+            "line_quantity": job["counters"].get("line_quantity"),
+            "linked_quantity": job["counters"].get("linked_quantity"),
+            "status": job["status"],
         }
         print("METRIKA SUMMARY " + json.dumps(summary, sort_keys=True))
         return summary

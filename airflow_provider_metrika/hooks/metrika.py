@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import importlib.metadata
 import io
 import os
 import re
@@ -26,7 +25,7 @@ from requests.adapters import HTTPAdapter
 from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
 from urllib3.connection import HTTPConnection
 
-from airflow_provider_metrika import CONN_TYPE, __version__
+from airflow_provider_metrika import CONN_TYPE
 from airflow_provider_metrika.cdp_schema import ATTRIBUTES_PATH, ORDER_STATUSES_PATH, PRODUCTS_PATH
 from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaClientError, MetrikaConfigError, MetrikaError
 from airflow_provider_metrika.formats.expenses import format_date_range
@@ -42,9 +41,21 @@ from airflow_provider_metrika.hooks.connection import (
     resolve_counter_id,
     settings_from_connection,
 )
+from airflow_provider_metrika.hooks.metrika_api import (
+    LAST_UPLOADINGS_MAX_LIMIT,
+    ApiCall,
+    auth_headers,
+    list_items,
+    list_request,
+    path_id,
+    prepare_call,
+    transport_timeout,
+    uploading_from_body,
+    uploading_path,
+    uploadings_from_body,
+)
 from airflow_provider_metrika.hooks.progress import UploadProgressLogger
-from airflow_provider_metrika.hooks.rest import query_params
-from airflow_provider_metrika.hooks.retry import RetryPolicy, decode_response, raise_transport_failure, scrub
+from airflow_provider_metrika.hooks.retry import RetryPolicy, raise_transport_failure, scrub
 from airflow_provider_metrika.lineage import report_hook_lineage
 from airflow_provider_metrika.uploads import (
     CDP,
@@ -56,117 +67,14 @@ from airflow_provider_metrika.uploads import (
 )
 from airflow_provider_metrika.version_compat import BaseHook
 
-#: Methods that may be resent after an ambiguous failure (HTTP semantics); POST is not among them.
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 LAST_UPLOADINGS_PATH = CDP + "/last_uploadings"
-LAST_UPLOADINGS_MAX_LIMIT = 1000
 COUNTER_PATH = MANAGEMENT
 COUNTERS_PATH = "/management/v1/counters"
 #: Bytes per socket write when streaming a body (urllib3's default is 16 KiB).
 UPLOAD_BLOCK_SIZE = 1024 * 1024
 
-_PATH_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
-
 Timeout = float | tuple[float, float]
 Source = str | os.PathLike | Callable[[], BinaryIO]
-
-
-def user_agent() -> str:
-    """``airflow-provider-metrika/<ver> (apache-airflow/<ver>)``, read without importing Airflow."""
-    try:
-        airflow_version = importlib.metadata.version("apache-airflow")
-    except importlib.metadata.PackageNotFoundError:
-        airflow_version = "unknown"
-    return f"airflow-provider-metrika/{__version__} (apache-airflow/{airflow_version})"
-
-
-def auth_headers(settings: MetrikaConnectionSettings) -> dict[str, str]:
-    """Headers of every request (both hooks)."""
-    return {
-        "Authorization": f"OAuth {settings.token}",
-        "User-Agent": user_agent(),
-        "Accept": "application/json",
-    }
-
-
-def api_path(path: str) -> str:
-    """A path relative to the base URL, with its leading slash."""
-    return path if path.startswith("/") else "/" + path
-
-
-def path_id(uploading_id: int | str) -> str:
-    """An uploading id checked to be safe inside a URL path (it cannot add segments or a query)."""
-    text = str(uploading_id).strip()
-    if isinstance(uploading_id, bool) or not _PATH_ID.match(text):
-        raise MetrikaConfigError(f"uploading_id must be a Metrika uploading id, got {uploading_id!r}")
-    return text
-
-
-def uploading_path(kind: UploadKind, counter_id: int, uploading_id: int | str) -> str:
-    """The by-id path of an uploading."""
-    return kind.path(kind.get_path, counter_id, uploading_id=path_id(uploading_id))
-
-
-def list_request(
-    kind: UploadKind, counter_id: int, limit: int | None, offset: int | None
-) -> tuple[str, dict[str, str]]:
-    """Path and query of one page of a kind's uploadings (management offset paging or CDP last_uploadings)."""
-    if kind.synchronous:
-        if offset is not None:
-            raise MetrikaConfigError(
-                "offset is not supported for CDP uploadings (last_uploadings pages by time); use iter_uploadings"
-            )
-        if limit is not None:
-            limit = require_int(limit, "limit", minimum=1, maximum=LAST_UPLOADINGS_MAX_LIMIT)
-        return kind.path(kind.list_path, counter_id), query_params({"limit": limit})
-    if limit is not None:
-        limit = require_int(limit, "limit", minimum=1)
-    if offset is not None:
-        offset = require_int(offset, "offset", minimum=0)
-    return kind.path(kind.list_path, counter_id), query_params({**kind.list_params, "limit": limit, "offset": offset})
-
-
-def uploading_from_body(kind: UploadKind, counter_id: int, body: Mapping[str, Any]) -> Uploading:
-    """The uploading of an upload/get/confirm answer (``{"uploading": {...}}``)."""
-    item = body.get("uploading")
-    if not isinstance(item, Mapping):
-        # The chats page documents ``{"uploadings": [...]}`` for an upload; accept that slip too.
-        items = body.get("uploadings")
-        item = items[0] if isinstance(items, list) and items and isinstance(items[0], Mapping) else None
-    if item is None:
-        raise MetrikaApiError(200, "invalid_response", f"Metrika's answer has no 'uploading' object: {sorted(body)}")
-    return _uploading(kind, counter_id, item)
-
-
-def uploadings_from_body(kind: UploadKind, counter_id: int, body: Mapping[str, Any]) -> list[Uploading]:
-    """The uploadings of a list answer (``{"uploadings": [...]}``).
-
-    A list answer is what a search for an earlier upload relies on, so one that cannot
-    be read whole (no ``uploadings`` array, an item that is not an uploading) raises
-    instead of counting as "no uploadings": an unreadable answer must never let an
-    upload happen twice.
-    """
-    return [_uploading(kind, counter_id, item) for item in list_items(body, kind.id_field)]
-
-
-def list_items(body: Mapping[str, Any], id_field: str | None) -> list[Mapping[str, Any]]:
-    """The items of a list answer, each an object (with ``id_field`` when given); else ``invalid_response``."""
-    items = body.get("uploadings")
-    if not isinstance(items, list):
-        shape = "has no 'uploadings' array" if items is None else f"has 'uploadings' as {type(items).__name__}"
-        raise MetrikaApiError(200, "invalid_response", f"Metrika's list answer {shape} (keys: {sorted(body)[:10]})")
-    for index, item in enumerate(items):
-        if not isinstance(item, Mapping) or (id_field is not None and item.get(id_field) is None):
-            wanted = "an object" if id_field is None else f"an uploading with {id_field!r}"
-            raise MetrikaApiError(200, "invalid_response", f"item {index} of Metrika's list answer is not {wanted}")
-    return items
-
-
-def _uploading(kind: UploadKind, counter_id: int, item: Mapping[str, Any]) -> Uploading:
-    try:
-        return Uploading.from_api(kind, counter_id, item)
-    except ValueError as error:
-        raise MetrikaApiError(200, "invalid_response", str(error)) from None
 
 
 class _StreamingAdapter(HTTPAdapter):
@@ -377,7 +285,7 @@ class MetrikaHook(BaseHook):
     @cached_property
     def timeout(self) -> tuple[float, float]:
         """(connect, read) seconds: the constructor's, else 10 s and the connection's read timeout."""
-        return self._timeout or (DEFAULT_CONNECT_TIMEOUT, self.settings.timeout)
+        return transport_timeout(self.settings, self._timeout)
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:
@@ -422,52 +330,42 @@ class MetrikaHook(BaseHook):
         a POST that fails after it may have reached Metrika raises
         MetrikaAmbiguousResponseError instead of being resent.
         """
-        method = method.upper()
         body = None if json is None else {"json": json}
         return self._call(
-            method,
-            path,
-            params=params,
-            idempotent=method in IDEMPOTENT_METHODS if idempotent is None else idempotent,
+            prepare_call(self.settings, method, path, params, idempotent=idempotent),
             body=None if body is None else lambda: contextlib.nullcontext(body),
         )
 
     def _call(
         self,
-        method: str,
-        path: str,
+        call: ApiCall,
         *,
-        params: Mapping[str, Any] | None,
-        idempotent: bool,
         body: Callable[[], contextlib.AbstractContextManager[dict[str, Any]]] | None = None,
         policy: RetryPolicy | None = None,
     ) -> dict[str, Any]:
         """The retry loop around single attempts; ``body`` builds fresh request-body kwargs per attempt."""
-        path = api_path(path)
-        url = self.settings.base_url + path
-        query = query_params(params)
-        token = self.settings.token
 
         def attempt() -> dict[str, Any]:
-            with request_slots(token), body() if body else contextlib.nullcontext({}) as body_kwargs:
+            with request_slots(call.token), body() if body else contextlib.nullcontext({}) as body_kwargs:
                 try:
                     response = self.session.request(
-                        method, url, params=query, timeout=self.timeout, allow_redirects=False, **body_kwargs
+                        call.method,
+                        call.url,
+                        params=call.query,
+                        timeout=self.timeout,
+                        allow_redirects=False,
+                        **body_kwargs,
                     )
                 except requests.RequestException as error:
-                    raise_transport_failure(error, idempotent=idempotent, method=method, path=path)
+                    raise_transport_failure(error, idempotent=call.idempotent, method=call.method, path=call.path)
                 with response:
-                    return decode_response(
+                    return call.read(
                         response.status_code,
                         response.content.decode("utf-8", errors="replace"),
-                        method=method,
-                        path=path,
-                        retry_after=response.headers.get("Retry-After"),
-                        secrets=(token,),
-                        idempotent=idempotent,
+                        response.headers.get("Retry-After"),
                     )
 
-        return (policy or self.retry_policy).call(attempt, sleep=self._sleep, what=f"{method} {path}")
+        return (policy or self.retry_policy).call(attempt, sleep=self._sleep, what=call.what)
 
     # -- uploads ----------------------------------------------------------------------------------
 
@@ -515,10 +413,9 @@ class MetrikaHook(BaseHook):
                     raise reader.error from None
 
         body = self._call(
-            "POST",
-            path,
-            params={**upload_kind.upload_params, **(params or {})},
-            idempotent=False,
+            prepare_call(
+                self.settings, "POST", path, {**upload_kind.upload_params, **(params or {})}, idempotent=False
+            ),
             body=multipart_body,
         )
         uploading = uploading_from_body(upload_kind, counter, body)
@@ -779,9 +676,9 @@ class MetrikaHook(BaseHook):
             once = RetryPolicy(max_retries=0)
             if settings.counter_id is not None:
                 path = COUNTER_PATH.format(counter_id=settings.counter_id)
-                self._call("GET", path, params=None, idempotent=True, policy=once)
+                self._call(prepare_call(settings, "GET", path), policy=once)
                 return True, f"Connected to {settings.base_url}; counter {settings.counter_id} is accessible"
-            self._call("GET", COUNTERS_PATH, params={"per_page": 1}, idempotent=True, policy=once)
+            self._call(prepare_call(settings, "GET", COUNTERS_PATH, {"per_page": 1}), policy=once)
             return True, f"Connected to {settings.base_url}; the token is accepted"
         except Exception as error:
             return False, scrub(f"{type(error).__name__}: {error}", secrets)

@@ -1,8 +1,9 @@
 """MetrikaAsyncHook: the non-blocking client the trigger polls with.
 
-Same connection parsing, retry policy, error mapping and endpoint plumbing as
-MetrikaHook, over aiohttp so the triggerer's event loop never blocks (connection
-lookup included: it goes through ``get_async_connection``).
+Same connection parsing, retry policy, timeouts and request/response layer
+(:mod:`airflow_provider_metrika.hooks.metrika_api`) as MetrikaHook, over aiohttp so the
+triggerer's event loop never blocks (connection lookup included: it goes through
+``get_async_connection``).
 """
 
 from __future__ import annotations
@@ -17,24 +18,22 @@ import aiohttp
 
 from airflow_provider_metrika.hooks.concurrency import async_request_slots
 from airflow_provider_metrika.hooks.connection import (
-    DEFAULT_CONNECT_TIMEOUT,
     MetrikaConnectionSettings,
     aload_settings,
     parse_max_retries,
     parse_timeout,
     resolve_counter_id,
 )
-from airflow_provider_metrika.hooks.metrika import (
-    IDEMPOTENT_METHODS,
-    api_path,
+from airflow_provider_metrika.hooks.metrika_api import (
     auth_headers,
     list_request,
-    query_params,
+    prepare_call,
+    transport_timeout,
     uploading_from_body,
     uploading_path,
     uploadings_from_body,
 )
-from airflow_provider_metrika.hooks.retry import RetryPolicy, decode_response, raise_transport_failure
+from airflow_provider_metrika.hooks.retry import RetryPolicy, raise_transport_failure
 from airflow_provider_metrika.uploads import Uploading, UploadKind, get_upload_kind
 
 #: Answers longer than this are decoded (JSON, and every string checked for the token) on a worker thread: a list
@@ -45,8 +44,10 @@ OFF_LOOP_CHARS = 64 * 1024
 class MetrikaAsyncHook:
     """Reads uploadings without blocking the event loop.
 
-    ``timeout`` bounds each attempt as a whole (seconds); ``max_retries`` overrides the
-    connection's; ``sleep`` is injectable for tests, as is ``retry_policy`` (built from
+    ``timeout`` bounds each attempt as a whole (seconds); without it, an attempt has the connection's
+    timeouts, as with MetrikaHook: 10 s to connect, the connection's ``timeout`` extra (default 60 s)
+    between reads, and their sum in all (a server that trickles bytes cannot hold a poll forever);
+    ``max_retries`` overrides the connection's; ``sleep`` is injectable for tests, as is ``retry_policy`` (built from
     the connection on the first request when left None). One ``aiohttp.ClientSession``
     per hook, created lazily inside the running loop; close it with :meth:`close` or use
     ``async with``.
@@ -56,12 +57,12 @@ class MetrikaAsyncHook:
         self,
         metrika_conn_id: str = "metrika_default",
         *,
-        timeout: float = 60.0,
+        timeout: float | None = None,
         max_retries: int | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.metrika_conn_id = metrika_conn_id
-        self.timeout = parse_timeout(timeout, "timeout")
+        self.timeout = None if timeout is None else parse_timeout(timeout, "timeout")
         self._max_retries = None if max_retries is None else parse_max_retries(max_retries, "max_retries")
         self._sleep = sleep
         self.retry_policy: RetryPolicy | None = None
@@ -81,38 +82,27 @@ class MetrikaAsyncHook:
     async def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Send one API call (retried per the shared policy) and return its JSON object."""
         settings = await self.settings()
-        method = method.upper()
-        path = api_path(path)
-        url = settings.base_url + path
-        query = query_params(params)
-        idempotent = method in IDEMPOTENT_METHODS
+        call = prepare_call(settings, method, path, params)
         if self.retry_policy is None:
             max_retries = settings.max_retries if self._max_retries is None else self._max_retries
             self.retry_policy = RetryPolicy(max_retries=max_retries)
 
         async def attempt() -> dict[str, Any]:
             session = await self._get_session(settings)
-            async with async_request_slots(settings.token):
+            async with async_request_slots(call.token):
                 try:
-                    async with session.request(method, url, params=query, allow_redirects=False) as response:
+                    async with session.request(
+                        call.method, call.url, params=call.query, allow_redirects=False
+                    ) as response:
                         status = response.status
                         retry_after = response.headers.get("Retry-After")
                         text = await response.text(encoding="utf-8", errors="replace")
                 except (TimeoutError, aiohttp.ClientError) as error:
-                    raise_transport_failure(error, idempotent=idempotent, method=method, path=path)
-            decode = functools.partial(
-                decode_response,
-                status,
-                text,
-                method=method,
-                path=path,
-                retry_after=retry_after,
-                secrets=(settings.token,),
-                idempotent=idempotent,
-            )
+                    raise_transport_failure(error, idempotent=call.idempotent, method=call.method, path=call.path)
+            decode = functools.partial(call.read, status, text, retry_after)
             return await asyncio.to_thread(decode) if len(text) > OFF_LOOP_CHARS else decode()
 
-        return await self.retry_policy.acall(attempt, sleep=self._sleep, what=f"{method} {path}")
+        return await self.retry_policy.acall(attempt, sleep=self._sleep, what=call.what)
 
     async def get_uploading(
         self, kind: str | UploadKind, counter_id: int | str | None, uploading_id: int | str
@@ -149,13 +139,17 @@ class MetrikaAsyncHook:
     ) -> None:
         await self.close()
 
+    def client_timeout(self, settings: MetrikaConnectionSettings) -> aiohttp.ClientTimeout:
+        """This hook's ``timeout`` for the whole attempt, else the connection's (connect, read), as MetrikaHook's."""
+        connect, read = transport_timeout(settings, None)
+        if self.timeout is not None:
+            return aiohttp.ClientTimeout(total=self.timeout, connect=min(self.timeout, connect))
+        return aiohttp.ClientTimeout(total=connect + read, connect=connect, sock_read=read)
+
     async def _get_session(self, settings: MetrikaConnectionSettings) -> aiohttp.ClientSession:
         """This hook's session on the running loop (a session cannot outlive or change its loop)."""
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._session_loop is not loop:
-            self._session = aiohttp.ClientSession(
-                headers=auth_headers(settings),
-                timeout=aiohttp.ClientTimeout(total=self.timeout, connect=min(DEFAULT_CONNECT_TIMEOUT, self.timeout)),
-            )
+            self._session = aiohttp.ClientSession(headers=auth_headers(settings), timeout=self.client_timeout(settings))
             self._session_loop = loop
         return self._session

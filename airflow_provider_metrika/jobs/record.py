@@ -133,10 +133,13 @@ class JobRecord:
             extra=dict(self.extra),
         )
 
-    def describe(self) -> str:
-        """One line for logs and messages: which job, its status and counters (never contents or secrets)."""
+    def describe(self, noun: str = "job", scope_label: str = "in") -> str:
+        """One line for logs and messages: which job, its status and counters (never contents or secrets).
+
+        A vendor names things its way: Metrika says ``describe("uploading", "of counter")``.
+        """
         counters = ", ".join(f"{k}={v}" for k, v in self.counters.items())
-        text = f"{self.kind} job {self.job_id} in {self.scope}: status {self.status}"
+        text = f"{self.kind} {noun} {self.job_id} {scope_label} {self.scope}: status {self.status}"
         if counters:
             text += f" ({counters})"
         if self.issues_total:

@@ -23,11 +23,13 @@ from airflow_provider_metrika.formats.expenses import EXPENSES, format_date_rang
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.jobs.fingerprint import fingerprint
 from airflow_provider_metrika.jobs.inputs import PreparedInput
+from airflow_provider_metrika.jobs.trigger import defer_until_terminal
+from airflow_provider_metrika.jobs.waiting import finish_wait, wait_blocking
 from airflow_provider_metrika.operators.upload import MetrikaBaseUploadOperator
-from airflow_provider_metrika.triggers.uploading import defer_until_terminal
+from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
 from airflow_provider_metrika.uploads import Uploading, UploadState
 from airflow_provider_metrika.version_compat import Context
-from airflow_provider_metrika.waiting import finish_wait, wait_blocking
+from airflow_provider_metrika.waiting import fetch_uploadings, metrika_waiter
 
 REMOVALS = "expense_removals"
 
@@ -151,27 +153,29 @@ class MetrikaReplaceExpensesOperator(MetrikaUploadExpensesOperator):
         """Block until the deletion is processed (its final state), or defer (the task resumes in
         ``execute_after_removal``)."""
         if self.deferrable:
-            defer_until_terminal(
-                self,
+            trigger = MetrikaUploadingTrigger(
                 kind=REMOVALS,
-                counter_id=counter_id,
-                uploading_ids=[removal.uploading_id],
-                metrika_conn_id=self.metrika_conn_id,
+                scope=counter_id,
+                job_ids=[removal.uploading_id],
+                conn_id=self.metrika_conn_id,
                 poll_interval=self.poll_interval,
                 max_poll_interval=self.max_poll_interval,
                 max_consecutive_failures=self.max_consecutive_failures,
-                timeout=self.wait_timeout,
-                method_name="execute_after_removal",
             )
-        event = wait_blocking(
-            hook,
+            defer_until_terminal(self, trigger, timeout=self.wait_timeout, method_name="execute_after_removal")
+        waiter = metrika_waiter(
             REMOVALS,
             counter_id,
             [removal.uploading_id],
+            max_consecutive_failures=self.max_consecutive_failures,
+            logger=self.log,
+        )
+        event = wait_blocking(
+            fetch_uploadings(hook, REMOVALS, counter_id, [removal.uploading_id]),
+            waiter,
             poll_interval=self.poll_interval,
             timeout=self.wait_timeout,
             log=self.log,
-            max_consecutive_failures=self.max_consecutive_failures,
         )
         finish_wait(event, self.log)
         return hook.get_uploading(REMOVALS, counter_id, removal.uploading_id)

@@ -33,18 +33,17 @@ from airflow_provider_metrika.jobs.inputs import (
 )
 from airflow_provider_metrika.jobs.journal import SendJournal, SentRecord, new_record
 from airflow_provider_metrika.jobs.rejects import open_target
+from airflow_provider_metrika.jobs.trigger import defer_until_terminal
+from airflow_provider_metrika.jobs.waiting import finish_wait, wait_blocking
 from airflow_provider_metrika.lineage import completed, operator_lineage
 from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
 from airflow_provider_metrika.parameters import check_optional_text, check_waiting, is_template
 from airflow_provider_metrika.sensors.uploading import THREE_HOURS
 from airflow_provider_metrika.task_retry import DEFAULT_RETRY_POLICY, retry_policy_kwargs
-from airflow_provider_metrika.triggers.uploading import (
-    DEFAULT_MAX_CONSECUTIVE_FAILURES,
-    defer_until_terminal,
-)
+from airflow_provider_metrika.triggers.uploading import DEFAULT_MAX_CONSECUTIVE_FAILURES, MetrikaUploadingTrigger
 from airflow_provider_metrika.uploads import Uploading, get_upload_kind
 from airflow_provider_metrika.version_compat import AirflowSkipException, BaseOperator, Context, default_deferrable
-from airflow_provider_metrika.waiting import WaitPolicy, finish_wait, outcome, wait_blocking
+from airflow_provider_metrika.waiting import WaitPolicy, fetch_uploadings, metrika_waiter
 
 
 class MetrikaBaseUploadOperator(BaseOperator):
@@ -382,32 +381,35 @@ class MetrikaBaseUploadOperator(BaseOperator):
         self, hook: MetrikaHook, context: Context, counter_id: int, ids: list[str], known: Sequence[Uploading] = ()
     ) -> Any:
         """Wait until every uploading is terminal; ``known`` ones that already are (a retry) end it at once."""
-        settled = outcome(known, self.policy) if known else None
-        if settled is not None:
-            return finish_wait(settled, self.log)
-        if self.deferrable:
-            defer_until_terminal(
-                self,
-                kind=self.kind,
-                counter_id=counter_id,
-                uploading_ids=ids,
-                metrika_conn_id=self.metrika_conn_id,
-                poll_interval=self.poll_interval,
-                max_poll_interval=self.max_poll_interval,
-                max_consecutive_failures=self.max_consecutive_failures,
-                timeout=self.wait_timeout,
-                policy=self.policy,
-            )
-        event = wait_blocking(
-            hook,
+        waiter = metrika_waiter(
             self.kind,
             counter_id,
             ids,
+            policy=self.policy,
+            max_consecutive_failures=self.max_consecutive_failures,
+            logger=self.log,
+        )
+        settled = waiter.observe([u.to_record() for u in known]) if known else None
+        if settled is not None:
+            return finish_wait(settled, self.log)
+        if self.deferrable:
+            trigger = MetrikaUploadingTrigger(
+                kind=self.kind,
+                scope=counter_id,
+                job_ids=ids,
+                conn_id=self.metrika_conn_id,
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                max_consecutive_failures=self.max_consecutive_failures,
+                **self.policy.to_kwargs(),
+            )
+            defer_until_terminal(self, trigger, timeout=self.wait_timeout)
+        event = wait_blocking(
+            fetch_uploadings(hook, self.kind, counter_id, ids),
+            waiter,
             poll_interval=self.poll_interval,
             timeout=self.wait_timeout,
             log=self.log,
-            max_consecutive_failures=self.max_consecutive_failures,
-            policy=self.policy,
         )
         return finish_wait(event, self.log)
 

@@ -6,57 +6,63 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
-from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS, TRANSIENT_ERRORS
+from airflow_provider_metrika.jobs.record import read_job_ref
+from airflow_provider_metrika.jobs.trigger import defer_until_terminal
+from airflow_provider_metrika.jobs.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES, Waiter, finish_wait
 from airflow_provider_metrika.lineage import completed, operator_lineage
 from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
 from airflow_provider_metrika.parameters import check_waiting
 from airflow_provider_metrika.task_retry import DEFAULT_RETRY_POLICY, retry_policy_kwargs
-from airflow_provider_metrika.triggers.uploading import (
-    DEFAULT_MAX_CONSECUTIVE_FAILURES,
-    defer_until_terminal,
-)
-from airflow_provider_metrika.uploads import Uploading
+from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
 from airflow_provider_metrika.version_compat import (
     BaseSensorOperator,
     Context,
     PokeReturnValue,
     default_deferrable,
 )
-from airflow_provider_metrika.waiting import (
-    TransientBudget,
-    WaitPolicy,
-    finish_wait,
-    normalize_uploading_ids,
-    outcome,
-    require_pollable,
-)
+from airflow_provider_metrika.waiting import WaitPolicy, fetch_uploadings, metrika_waiter, require_pollable
 
 THREE_HOURS = 3 * 60 * 60
 
 
 def target_from(uploading_id: Any, kind: str | None, counter_id: Any) -> tuple[str, Any, list[str]]:
-    """Kind, counter and ids to wait for; an upload operator's XCom supplies what the caller left out."""
-    first = uploading_id
-    if isinstance(first, Mapping) and "uploadings" in first:
-        first = first["uploadings"]
-    if isinstance(first, Sequence) and not isinstance(first, str) and first:
-        first = first[0]
-    if isinstance(first, Mapping):
-        kind = kind or first.get("kind")
-        counter_id = counter_id if counter_id not in (None, "") else first.get("counter_id")
-    return require_pollable(kind or "offline_conversions"), counter_id, normalize_uploading_ids(uploading_id)
+    """Kind, counter and ids to wait for; an upstream XCom (a JobsResult or a job summary) supplies what the
+    caller left out. Also reads the upload operators' XCom of earlier versions (``uploading_id``/``uploadings``)."""
+    ref = read_job_ref(_legacy_xcom(uploading_id), parameter="uploading_id")
+    kind = kind or ref.kind
+    counter_id = counter_id if counter_id not in (None, "") else ref.scope
+    return require_pollable(kind or "offline_conversions"), counter_id, list(ref.ids)
+
+
+def _legacy_xcom(value: Any) -> Any:
+    """The XCom shapes of earlier versions (``{"uploading_id", "kind", "counter_id"}``, ``{"uploadings": [...]}``)
+    as job summaries."""
+    if isinstance(value, Mapping) and "uploadings" in value and "jobs" not in value:
+        return [_legacy_xcom(item) for item in value["uploadings"]]
+    if isinstance(value, Mapping) and "uploading_id" in value and "id" not in value:
+        return {
+            "id": value["uploading_id"],
+            "state": value.get("state", "running"),
+            "kind": value.get("kind"),
+            "scope": None if value.get("counter_id") is None else str(value["counter_id"]),
+        }
+    if isinstance(value, list | tuple):
+        return [_legacy_xcom(item) for item in value]
+    return value
 
 
 class MetrikaUploadingSensor(BaseSensorOperator):
     """Wait until Metrika reports every given uploading as processed.
 
-    Succeeds on the kind's success status (``PROCESSED`` / ``processed``) and pushes the
-    uploading summary (counters included) to XCom; fails at once, without retries, on a
+    Succeeds on the kind's success status (``PROCESSED`` / ``processed``) and pushes a
+    :class:`~airflow_provider_metrika.jobs.record.JobsResult` to XCom (``ids`` and ``jobs``, always lists,
+    each job with Metrika's counters); fails at once, without retries, on a
     failure status (``LINKAGE_FAILURE``) with Metrika's counters in the message.
     Deferrable by default when ``[operators] default_deferrable`` is set: it pokes once,
     then hands the wait to :class:`MetrikaUploadingTrigger`, which only polls.
 
-    :param uploading_id: an id, a list of ids, or an upload operator's XCom (``upload.output``)
+    :param uploading_id: an id, a list of ids, or an upstream task's XCom (``upload.output``: a JobsResult,
+        or one job summary)
     :param kind: ``offline_conversions`` (default), ``calls``, ``chats`` or ``user_params``; from the XCom when omitted
     :param counter_id: counter id; from the XCom or the connection's default when omitted
     :param metrika_conn_id: Airflow connection of type ``yandex_metrika``
@@ -112,7 +118,7 @@ class MetrikaUploadingSensor(BaseSensorOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.max_poll_interval = max_poll_interval
         self.max_consecutive_failures = max_consecutive_failures
-        self._budget: TransientBudget | None = None
+        self._waiter: Waiter | None = None
 
     def _target(self, hook: MetrikaHook) -> tuple[str, int, list[str]]:
         kind, counter_id, ids = target_from(self.uploading_id, self.kind, self.counter_id)
@@ -121,19 +127,19 @@ class MetrikaUploadingSensor(BaseSensorOperator):
     def poke(self, context: Context) -> PokeReturnValue:
         hook = MetrikaHook(self.metrika_conn_id)
         kind, counter_id, ids = self._target(hook)
-        if self._budget is None:  # lives as long as this try (a rescheduled poke starts afresh)
-            self._budget = TransientBudget(self.max_consecutive_failures, f"{kind} uploadings {', '.join(ids)}")
-        try:
-            uploadings: list[Uploading] = [hook.get_uploading(kind, counter_id, uid) for uid in ids]
-        except PERMANENT_ERRORS:
-            raise
-        except TRANSIENT_ERRORS as error:
-            self._budget.failed(error, self.log)
-            return PokeReturnValue(is_done=False)
-        self._budget.succeeded()
-        event = outcome(uploadings, self.policy)
+        if self._waiter is None:  # its failure budget lives as long as this try (a rescheduled poke starts afresh)
+            self._waiter = metrika_waiter(
+                kind,
+                counter_id,
+                ids,
+                policy=self.policy,
+                max_consecutive_failures=self.max_consecutive_failures,
+                logger=self.log,
+            )
+        event = self._waiter.step(fetch_uploadings(hook, kind, counter_id, ids))
         if event is None:
-            self.log.info("Still processing: %s", "; ".join(u.describe() for u in uploadings))
+            if self._waiter.failures == 0:
+                self.log.info("Still processing: %s", self._waiter.last)
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=True, xcom_value=finish_wait(event, self.log))
 
@@ -145,18 +151,17 @@ class MetrikaUploadingSensor(BaseSensorOperator):
         if first.is_done:
             return completed(self, context, first.xcom_value)
         kind, counter_id, ids = self._target(MetrikaHook(self.metrika_conn_id))
-        defer_until_terminal(
-            self,
+        trigger = MetrikaUploadingTrigger(
             kind=kind,
-            counter_id=counter_id,
-            uploading_ids=ids,
-            metrika_conn_id=self.metrika_conn_id,
+            scope=counter_id,
+            job_ids=ids,
+            conn_id=self.metrika_conn_id,
             poll_interval=self.poke_interval,
             max_poll_interval=self.max_poll_interval,
             max_consecutive_failures=self.max_consecutive_failures,
-            timeout=self.timeout,
-            policy=self.policy,
+            **self.policy.to_kwargs(),
         )
+        defer_until_terminal(self, trigger, timeout=self.timeout)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """The counter and kind as output, Metrika's counters as run facets (a sensor reads no file)."""

@@ -1,36 +1,29 @@
-"""Deferrable wait on Metrika uploadings.
+"""Deferrable wait on Metrika uploadings: the kernel's job-wait trigger with Metrika's source and judge.
 
-The trigger only polls (GET): it can be rebuilt from ``serialize()`` and restarted
-by the triggerer any number of times without ever repeating an upload. Triggers of
-one triggerer that wait on the same connection, kind and counter share one poller
-(:mod:`airflow_provider_metrika.triggers.poller`), so a hundred waits cost one list
-request per poll cycle, not a hundred.
+The trigger only polls (GET): it can be rebuilt from ``serialize()`` and restarted by the triggerer any
+number of times without ever repeating an upload. Triggers of one triggerer that wait on the same
+connection, kind and counter share one poller, so a hundred waits cost one list request per poll cycle,
+not a hundred (:mod:`airflow_provider_metrika.triggers.metrika_status`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
-from datetime import timedelta
+from collections.abc import Sequence
 from typing import Any
 
 from airflow_provider_metrika.hooks.metrika_async import MetrikaAsyncHook
-from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS, TRANSIENT_ERRORS
-from airflow_provider_metrika.parameters import check_poll_intervals
-from airflow_provider_metrika.triggers.poller import (
-    PollerKey,
-    Subscription,
-    UploadingPoller,
-    next_interval,
-    poller_registry,
-    subscribed,
+from airflow_provider_metrika.jobs.poller import PollerKey
+from airflow_provider_metrika.jobs.record import JobRecord
+from airflow_provider_metrika.jobs.trigger import (
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_POLL_INTERVAL,
+    JobWaitTrigger,
+    defer_until_terminal,
 )
-from airflow_provider_metrika.version_compat import BaseTrigger, TriggerEvent
-from airflow_provider_metrika.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES, WaitPolicy, outcome
-
-DEFAULT_POLL_INTERVAL = 60.0
-#: Where polls stop backing off when the caller gives no ``max_poll_interval`` (5 minutes).
-DEFAULT_MAX_POLL_INTERVAL = 300.0
+from airflow_provider_metrika.jobs.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES, Verdict, Waiter
+from airflow_provider_metrika.triggers.metrika_status import MetrikaStatusSource
+from airflow_provider_metrika.uploads import VENDOR
+from airflow_provider_metrika.waiting import MetrikaJudge, WaitPolicy, describe_wait, metrika_waiter
 
 __all__ = [
     "DEFAULT_MAX_CONSECUTIVE_FAILURES",
@@ -38,153 +31,93 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "MetrikaUploadingTrigger",
     "defer_until_terminal",
-    "next_interval",
 ]
 
 
-class MetrikaUploadingTrigger(BaseTrigger):
+class MetrikaUploadingTrigger(JobWaitTrigger):
     """Poll uploadings of one kind and counter until all are terminal.
 
-    :param kind: upload kind (``offline_conversions``, ``calls``, ``user_params``)
-    :param counter_id: Metrika counter id
-    :param uploading_ids: ids to wait for
-    :param metrika_conn_id: Airflow connection (the token is read in the triggerer, never serialized)
-    :param poll_interval: seconds between polls at the start
-    :param max_poll_interval: polls back off (x1.5 per poll) up to this many seconds; default
-        ``max(poll_interval, 300)``; equal to ``poll_interval``: no backoff
-    :param max_consecutive_failures: transient poll errors tolerated in a row before giving up
-    :param shared: share one poller (list requests) with the other triggers of this triggerer that wait
-        on the same connection, kind and counter; ``False`` polls each id on its own (the naive way)
+    :param kind: upload kind (``offline_conversions``, ``calls``, ``user_params``, ...)
+    :param scope: Metrika counter id (``counter_id`` is accepted too, as older versions serialized it)
+    :param job_ids: ids to wait for (``uploading_ids`` is accepted too)
+    :param conn_id: Airflow connection (``metrika_conn_id`` is accepted too); the token is read in the
+        triggerer, never serialized
     :param linkage_failure: ``fail``/``warn`` on a linkage failure (None: warn for static calls only)
     :param min_linked_ratio: share of rows that must link; below it ``on_low_linkage`` (``fail``/``warn``) decides
+
+    The common kwargs (``poll_interval``, ``max_poll_interval``, ``max_consecutive_failures``, ``shared``)
+    are :class:`~airflow_provider_metrika.jobs.trigger.JobWaitTrigger`'s; ``shared=False`` polls each id
+    on its own (the naive way).
     """
+
+    vendor = VENDOR
 
     def __init__(
         self,
         *,
         kind: str,
-        counter_id: int,
-        uploading_ids: list[str],
-        metrika_conn_id: str = "metrika_default",
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        max_poll_interval: float | None = None,
-        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
-        shared: bool = True,
+        scope: int | str | None = None,
+        job_ids: Sequence[str] | None = None,
+        conn_id: str | None = None,
+        counter_id: int | str | None = None,
+        uploading_ids: Sequence[str] | None = None,
+        metrika_conn_id: str | None = None,
         linkage_failure: str | None = None,
         min_linked_ratio: float | None = None,
         on_low_linkage: str = "fail",
+        **common: Any,
     ) -> None:
-        super().__init__()
         self.policy = WaitPolicy(linkage_failure, min_linked_ratio, on_low_linkage)
-        self.kind = kind
-        self.counter_id = int(counter_id)
-        self.uploading_ids = [str(i) for i in uploading_ids]
-        self.metrika_conn_id = metrika_conn_id
-        check_poll_intervals(poll_interval, max_poll_interval)
-        self.poll_interval = float(poll_interval)
-        self.max_poll_interval = float(
-            max_poll_interval if max_poll_interval is not None else max(self.poll_interval, DEFAULT_MAX_POLL_INTERVAL)
+        counter = scope if scope is not None else counter_id
+        ids = job_ids if job_ids is not None else uploading_ids
+        if counter is None or ids is None:
+            raise TypeError("MetrikaUploadingTrigger needs a counter (scope) and uploading ids (job_ids)")
+        super().__init__(
+            conn_id=conn_id or metrika_conn_id or "metrika_default", scope=str(int(counter)), job_ids=ids, **common
         )
-        self.max_consecutive_failures = int(max_consecutive_failures)
-        self.shared = bool(shared)
+        self.kind = kind
+        self._judge = MetrikaJudge(self.policy)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "kind": self.kind,
-                "counter_id": self.counter_id,
-                "uploading_ids": list(self.uploading_ids),
-                "metrika_conn_id": self.metrika_conn_id,
-                "poll_interval": self.poll_interval,
-                "max_poll_interval": self.max_poll_interval,
-                "max_consecutive_failures": self.max_consecutive_failures,
-                "shared": self.shared,
-                **self.policy.to_kwargs(),
-            },
+    @property
+    def counter_id(self) -> int:
+        return int(self.scope)
+
+    @property
+    def uploading_ids(self) -> list[str]:
+        return self.job_ids
+
+    @property
+    def metrika_conn_id(self) -> str:
+        return self.conn_id
+
+    def policy_kwargs(self) -> dict[str, Any]:
+        return {"kind": self.kind, **self.policy.to_kwargs()}
+
+    def describe_wait(self) -> str:
+        return describe_wait(self.kind, self.counter_id, self.job_ids)
+
+    def poller_key(self) -> PollerKey:
+        """Metrika lists uploadings per kind: one poller per (connection, kind, counter)."""
+        return PollerKey(self.conn_id, self.vendor, f"{self.kind}:{self.scope}")
+
+    def judge(self, record: JobRecord) -> Verdict:
+        return self._judge(record)
+
+    def waiter(self) -> Waiter:
+        return metrika_waiter(
+            self.kind,
+            self.counter_id,
+            self.job_ids,
+            policy=self.policy,
+            max_consecutive_failures=self.max_consecutive_failures,
+            logger=self.log,
         )
 
     def _hook(self) -> MetrikaAsyncHook:
-        return MetrikaAsyncHook(self.metrika_conn_id)
+        return MetrikaAsyncHook(self.conn_id)
 
-    def _subscription(self) -> AbstractAsyncContextManager[Subscription]:
-        """A place in this loop's shared poller, or in a private one polling each id by GET."""
-        key = PollerKey(self.metrika_conn_id, self.kind, self.counter_id)
-        schedule = {"poll_interval": self.poll_interval, "max_poll_interval": self.max_poll_interval}
-        if self.shared:
-            return poller_registry().subscription(key, self.uploading_ids, hook_factory=self._hook, **schedule)
-        return subscribed(UploadingPoller(key, self._hook, use_list=False), self.uploading_ids, **schedule)
+    def status_source(self) -> MetrikaStatusSource:
+        return MetrikaStatusSource(self.kind, self.counter_id, self._hook)
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        # The wait leaves its poller before the event is yielded: the triggerer may keep this
-        # generator suspended at the yield, and a finished wait must not hold the poller up.
-        yield TriggerEvent(await self.wait_for_outcome())
-
-    async def wait_for_outcome(self) -> dict[str, Any]:
-        """Take polls until every uploading is terminal; the event payload (success or error)."""
-        failures = 0
-        async with self._subscription() as subscription:
-            while True:
-                try:
-                    uploadings = await subscription.next_poll()
-                except PERMANENT_ERRORS as err:
-                    return self._error(f"polling stopped: {err}")
-                except TRANSIENT_ERRORS as err:
-                    failures += 1
-                    self.log.warning(
-                        "Transient error polling Metrika (%d/%d in a row): %s",
-                        failures,
-                        self.max_consecutive_failures,
-                        err,
-                    )
-                    if failures >= self.max_consecutive_failures:
-                        return self._error(f"gave up after {failures} consecutive failed polls; last error: {err}")
-                else:
-                    failures = 0
-                    event = outcome(uploadings, self.policy)
-                    if event is not None:
-                        return event
-                    self.log.info(
-                        "Waiting %.0fs; %s",
-                        subscription.wait,
-                        "; ".join(f"{u.uploading_id}: {u.status}" for u in uploadings),
-                    )
-
-    def _error(self, message: str) -> dict[str, Any]:
-        return {
-            "status": "error",
-            "message": f"{self.kind} uploadings {', '.join(self.uploading_ids)} of counter {self.counter_id}: "
-            + message,
-            "uploadings": [],
-        }
-
-
-def defer_until_terminal(
-    task: Any,
-    *,
-    kind: str,
-    counter_id: int,
-    uploading_ids: list[str],
-    metrika_conn_id: str,
-    poll_interval: float,
-    max_poll_interval: float | None,
-    max_consecutive_failures: int,
-    timeout: float,
-    policy: WaitPolicy | None = None,
-    method_name: str = "execute_complete",
-) -> None:
-    """Defer ``task`` (a sensor or an upload operator) to the trigger; it resumes in ``method_name``."""
-    task.defer(
-        trigger=MetrikaUploadingTrigger(
-            kind=kind,
-            counter_id=counter_id,
-            uploading_ids=uploading_ids,
-            metrika_conn_id=metrika_conn_id,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-            max_consecutive_failures=max_consecutive_failures,
-            **(policy or WaitPolicy()).to_kwargs(),
-        ),
-        method_name=method_name,
-        timeout=timedelta(seconds=timeout),
-    )
+    def private_source(self) -> MetrikaStatusSource:
+        return MetrikaStatusSource(self.kind, self.counter_id, self._hook, use_list=False)

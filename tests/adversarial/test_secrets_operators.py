@@ -15,9 +15,9 @@ import time
 
 import pytest
 
+from airflow_provider_metrika.jobs import poller as poller_module
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
 from airflow_provider_metrika.sensors.uploading import MetrikaUploadingSensor
-from airflow_provider_metrika.triggers import poller as poller_module
 from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
 from airflow_provider_metrika.version_compat import TaskDeferred
 from tests.adversarial.hostile_server import ENCODINGS, Answer, error_answer, error_texts
@@ -72,7 +72,7 @@ def no_waiting(monkeypatch):
         await asyncio.sleep(0)
 
     clock = iter(range(0, 10**9, 60))
-    monkeypatch.setattr(poller_module, "pause", pause)
+    monkeypatch.setattr(poller_module, "sleep", pause)
     monkeypatch.setattr(poller_module, "monotonic", lambda: next(clock))
 
 

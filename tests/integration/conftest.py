@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_metrika import waiting
+from airflow_provider_metrika.jobs import waiting
 
 
 class FakeTaskInstance:

@@ -13,6 +13,7 @@ from airflow_provider_metrika.operators.expenses import MetrikaReplaceExpensesOp
 from airflow_provider_metrika.sensors.uploading import MetrikaUploadingSensor
 from airflow_provider_metrika.version_compat import TaskDeferred
 from tests.integration.conftest import FakeTaskInstance
+from tests.xcom import only_job
 
 pytestmark = pytest.mark.integration
 COUNTER = 12345
@@ -36,6 +37,7 @@ def test_upload_waits_until_processed_and_the_rows_count(metrika_conn, emulator,
     result = MetrikaUploadExpensesOperator(
         task_id="costs", src=src, provider="crm", comment="costs", wait_for_completion=True
     ).execute(context)
+    result = only_job(result)
     assert result["kind"] == "expenses" and result["status"] == "PROCESSED" and result["source_quantity"] == 2
     (stored,) = emulator.uploadings(kind="expenses")
     assert stored["uploading"]["type"] == "EXPENSES" and stored["uploading"]["provider"] == "crm"
@@ -52,7 +54,7 @@ def test_a_daily_reload_replaces_instead_of_adding(metrika_conn, emulator, emula
         result = MetrikaReplaceExpensesOperator(task_id="replace", src=corrected, date_from=DAY).execute(
             {"ti": FakeTaskInstance(run_id=run)}
         )
-        assert result["kind"] == "expenses" and result["status"] == "PROCESSED"
+        assert (only_job(result)["kind"], only_job(result)["status"]) == ("expenses", "PROCESSED")
     assert held(emulator) == [("2026-11-19", "google", "7"), (DAY, "google", "12"), (DAY, "vk", "1")]
     types = [u["uploading"]["type"] for u in emulator.uploadings(kind="expenses")]
     assert types == ["EXPENSES", "REMOVES", "EXPENSES", "REMOVES", "EXPENSES"]
@@ -69,7 +71,7 @@ def test_a_retry_after_a_crash_between_delete_and_upload_converges(
         op.execute(context)
     monkeypatch.setattr(MetrikaHook, "upload_file", upload_file)
     result = MetrikaReplaceExpensesOperator(task_id="replace", src=src, date_from=DAY).execute(context)
-    assert result["status"] == "PROCESSED"
+    assert only_job(result)["status"] == "PROCESSED"
     types = [u["uploading"]["type"] for u in emulator.uploadings(kind="expenses")]
     assert types == ["REMOVES", "EXPENSES"]  # the retry reused the deletion
     assert held(emulator) == [(DAY, "google", "5")]
@@ -79,7 +81,7 @@ def test_a_retry_after_the_upload_deletes_nothing_more(metrika_conn, emulator, e
     src = expenses_file(tmp_path / "e.csv", [(DAY, "google", "5")])
     first = MetrikaReplaceExpensesOperator(task_id="replace", src=src, date_from=DAY).execute(context)
     again = MetrikaReplaceExpensesOperator(task_id="replace", src=src, date_from=DAY).execute(context)
-    assert again["uploading_id"] == first["uploading_id"]
+    assert again["ids"] == first["ids"] and len(first["ids"]) == 1
     assert [u["uploading"]["type"] for u in emulator.uploadings(kind="expenses")] == ["REMOVES", "EXPENSES"]
     assert held(emulator) == [(DAY, "google", "5")]
 
@@ -88,7 +90,7 @@ def test_a_lost_deletion_answer_is_found_not_resent(metrika_conn, emulator, emul
     emulator.inject_fault(method="POST", path="/expense/delete", action="reset_after", times=1)
     src = expenses_file(tmp_path / "e.csv", [(DAY, "google", "5")])
     result = MetrikaReplaceExpensesOperator(task_id="replace", src=src, date_from=DAY).execute(context)
-    assert result["status"] == "PROCESSED"
+    assert only_job(result)["status"] == "PROCESSED"
     assert [u["uploading"]["type"] for u in emulator.uploadings(kind="expenses")] == ["REMOVES", "EXPENSES"]
 
 
@@ -109,7 +111,7 @@ def test_an_empty_day_only_deletes_the_range(metrika_conn, emulator, emulated_wa
     result = MetrikaReplaceExpensesOperator(task_id="replace", src=str(empty), date_from=DAY).execute(
         {"ti": FakeTaskInstance()}
     )
-    assert result["kind"] == "expense_removals" and result["status"] == "PROCESSED"
+    assert (only_job(result)["kind"], only_job(result)["status"]) == ("expense_removals", "PROCESSED")
     assert held(emulator) == []
 
 
@@ -123,7 +125,8 @@ def test_the_deferrable_replace_waits_for_the_deletion_in_the_trigger(metrika_co
     assert kwargs["kind"] == "expense_removals"
     emulator.finish_all()
     with pytest.raises(TaskDeferred) as second:  # the deletion is processed: the upload is made, then awaited
-        op.execute_after_removal(context, {"status": "success", "uploadings": []})
+        done = {"status": "success", "terminal": True, "message": "ok", "warnings": [], "result": {"jobs": []}}
+        op.execute_after_removal(context, done)
     assert second.value.method_name == "execute_complete"
     assert [u["uploading"]["type"] for u in emulator.uploadings(kind="expenses")] == ["REMOVES", "EXPENSES"]
 
@@ -134,7 +137,7 @@ def test_the_sensor_waits_on_expenses(metrika_conn, emulator, context, tmp_path)
     sensor = MetrikaUploadingSensor(task_id="wait", uploading_id=xcom, deferrable=False)
     assert not sensor.poke(context).is_done
     emulator.finish_all()
-    assert sensor.poke(context).xcom_value["status"] == "PROCESSED"
+    assert only_job(sensor.poke(context).xcom_value)["status"] == "PROCESSED"
 
 
 def test_the_hook_deletes_a_range_of_one_provider(metrika_conn, emulator, tmp_path):

@@ -9,10 +9,10 @@ import time
 import pytest
 import requests
 
-from airflow_provider_metrika import waiting
 from airflow_provider_metrika.exceptions import MetrikaAmbiguousResponseError
 from airflow_provider_metrika.hooks.concurrency import MAX_REQUESTS_IN_FLIGHT
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
+from airflow_provider_metrika.jobs import waiting
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
 from tests.integration.conftest import FakeTaskInstance
 from tests.reliability.support import (
@@ -24,6 +24,7 @@ from tests.reliability.support import (
     quick_retries,
 )
 from tests.unit.operators.fakes import FakeStore
+from tests.xcom import only_job
 
 pytestmark = pytest.mark.integration
 
@@ -162,4 +163,4 @@ def test_journal_reattaches_across_an_emulator_restart(conn, emulator, emulator_
     result = MetrikaUploadOfflineConversionsOperator(
         task_id="up", src=str(path), wait_for_completion=True, deferrable=False
     ).execute({"ti": FakeTaskInstance(), "task_state_store": store})
-    assert result["uploading_id"] == first["uploading_id"]
+    assert only_job(result)["uploading_id"] == first["uploading_id"]

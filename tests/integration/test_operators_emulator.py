@@ -19,6 +19,7 @@ from airflow_provider_metrika.operators.upload import (
 )
 from airflow_provider_metrika.operators.user_params import MetrikaUploadUserParamsOperator
 from airflow_provider_metrika.version_compat import AirflowFailException
+from tests.xcom import only_job
 
 pytestmark = pytest.mark.integration
 COUNTER = 12345
@@ -42,7 +43,7 @@ def test_offline_conversions_upload_and_wait(metrika_conn, emulator, emulated_wa
         wait_for_completion=True,
         poll_interval=60,
     )
-    result = op.execute(context)
+    result = only_job(op.execute(context))
     assert result["status"] == "PROCESSED" and result["line_quantity"] == 5
     assert emulated_waits and all(s == 60 for s in emulated_waits)
     (stored,) = emulator.uploadings(kind="offline_conversions")
@@ -120,7 +121,7 @@ def test_calls_operator(metrika_conn, emulator, emulated_waits, context, tmp_pat
     result = MetrikaUploadCallsOperator(
         task_id="calls", src=str(path), new_goal_name="Calls", wait_for_completion=True
     ).execute(context)
-    assert result["status"] == "PROCESSED" and result["kind"] == "calls"
+    assert (only_job(result)["status"], only_job(result)["kind"]) == ("PROCESSED", "calls")
 
 
 def test_user_params_operator_confirms_then_waits(metrika_conn, emulator, emulated_waits, context, tmp_path):
@@ -129,7 +130,7 @@ def test_user_params_operator_confirms_then_waits(metrika_conn, emulator, emulat
     result = MetrikaUploadUserParamsOperator(
         task_id="params", src=str(path), action="update", wait_for_completion=True
     ).execute(context)
-    assert result["status"] == "processed"
+    assert only_job(result)["status"] == "processed"
 
 
 def test_user_params_rejects_unknown_action(metrika_conn, emulator, context, tmp_path):
@@ -227,10 +228,10 @@ def test_file_over_the_limit_is_split_and_every_part_awaited(metrika_conn, emula
         task_id="up", src=str(path), max_file_bytes=8000, wait_for_completion=True
     ).execute(context)
     stored = emulator.uploadings(kind="offline_conversions")
-    assert len(stored) == len(result) > 1
+    assert len(stored) == len(result["jobs"]) == len(result["ids"]) > 1
     assert sum(u["rows"] for u in stored) == 1000
-    assert all(u["status"] == "PROCESSED" for u in result)
-    assert context["ti"].xcom["uploading_id"] == [u["uploading_id"] for u in result]
+    assert all(job["status"] == "PROCESSED" for job in result["jobs"])
+    assert context["ti"].xcom["uploading_id"] == result["ids"]
 
 
 def test_split_file_with_a_bad_row_uploads_no_part(metrika_conn, emulator, context, tmp_path):

@@ -15,6 +15,7 @@ from airflow_provider_metrika.operators.upload import (
     MetrikaUploadOfflineConversionsOperator,
 )
 from airflow_provider_metrika.operators.user_params import MetrikaUploadUserParamsOperator
+from tests.xcom import only_job
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +97,7 @@ def test_user_params_header_less_triples_upload_and_confirm(metrika_conn, emulat
     op = MetrikaUploadUserParamsOperator(
         task_id="p", src=src, content_id_type="user_id", wait_for_completion=True, deferrable=False
     )
-    result = op.execute(context)
+    result = only_job(op.execute(context))
     assert (result["status"], result["line_quantity"]) == ("processed", 2)
     (stored,) = emulator.uploadings(kind="user_params")
     assert stored["rows"] == 2

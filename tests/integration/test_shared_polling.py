@@ -19,8 +19,9 @@ import requests
 
 from airflow_provider_metrika.emulator.testing import TEST_TOKEN
 from airflow_provider_metrika.hooks.metrika_async import MetrikaAsyncHook
-from airflow_provider_metrika.triggers import poller as poller_module
-from airflow_provider_metrika.triggers.poller import poller_registry
+from airflow_provider_metrika.jobs import poller as poller_module
+from airflow_provider_metrika.jobs.poller import poller_registry
+from airflow_provider_metrika.triggers import metrika_status
 from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
 
 pytestmark = pytest.mark.integration
@@ -85,7 +86,7 @@ class VirtualTime:
 @pytest.fixture
 def virtual_time(emulator, monkeypatch):
     timeline = VirtualTime(emulator)
-    monkeypatch.setattr(poller_module, "pause", timeline.pause)
+    monkeypatch.setattr(poller_module, "sleep", timeline.pause)
     monkeypatch.setattr(poller_module, "monotonic", timeline.monotonic)
     return timeline
 
@@ -199,8 +200,8 @@ async def test_one_status_request_per_counter_per_cycle(emulator, connections, v
 
 
 async def test_ids_missing_from_the_list_are_got_by_id(emulator, connections, virtual_time, monkeypatch, mocker):
-    monkeypatch.setattr(poller_module, "DEFAULT_PAGE_SIZE", 3)
-    monkeypatch.setattr(poller_module, "DEFAULT_MAX_PAGES", 1)
+    monkeypatch.setattr(metrika_status, "DEFAULT_PAGE_SIZE", 3)
+    monkeypatch.setattr(metrika_status, "DEFAULT_MAX_PAGES", 1)
     emulator.add_visitors(["100"])
     ids = [uid for uid, _ in create(emulator, connections, "metrika_default", 8)]
     oldest, newest = ids[:2], ids[-2:]  # the list is newest first: a 3-row page shows only the newest

@@ -15,6 +15,7 @@ from airflow_provider_metrika.sensors.uploading import MetrikaUploadingSensor
 from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
 from airflow_provider_metrika.version_compat import AirflowFailException, TaskDeferred
 from tests.reliability.support import COUNTER, TriggerTime, run_trigger
+from tests.xcom import only_job
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +49,8 @@ def test_static_calls_end_in_linkage_failure_and_the_task_succeeds_with_a_warnin
         task_id="calls", src=calls_file(tmp_path / "calls.csv", [1, 1, 1]), wait_for_completion=True
     )
     result = op.execute(context)
+    assert result["warnings"] and "static calls are never linked" in result["warnings"][0]
+    result = only_job(result)
     assert result["status"] == "LINKAGE_FAILURE" and result["static_calls_quantity"] == 3
     assert "static calls are never linked to visits" in task_log(capsys)
 
@@ -96,7 +99,7 @@ def test_the_sensor_poke_reaches_the_same_verdicts(metrika_conn, emulator, conte
         task_id="w2", uploading_id=xcom, deferrable=False, min_linked_ratio=0.5, on_low_linkage="warn"
     )
     done = lenient.poke(context)
-    assert done.is_done and done.xcom_value["linked_quantity"] == 1 and "only 1 of 10" in task_log(capsys)
+    assert done.is_done and only_job(done.xcom_value)["linked_quantity"] == 1 and "only 1 of 10" in task_log(capsys)
     assert MetrikaUploadingSensor(task_id="w3", uploading_id=xcom, deferrable=False).poke(context).is_done
 
 

@@ -14,7 +14,7 @@ import pytest
 from airflow_provider_metrika.emulator.testing import TEST_TOKEN, EmulatorClient
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.hooks.retry import RetryPolicy
-from airflow_provider_metrika.triggers import poller as poller_module
+from airflow_provider_metrika.jobs import poller as poller_module
 from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
 
 COUNTER = 12345
@@ -65,7 +65,7 @@ class TriggerTime:
         self._interrupt_at: int | None = None
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> TriggerTime:
-        monkeypatch.setattr(poller_module, "pause", self.pause)
+        monkeypatch.setattr(poller_module, "sleep", self.pause)
         monkeypatch.setattr(poller_module, "monotonic", lambda: self.now)
         return self
 

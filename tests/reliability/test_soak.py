@@ -24,10 +24,10 @@ import random
 import pytest
 import requests
 
-from airflow_provider_metrika import waiting
 from airflow_provider_metrika.emulator.testing import EmulatorProcess
 from airflow_provider_metrika.exceptions import MetrikaError
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
+from airflow_provider_metrika.jobs import waiting
 from airflow_provider_metrika.jobs.fingerprint import fingerprint
 from airflow_provider_metrika.jobs.inputs import prepare_file
 from airflow_provider_metrika.operators import upload as upload_module
@@ -229,8 +229,9 @@ class Soak:
         outcome = {"run": index, "stored": len(marked), "same_data": len(same_data), "error": repr(error)[:200]}
         if result is not None:
             self.figures["succeeded"] += 1
-            outcome["uploading_id"] = result["uploading_id"]
-            if len(marked) != 1 or str(marked[0]["id"]) != result["uploading_id"]:
+            (uploading_id,) = result["ids"]  # a JobsResult: the wait's uploadings, one here
+            outcome["uploading_id"] = uploading_id
+            if len(marked) != 1 or str(marked[0]["id"]) != uploading_id:
                 self.figures["lost"] += 1
         else:
             self.figures["clear_failures"] += 1

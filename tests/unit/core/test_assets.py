@@ -135,6 +135,29 @@ def test_several_uploadings_of_a_split_file_are_one_event():
     annotate_outlets(SimpleNamespace(outlets=[outlet]), {}, result)  # no outlet events (a test context): nothing
 
 
+def test_a_jobs_result_marks_its_metrika_jobs_events():
+    from airflow_provider_metrika.jobs.record import JobRecord, JobState, jobs_result
+
+    def job(job_id, vendor="metrika", **counters):
+        return JobRecord(vendor, "offline_conversions", "12345", job_id, "PROCESSED", JobState.SUCCESS, counters)
+
+    outlet = Outlet("metrika://12345/offline_conversions")
+    events = outlet_events()
+    result = jobs_result(
+        "metrika",
+        [job("1", line_quantity=4, linked_quantity=1), job("2", line_quantity=4, linked_quantity=3)],
+    )
+    assert annotate_outlets(SimpleNamespace(outlets=[outlet]), {"outlet_events": events}, result) is result
+    extra = events[outlet].extra
+    assert extra["uploading_ids"] == ["1", "2"] and extra["rows_accepted"] == 8 and extra["linked_ratio"] == 0.5
+    assert extra["counter_id"] == 12345 and extra["statuses"] == ["PROCESSED"]
+    other = outlet_events()
+    annotate_outlets(
+        SimpleNamespace(outlets=[outlet]), {"outlet_events": other}, jobs_result("fleetio", [job("3", "fleetio")])
+    )
+    assert other[outlet].extra == {}  # another vendor's jobs never mark a metrika:// asset
+
+
 def test_the_scheme_is_registered_for_assets_and_datasets():
     info = get_provider_info()
     for section in ("asset-uris", "dataset-uris"):

@@ -118,11 +118,30 @@ async def test_get_uploading(hook, api):
     assert hook._session.timeout.total == 5 and hook._session.timeout.connect == 5
 
 
-async def test_default_timeouts(metrika_conn):
+async def test_default_timeouts_are_the_connections(metrika_conn):
     hook = MetrikaAsyncHook()
     session = await hook._get_session(await hook.settings())
-    assert (session.timeout.total, session.timeout.connect) == (60.0, 10.0)
+    timeout = session.timeout
+    assert (timeout.connect, timeout.sock_read, timeout.total) == (10.0, 300.0, 310.0)  # as MetrikaHook: (10, 300)
     await hook.close()
+
+
+async def test_the_connections_timeout_extra_bounds_a_stalling_server(api, monkeypatch, delays):
+    """A server that accepts the request and never answers: the connection's ``timeout`` ends each attempt."""
+    set_connection(monkeypatch, host=api.host, extra={"counter_id": 42, "timeout": 0.2, "max_retries": 1})
+    api.on("GET", GET_PATH, "hang")
+
+    async def sleep(seconds):
+        delays.append(seconds)
+
+    hook = MetrikaAsyncHook(sleep=sleep)
+    async with asyncio.timeout(20):  # without the connection's timeout an attempt would last 310 s
+        with pytest.raises(asyncio.TimeoutError):
+            await hook.get_uploading("offline_conversions", 42, 7)
+    session_timeout = hook._session.timeout
+    await hook.close()
+    assert (session_timeout.sock_read, session_timeout.total) == (0.2, 10.2)
+    assert api.count("GET", GET_PATH) == 2 and len(delays) == 1  # retried once, as a read may be
 
 
 async def test_settings_are_fetched_once_through_the_async_lookup(metrika_conn, mocker):
@@ -323,16 +342,16 @@ async def test_missing_connection(mocker):
 
 
 async def test_a_long_answer_is_decoded_off_the_event_loop_a_short_one_on_it(hook, api, mocker):
-    from airflow_provider_metrika.hooks import metrika_async
+    from airflow_provider_metrika.hooks import metrika_api
 
     threads = []
-    real = metrika_async.decode_response
+    real = metrika_api.decode_response
 
     def decode(*args, **kwargs):
         threads.append(threading.current_thread() is threading.main_thread())
         return real(*args, **kwargs)
 
-    mocker.patch.object(metrika_async, "decode_response", side_effect=decode)
+    mocker.patch.object(metrika_api, "decode_response", side_effect=decode)
     path = "/management/v1/counter/42/offline_conversions/uploadings"
     page = [
         {"id": n, "status": "PROCESSED", "comment": f"c{n}", "create_time": "2026-01-01T00:00:00Z"} for n in range(2000)

@@ -23,12 +23,9 @@ from airflow_provider_metrika.exceptions import (
     MetrikaRetryableError,
 )
 from airflow_provider_metrika.hooks.concurrency import request_slots
-from airflow_provider_metrika.hooks.metrika import (
-    MetrikaHook,
-    query_params,
-    uploading_from_body,
-    uploadings_from_body,
-)
+from airflow_provider_metrika.hooks.metrika import MetrikaHook
+from airflow_provider_metrika.hooks.metrika_api import uploading_from_body, uploadings_from_body
+from airflow_provider_metrika.hooks.rest import query_params
 from airflow_provider_metrika.hooks.retry import RetryPolicy
 from airflow_provider_metrika.uploads import UploadState, get_upload_kind
 from tests.unit.hooks.conftest import BASE_URL, TOKEN, error_body, response, set_connection

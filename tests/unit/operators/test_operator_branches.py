@@ -58,8 +58,9 @@ def test_wait_for_completion_defers_to_the_polling_trigger(hook, context, tmp_pa
     assert (trigger.kind, trigger.counter_id, trigger.uploading_ids) == ("offline_conversions", 5, ["9"])
     assert deferred.value.timeout.total_seconds() == 600
     assert context["ti"].xcom["uploading_id"] == "9"  # pushed before deferring
-    done = {"status": "success", "message": "ok", "uploadings": [{"uploading_id": "9", "status": "PROCESSED"}]}
-    assert op.execute_complete(context, done)["status"] == "PROCESSED"
+    result = {"vendor": "metrika", "ids": ["9"], "jobs": [], "warnings": []}
+    done = {"status": "success", "terminal": True, "message": "ok", "warnings": [], "result": result}
+    assert op.execute_complete(context, done) == result
     with pytest.raises(AirflowFailException):
         op.execute_complete(context, {"status": "error", "terminal": True, "message": "LINKAGE_FAILURE"})
 

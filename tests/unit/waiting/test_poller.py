@@ -10,8 +10,10 @@ import logging
 import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaClientError, MetrikaConfigError, MetrikaRetryableError
-from airflow_provider_metrika.triggers import poller as poller_module
-from airflow_provider_metrika.triggers.poller import PollerKey, UploadingPoller, poller_registry, subscribed
+from airflow_provider_metrika.jobs import poller as poller_module
+from airflow_provider_metrika.jobs.poller import JobPoller, PollerKey, poller_registry, subscribed
+from airflow_provider_metrika.jobs.record import JobRecord
+from airflow_provider_metrika.triggers.metrika_status import MetrikaStatusSource
 from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
 from airflow_provider_metrika.uploads import Uploading
 
@@ -32,7 +34,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     clock = Clock()
-    monkeypatch.setattr(poller_module, "pause", clock.pause)
+    monkeypatch.setattr(poller_module, "sleep", clock.pause)
     monkeypatch.setattr(poller_module, "monotonic", lambda: clock.now)
     return clock
 
@@ -91,6 +93,17 @@ def metrika(clock, monkeypatch):
     fake = FakeMetrika(clock)
     monkeypatch.setattr(MetrikaUploadingTrigger, "_hook", lambda self: fake.factory())
     return fake
+
+
+def metrika_poller(fake, **options):
+    """A kernel poller over Metrika's status source (lists, then GETs), on the fake."""
+    return JobPoller(
+        PollerKey("c", "metrika", f"{KIND}:5"), lambda: MetrikaStatusSource(KIND, 5, fake.factory, **options)
+    )
+
+
+def registry_key(conn_id, kind=KIND, counter_id=5):
+    return PollerKey(conn_id, "metrika", f"{kind}:{counter_id}")
 
 
 def trigger(ids, **kwargs):
@@ -185,7 +198,7 @@ def blocked_pauses(monkeypatch):
         slept.append(seconds)
         await asyncio.Event().wait()
 
-    monkeypatch.setattr(poller_module, "pause", blocking_pause)
+    monkeypatch.setattr(poller_module, "sleep", blocking_pause)
     return slept
 
 
@@ -193,7 +206,7 @@ async def test_a_newcomer_due_now_cuts_a_long_pause_short(clock, blocked_pauses)
     fake = FakeMetrika(clock)
     fake.add(1, done_after=10_000)
     fake.add(2, done_after=10_000)
-    poller = UploadingPoller(PollerKey("c", KIND, 5), fake.factory)
+    poller = metrika_poller(fake)
     first = poller.subscribe(["1"], poll_interval=300, max_poll_interval=300)
     await first.next_poll()
     waiting = asyncio.ensure_future(first.next_poll())
@@ -209,7 +222,7 @@ async def test_a_newcomer_due_now_cuts_a_long_pause_short(clock, blocked_pauses)
 async def test_a_newcomer_due_later_leaves_the_pause_alone_one_due_sooner_shortens_it(clock, blocked_pauses):
     fake = FakeMetrika(clock)
     fake.add(1, done_after=10_000)
-    poller = UploadingPoller(PollerKey("c", KIND, 5), fake.factory)
+    poller = metrika_poller(fake)
     first = poller.subscribe(["1"], poll_interval=30, max_poll_interval=30)
     await first.next_poll()
     waiting = asyncio.ensure_future(first.next_poll())
@@ -230,9 +243,9 @@ async def test_pages_only_while_ids_are_missing_and_pages_are_full(clock):
     fake = FakeMetrika(clock)
     for i in range(1, 26):
         fake.add(i, done_after=0)
-    poller = UploadingPoller(PollerKey("c", KIND, 5), fake.factory, page_size=10)
+    poller = metrika_poller(fake, page_size=10)
     results = await poller.poll(["3", "24", "25"])  # 25, 24 on page 1; 3 on page 3 (short)
-    assert all(isinstance(r, Uploading) for r in results.values())
+    assert all(isinstance(r, JobRecord) for r in results.values())
     assert [c[3] for c in fake.calls] == [0, 10, 20]
     fake.calls.clear()
     fake.add(26, done_after=100)
@@ -245,7 +258,7 @@ async def test_max_pages_then_ids_not_listed_are_got_by_id(clock):
     fake = FakeMetrika(clock)
     for i in range(1, 31):
         fake.add(i, done_after=100)
-    poller = UploadingPoller(PollerKey("c", KIND, 5), fake.factory, page_size=10, max_pages=2)
+    poller = metrika_poller(fake, page_size=10, max_pages=2)
     results = await poller.poll(["1", "2", "30"])
     assert [c[0] for c in fake.calls] == ["list", "list", "get", "get"]
     assert {c[2] for c in fake.calls if c[0] == "get"} == {"1", "2"}
@@ -305,7 +318,7 @@ async def test_list_not_available_falls_back_to_gets_for_good(metrika, caplog, s
 
 async def test_get_transient_error_stops_the_cycle_for_the_rest(clock):
     fake = FakeMetrika(clock)
-    poller = UploadingPoller(PollerKey("c", KIND, 5), fake.factory, use_list=False)
+    poller = metrika_poller(fake, use_list=False)
     for i in (1, 2, 3):
         fake.add(i, done_after=0)
     fake.errors["get"] = [MetrikaClientError(404, "not_found", "gone"), BUSY]
@@ -332,7 +345,7 @@ async def test_a_broken_pause_reaches_waiters_instead_of_hanging_them(metrika, m
         calls.append(seconds)
         raise RuntimeError("clock broke")
 
-    monkeypatch.setattr(poller_module, "pause", broken)
+    monkeypatch.setattr(poller_module, "sleep", broken)
     with caplog.at_level(logging.ERROR, logger=poller_module.__name__), pytest.raises(RuntimeError, match="broke"):
         await start(trigger([1]))[0]
     assert "failed unexpectedly" in caplog.text
@@ -343,7 +356,7 @@ async def test_terminal_uploadings_are_not_asked_for_again(clock):
     fake.add(1, done_after=0, final="LINKAGE_FAILURE")
     fake.add(2, done_after=100)
     fake.add(3, done_after=100)
-    poller = UploadingPoller(PollerKey("c", KIND, 5), fake.factory)
+    poller = metrika_poller(fake)
     await poller.poll(["1", "2", "3"])
     fake.calls.clear()
     results = await poller.poll(["1", "2", "3"])
@@ -360,7 +373,7 @@ async def test_a_cancelled_trigger_leaves_and_the_last_one_stops_the_poller(metr
     metrika.add(1, done_after=10_000)
     metrika.add(2, done_after=60)
     stay, leave = start(trigger([2]), trigger([1]))
-    key = PollerKey("metrika_default", KIND, 5)
+    key = registry_key("metrika_default")
     await asyncio.sleep(0)
     poller = poller_registry().get(key)
     assert len(poller.subscriptions) == 2
@@ -389,7 +402,7 @@ async def test_restarted_triggers_register_on_a_fresh_poller(metrika):
     first = trigger([1])
     task = start(first)[0]
     await asyncio.sleep(0)
-    old_poller = poller_registry().get(PollerKey("metrika_default", KIND, 5))
+    old_poller = poller_registry().get(registry_key("metrika_default"))
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -420,7 +433,7 @@ async def test_pollers_are_per_connection_kind_and_counter(metrika, clock):
 async def test_a_slow_waiter_holds_the_next_cycle_until_it_took_its_poll(clock):
     fake = FakeMetrika(clock)
     fake.add(1, done_after=10_000)
-    poller = UploadingPoller(PollerKey("c", KIND, 5), fake.factory)
+    poller = metrika_poller(fake)
     fast = poller.subscribe(["1"], poll_interval=30, max_poll_interval=30)
     slow = poller.subscribe(["1"], poll_interval=30, max_poll_interval=30)
     await fast.next_poll()
@@ -448,15 +461,15 @@ async def test_an_empty_wait_succeeds_without_requests(metrika):
 async def test_private_poller_context_closes_its_hook(clock):
     fake = FakeMetrika(clock)
     fake.add(1, done_after=0)
-    poller = UploadingPoller(PollerKey("c", KIND, 5), fake.factory, use_list=False)
+    poller = metrika_poller(fake, use_list=False)
     async with subscribed(poller, ["1"], poll_interval=5, max_poll_interval=5) as subscription:
         assert (await subscription.next_poll())[0].status == "PROCESSED"
     assert not poller.running and fake.closed == 1
 
 
 def test_key_names_the_connection_never_a_token():
-    key = PollerKey("metrika_default", KIND, 5)
-    assert str(key) == "offline_conversions uploadings of counter 5 (connection 'metrika_default')"
+    key = registry_key("metrika_default")
+    assert str(key) == "metrika jobs of offline_conversions:5 (connection 'metrika_default')"
 
 
 async def test_a_waiter_that_leaves_mid_poll_is_not_served_nor_waited_for(clock):
@@ -470,7 +483,7 @@ async def test_a_waiter_that_leaves_mid_poll_is_not_served_nor_waited_for(clock)
     fake = SlowList(clock)
     fake.add(1, done_after=10_000)
     fake.add(2, done_after=10_000)
-    poller = UploadingPoller(PollerKey("c", KIND, 5), fake.factory)
+    poller = metrika_poller(fake)
     stays = poller.subscribe(["1"], poll_interval=30, max_poll_interval=30)
     leaves = poller.subscribe(["2"], poll_interval=30, max_poll_interval=30)
     taken = asyncio.ensure_future(stays.next_poll())
@@ -478,7 +491,7 @@ async def test_a_waiter_that_leaves_mid_poll_is_not_served_nor_waited_for(clock)
     assert fake.calls == []  # the list is in flight
     poller.unsubscribe(leaves)
     release.set()
-    assert [u.uploading_id for u in await taken] == ["1"]
+    assert [r.job_id for r in await taken] == ["1"]
     assert leaves._delivered is None
     await stays.next_poll()  # the next cycle came without waiting for the one that left
     assert len(fake.calls) == 2
@@ -488,7 +501,7 @@ async def test_a_waiter_that_leaves_mid_poll_is_not_served_nor_waited_for(clock)
 async def test_a_poller_left_empty_before_its_first_poll_wakes_for_a_newcomer(clock):
     fake = FakeMetrika(clock)
     fake.add(1, done_after=0)
-    poller = UploadingPoller(PollerKey("c", KIND, 5), fake.factory)
+    poller = metrika_poller(fake)
     poller.unsubscribe(poller.subscribe(["1"], poll_interval=30, max_poll_interval=30))
     await settle()
     assert fake.calls == [] and poller.running  # idle, nobody to poll for

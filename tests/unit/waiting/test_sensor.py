@@ -43,13 +43,23 @@ def test_poke_not_done_while_processing(hook):
 def test_poke_done_pushes_counters(hook):
     hook.get_uploading.return_value = make_uploading("PROCESSED", linked_quantity=7)
     result = make_sensor().poke({})
-    assert result.is_done and result.xcom_value["linked_quantity"] == 7
+    assert result.is_done and result.xcom_value["ids"] == ["1"]
+    assert result.xcom_value["jobs"][0]["counters"]["linked_quantity"] == 7
 
 
 def test_poke_fails_on_linkage_failure(hook):
     hook.get_uploading.return_value = make_uploading("LINKAGE_FAILURE", line_quantity=3, linked_quantity=0)
     with pytest.raises(AirflowFailException, match=r"LINKAGE_FAILURE.*line_quantity=3"):
         make_sensor().poke({})
+
+
+def test_kind_and_counter_come_from_a_jobs_result(hook):
+    hook.get_uploading.return_value = make_uploading("PROCESSED", kind="calls", counter_id=8)
+    upstream = make_sensor(kind="calls", counter_id=8).poke({}).xcom_value
+    hook.get_uploading.reset_mock()
+    sensor = make_sensor(uploading_id=upstream, counter_id=None)
+    assert sensor.poke({}).is_done
+    hook.get_uploading.assert_called_once_with("calls", 8, "1")
 
 
 def test_kind_and_counter_come_from_operator_xcom(hook):
@@ -80,13 +90,16 @@ def test_deferrable_pokes_once_then_defers(hook):
 
 def test_deferrable_returns_at_once_when_already_done(hook):
     hook.get_uploading.return_value = make_uploading("PROCESSED")
-    assert make_sensor(deferrable=True).execute({})["status"] == "PROCESSED"
+    assert make_sensor(deferrable=True).execute({})["jobs"][0]["status"] == "PROCESSED"
 
 
 def test_execute_complete_success_and_failure():
     sensor = make_sensor()
-    ok = {"status": "success", "message": "m", "uploadings": [{"uploading_id": "1", "status": "PROCESSED"}]}
-    assert sensor.execute_complete({}, ok) == {"uploading_id": "1", "status": "PROCESSED"}
+    result = {"vendor": "metrika", "ids": ["1"], "jobs": [], "warnings": []}
+    ok = {"status": "success", "terminal": True, "message": "m", "warnings": [], "result": result}
+    assert sensor.execute_complete({}, ok) == result
+    with pytest.raises(AirflowException, match="carries no jobs result"):
+        sensor.execute_complete({}, {"status": "success", "message": "m", "uploadings": []})
     with pytest.raises(AirflowException, match="gave up"):
         sensor.execute_complete({}, {"status": "error", "message": "gave up after 10 polls"})
 

@@ -1,8 +1,9 @@
 import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaClientError, MetrikaRetryableError
-from airflow_provider_metrika.triggers import poller as poller_module
-from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger, next_interval
+from airflow_provider_metrika.jobs import poller as poller_module
+from airflow_provider_metrika.jobs.poller import next_interval
+from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
 from airflow_provider_metrika.version_compat import TriggerEvent
 from tests.unit.waiting.conftest import make_uploading
 
@@ -55,7 +56,7 @@ def sleeps(monkeypatch):
         recorded.append(seconds)
         clock[0] += seconds
 
-    monkeypatch.setattr(poller_module, "pause", fake_pause)  # the poller does the waiting between polls
+    monkeypatch.setattr(poller_module, "sleep", fake_pause)  # the poller does the waiting between polls
     monkeypatch.setattr(poller_module, "monotonic", lambda: clock[0])
     return recorded
 
@@ -70,9 +71,9 @@ def test_serialize_round_trip_has_no_secrets():
     assert classpath == "airflow_provider_metrika.triggers.uploading.MetrikaUploadingTrigger"
     assert kwargs == {
         "kind": "offline_conversions",
-        "counter_id": 5,
-        "uploading_ids": ["1"],
-        "metrika_conn_id": "metrika_default",
+        "scope": "5",
+        "job_ids": ["1"],
+        "conn_id": "metrika_default",
         "poll_interval": 30.0,
         "max_poll_interval": 300.0,
         "max_consecutive_failures": 3,
@@ -99,7 +100,7 @@ async def test_run_polls_until_processed(monkeypatch, sleeps):
     event = await make_trigger().run().asend(None)
     assert isinstance(event, TriggerEvent)
     assert event.payload["status"] == "success"
-    assert event.payload["uploadings"][0]["linked_quantity"] == 2
+    assert event.payload["result"]["jobs"][0]["counters"]["linked_quantity"] == 2
     assert sleeps == [30, 45]
     assert hook.closed
 
@@ -107,7 +108,8 @@ async def test_run_polls_until_processed(monkeypatch, sleeps):
 async def test_run_reports_linkage_failure(monkeypatch, sleeps):
     install(monkeypatch, FakeAsyncHook([make_uploading("LINKAGE_FAILURE", line_quantity=4)]))
     event = await make_trigger().run().asend(None)
-    assert event.payload["status"] == "error" and "LINKAGE_FAILURE" in event.payload["message"]
+    assert event.payload["status"] == "error" and event.payload["terminal"]
+    assert "LINKAGE_FAILURE" in event.payload["message"]
 
 
 async def test_run_rides_out_transient_errors(monkeypatch, sleeps):
@@ -127,7 +129,7 @@ async def test_run_gives_up_after_consecutive_failures(monkeypatch, sleeps):
     install(monkeypatch, FakeAsyncHook([blip, blip, blip]))
     event = await make_trigger().run().asend(None)
     assert event.payload["status"] == "error"
-    assert "3 consecutive failed polls" in event.payload["message"]
+    assert "3 consecutive failed polls" in event.payload["message"] and not event.payload["terminal"]
 
 
 async def test_run_fails_at_once_on_client_error(monkeypatch, sleeps):
@@ -135,6 +137,7 @@ async def test_run_fails_at_once_on_client_error(monkeypatch, sleeps):
     install(monkeypatch, hook)
     event = await make_trigger().run().asend(None)
     assert event.payload["status"] == "error" and "not_found" in event.payload["message"]
+    assert not event.payload["terminal"]  # a permanent poll error fails this try, not the task's retries
     assert sleeps == [] and hook.closed
 
 
@@ -149,7 +152,7 @@ async def test_run_waits_for_every_id(monkeypatch, sleeps):
     install(monkeypatch, hook)
     event = await make_trigger(uploading_ids=["1", "2"]).run().asend(None)
     assert event.payload["status"] == "success"
-    assert [u["uploading_id"] for u in event.payload["uploadings"]] == ["1", "2"]
+    assert event.payload["result"]["ids"] == ["1", "2"]
     assert hook.list_calls == [("offline_conversions", 5, 1000, 0)]
     assert [c[2] for c in hook.calls] == ["2"]
     assert sleeps == [30] and hook.closed
@@ -187,4 +190,19 @@ def test_old_serialized_kwargs_still_build_a_shared_trigger():
         "max_poll_interval": 60.0,
         "max_consecutive_failures": 10,
     }
-    assert MetrikaUploadingTrigger(**kwargs).shared is True
+    trigger = MetrikaUploadingTrigger(**kwargs)
+    assert trigger.shared is True
+    assert (trigger.conn_id, trigger.scope, trigger.job_ids, trigger.kind) == ("c", "5", ["1"], "calls")
+
+
+def test_a_trigger_needs_a_counter_and_ids():
+    with pytest.raises(TypeError, match="counter"):
+        MetrikaUploadingTrigger(kind="calls", job_ids=["1"])
+    with pytest.raises(TypeError, match="uploading ids"):
+        MetrikaUploadingTrigger(kind="calls", scope=5)
+
+
+async def test_a_bug_in_a_poll_fails_the_trigger_with_it(monkeypatch, sleeps):
+    install(monkeypatch, FakeAsyncHook([KeyError("bug")]))
+    with pytest.raises(KeyError, match="bug"):
+        await make_trigger().run().asend(None)

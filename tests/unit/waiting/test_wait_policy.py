@@ -7,11 +7,12 @@ import logging
 import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.jobs.waiting import finish_wait
 from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
 from airflow_provider_metrika.uploads import Uploading
 from airflow_provider_metrika.version_compat import AirflowFailException
-from airflow_provider_metrika.waiting import WaitPolicy, finish_wait, judge, outcome
-from tests.unit.waiting.conftest import make_uploading
+from airflow_provider_metrika.waiting import MetrikaJudge, WaitPolicy
+from tests.unit.waiting.conftest import make_uploading, outcome
 
 LOG = logging.getLogger("test")
 
@@ -54,13 +55,13 @@ def test_linkage_failure_warn_accepts_any_linkage_failure(caplog):
     event = outcome([make_uploading("LINKAGE_FAILURE", line_quantity=3)], WaitPolicy(linkage_failure="warn"))
     assert event["status"] == "success" and "accepted (linkage_failure='warn')" in event["warnings"][0]
     with caplog.at_level(logging.WARNING):
-        assert finish_wait(event, LOG)["status"] == "LINKAGE_FAILURE"
+        assert finish_wait(event, LOG)["jobs"][0]["status"] == "LINKAGE_FAILURE"
     assert "linkage_failure='warn'" in caplog.text
 
 
 def test_a_cdp_failure_is_never_softened():
     failed = Uploading.from_api("orders", 5, {"uploading_id": "u", "api_validation_status": "FAILED"})
-    assert judge(failed, WaitPolicy(linkage_failure="warn")).failure is not None
+    assert MetrikaJudge(WaitPolicy(linkage_failure="warn"))(failed.to_record()).failure is not None
 
 
 def test_low_linkage_fails_with_the_counters():

@@ -1,17 +1,11 @@
-"""One status poller per (connection, kind, counter), shared by every trigger in the triggerer.
+"""One status poller per (connection, vendor, scope), shared by every wait of the triggerer.
 
-Metrika allows 5,000 requests per user per day and 3 in flight. Hundreds of triggers
-each polling their own uploading by id would spend that quota in an afternoon, so the
-triggers of one event loop that wait on the same (connection id, kind, counter) share
-one :class:`UploadingPoller`. Each poll cycle asks for every awaited uploading at once:
-
-* one LIST page (``limit=page_size``) answers all of them; further pages are read
-  (``offset``) only while awaited ids are still missing and the last page was full,
-  up to ``max_pages``;
-* ids the list did not show are fetched by id (``get_uploading``); so is a lone
-  pending id, since one GET costs the same single request as a list page and is smaller;
-* terminal uploadings are remembered (Metrika never changes a final status) and not
-  asked for again while someone still awaits them.
+Import APIs ration their status reads (Metrika: 5,000 requests per user per day, 3 in flight; Commerce Layer
+and Fleetio: requests per minute). Hundreds of triggers each polling their own job would spend that quota in
+an afternoon, so the triggers of one event loop that wait on the same :class:`PollerKey` share one
+:class:`JobPoller`. Each poll cycle asks the vendor's :class:`StatusSource` for every awaited job at once
+(the source decides how: list pages, a filter on ids, GETs); terminal jobs are remembered (a vendor never
+changes a final status) and not asked for again while someone still awaits them.
 
 Cadence: every subscription carries its own backoff schedule, the one a lone trigger
 always had: after the k-th poll it is served, it wants the next one within
@@ -24,8 +18,8 @@ so triggers that defer in a burst share one poll instead of each forcing its own
 
 A subscriber consumes each delivered poll (:meth:`Subscription.next_poll`) before the
 poller starts the next one, so a trigger that finished has left before the next cycle
-and is never polled for. The poller stops, and closes its hook, when its last
-subscriber leaves. Pollers are keyed by connection id, never by token.
+and is never polled for. The poller stops, and closes its source, when its last
+subscriber leaves. Pollers are keyed by connection id, never by a token.
 """
 
 from __future__ import annotations
@@ -36,20 +30,13 @@ import dataclasses
 import logging
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from airflow_provider_metrika.exceptions import MetrikaClientError
-from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS
-from airflow_provider_metrika.uploads import Uploading, UploadState
+from airflow_provider_metrika.jobs.record import JobRecord
 
 log = logging.getLogger(__name__)
 
-#: Statuses of a list request that mean "this endpoint cannot list", not "you may not read": fall back to GETs.
-LIST_UNSUPPORTED_STATUSES = frozenset({400, 404, 405})
-
-DEFAULT_PAGE_SIZE = 1000
-DEFAULT_MAX_PAGES = 5
 BACKOFF_FACTOR = 1.5
 
 
@@ -58,7 +45,7 @@ def next_interval(current: float, maximum: float, factor: float = BACKOFF_FACTOR
     return min(maximum, current * factor) if maximum > current else current
 
 
-async def pause(seconds: float) -> None:
+async def sleep(seconds: float) -> None:
     """The poller's only way to wait between polls (tests replace it, with :func:`monotonic`, by a fake clock)."""
     await asyncio.sleep(seconds)
 
@@ -68,38 +55,41 @@ def monotonic() -> float:
     return asyncio.get_running_loop().time()
 
 
+PollResult = JobRecord | BaseException
+
+
 class StatusSource(Protocol):
-    """What the poller needs from a hook (``MetrikaAsyncHook`` has it)."""
+    """A vendor's way to learn the statuses of a set of its jobs, in as few requests as its API allows."""
 
-    async def get_uploading(self, kind: str, counter_id: int, uploading_id: str) -> Uploading: ...
+    #: Requests sent, by kind of request (e.g. ``"list"``, ``"get"``): for logs, tests and benchmarks.
+    requests: dict[str, int]
 
-    async def list_uploadings(
-        self, kind: str, counter_id: int, *, limit: int | None = None, offset: int | None = None
-    ) -> list[Uploading]: ...
+    async def poll(self, ids: Sequence[str]) -> Mapping[str, PollResult]:
+        """Each id's record, or the error that kept the source from knowing it (every id answered)."""
+        ...
 
     async def close(self) -> None: ...
 
 
-HookFactory = Callable[[], StatusSource]
-PollResult = Uploading | BaseException
+SourceFactory = Callable[[], StatusSource]
 
 
 @dataclasses.dataclass(frozen=True)
 class PollerKey:
-    """What a poller answers for; the connection id stands in for the token, which is never a key."""
+    """What a poller answers for; the connection id stands in for the credential, which is never a key."""
 
     conn_id: str
-    kind: str
-    counter_id: int
+    vendor: str
+    scope: str
 
     def __str__(self) -> str:
-        return f"{self.kind} uploadings of counter {self.counter_id} (connection {self.conn_id!r})"
+        return f"{self.vendor} jobs of {self.scope} (connection {self.conn_id!r})"
 
 
 class Subscription:
     """One waiter's place in a poller: its ids, its backoff schedule and its next delivered poll."""
 
-    def __init__(self, poller: UploadingPoller, ids: Sequence[str], poll_interval: float, max_poll_interval: float):
+    def __init__(self, poller: JobPoller, ids: Sequence[str], poll_interval: float, max_poll_interval: float):
         self.poller = poller
         self.ids = tuple(str(i) for i in ids)
         self.poll_interval = float(poll_interval)
@@ -109,11 +99,11 @@ class Subscription:
         self.polls_served = 0
         self.due_at = 0.0
         self._interval = self.poll_interval
-        self._delivered: list[Uploading] | BaseException | None = None
+        self._delivered: list[JobRecord] | BaseException | None = None
         self._future: asyncio.Future[None] | None = None
 
-    async def next_poll(self) -> list[Uploading]:
-        """The awaited uploadings (in ``ids`` order) from the next poll that covers them.
+    async def next_poll(self) -> list[JobRecord]:
+        """The awaited jobs (in ``ids`` order) from the next poll that covers them.
 
         Raises that poll's error instead when it failed for any of these ids. Calling it
         again tells the poller this waiter has dealt with the previous poll: the poller
@@ -132,7 +122,7 @@ class Subscription:
         assert result is not None
         return result
 
-    def _serve(self, result: list[Uploading] | BaseException, polled_at: float) -> None:
+    def _serve(self, result: list[JobRecord] | BaseException, polled_at: float) -> None:
         self._delivered = result
         self.polls_served += 1
         self.wait = self._interval
@@ -142,48 +132,36 @@ class Subscription:
             self._future.set_result(None)
 
 
-class UploadingPoller:
-    """Polls the statuses of every uploading its subscriptions await, one cycle for all of them.
+class JobPoller:
+    """Polls the statuses of every job its subscriptions await, one cycle for all of them.
 
-    :param key: connection id, kind and counter this poller answers for
-    :param hook_factory: builds the hook on first use (closed when the poller stops)
-    :param use_list: answer with a LIST page first; ``False`` gets every id on its own (the naive way)
-    :param page_size: ``limit`` of a list page (default :data:`DEFAULT_PAGE_SIZE`)
-    :param max_pages: list pages read per cycle at most, before falling back to GETs
-        (default :data:`DEFAULT_MAX_PAGES`)
+    :param key: connection, vendor and scope this poller answers for
+    :param source_factory: builds the vendor's :class:`StatusSource` on first use (closed when the poller stops)
     :param clock: seconds on a monotonic clock (default: :func:`monotonic`)
     """
 
-    def __init__(
-        self,
-        key: PollerKey,
-        hook_factory: HookFactory,
-        *,
-        use_list: bool = True,
-        page_size: int | None = None,
-        max_pages: int | None = None,
-        clock: Callable[[], float] | None = None,
-    ) -> None:
+    def __init__(self, key: PollerKey, source_factory: SourceFactory, *, clock: Callable[[], float] | None = None):
         self.key = key
-        self.use_list = use_list
-        self.page_size = int(page_size or DEFAULT_PAGE_SIZE)
-        self.max_pages = int(max_pages or DEFAULT_MAX_PAGES)
-        self._hook_factory = hook_factory
-        self._hook: StatusSource | None = None
+        self._source_factory = source_factory
+        self._source: StatusSource | None = None
         self._clock = clock
         self._subscriptions: dict[Subscription, None] = {}  # an ordered set
         self._unacknowledged: set[Subscription] = set()
         self._acknowledged = asyncio.Event()
-        self._terminal: dict[str, Uploading] = {}
+        self._terminal: dict[str, JobRecord] = {}
         self._last_poll_at: float | None = None
         self._wake_at: float | None = None
         self._replan: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._stopped = False
-        #: Requests sent, by kind of request ("list", "get"): for logs, tests and benchmarks.
-        self.requests = {"list": 0, "get": 0}
+        self._source_closed = False
         self.cycles = 0
+
+    @property
+    def requests(self) -> dict[str, int]:
+        """Requests the source sent, by kind of request (empty before the first poll)."""
+        return dict(self._source.requests) if self._source is not None else {}
 
     # -- subscriptions -------------------------------------------------------------------------------
 
@@ -197,7 +175,7 @@ class UploadingPoller:
 
     @property
     def stopped(self) -> bool:
-        """True once :meth:`aclose` has finished: no task, hook closed."""
+        """True once :meth:`aclose` has finished: no task, source closed."""
         return self._stopped
 
     def subscribe(self, ids: Sequence[str], *, poll_interval: float, max_poll_interval: float) -> Subscription:
@@ -209,7 +187,7 @@ class UploadingPoller:
         subscription.due_at = self._now() if last is None else last + subscription.poll_interval
         self._subscriptions[subscription] = None
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"metrika-poller {self.key}")
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"job-poller {self.key}")
         elif self._replan is not None and (self._wake_at is None or subscription.due_at < self._wake_at):
             self._wake()
         return subscription
@@ -221,16 +199,17 @@ class UploadingPoller:
         return len(self._subscriptions)
 
     async def aclose(self) -> None:
-        """Stop polling and close the hook (idempotent)."""
+        """Stop polling and close the source (idempotent)."""
         self._closed = True
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        hook, self._hook = self._hook, None
-        if hook is not None:
-            await hook.close()
+        source = self._source
+        if source is not None and not self._source_closed:
+            self._source_closed = True
+            await source.close()
         self._stopped = True
 
     def _acknowledge(self, subscription: Subscription) -> None:
@@ -264,7 +243,7 @@ class UploadingPoller:
         self.cycles += 1
         await self._deliver({s: _result_for(s.ids, results) for s in served}, polled_at)
 
-    async def _deliver(self, deliveries: dict[Subscription, list[Uploading] | BaseException], polled_at: float) -> None:
+    async def _deliver(self, deliveries: dict[Subscription, list[JobRecord] | BaseException], polled_at: float) -> None:
         """Serve each subscription still here, then wait until each has taken its poll (or left)."""
         served = [s for s in deliveries if s in self._subscriptions]  # someone may have left mid-poll
         self._unacknowledged = set(served)
@@ -285,7 +264,7 @@ class UploadingPoller:
             self._replan = asyncio.get_running_loop().create_future()
             waits: list[asyncio.Future[Any]] = [self._replan]
             if delay is not None:
-                waits.append(asyncio.ensure_future(pause(delay)))
+                waits.append(asyncio.ensure_future(sleep(delay)))
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -295,86 +274,46 @@ class UploadingPoller:
             sleeper = waits[-1] if delay is not None else None
             if sleeper is not None and sleeper.done() and not sleeper.cancelled():
                 self._wake_at = None
-                sleeper.result()  # a slept pause means "due" even if the clock did not move (a fake pause)
+                sleeper.result()  # a slept pause means "due" even if the clock did not move (a fake sleep)
                 return
 
     # -- one cycle -----------------------------------------------------------------------------------
 
     async def poll(self, ids: Sequence[str]) -> dict[str, PollResult]:
-        """The state of each id (or the error that kept us from knowing it), in as few requests as we can."""
+        """The state of each id (or the error that kept us from knowing it); terminal jobs are not asked again."""
         wanted = set(ids)
-        self._terminal = {i: u for i, u in self._terminal.items() if i in wanted}
+        self._terminal = {i: r for i, r in self._terminal.items() if i in wanted}
         results: dict[str, PollResult] = dict(self._terminal)
         pending = [i for i in ids if i not in self._terminal]
-        if self.use_list and len(pending) > 1:
+        if pending:
             try:
-                results.update(await self._list(pending))
-            except PERMANENT_ERRORS as error:
-                if not _list_unsupported(error):
-                    return {**results, **dict.fromkeys(pending, error)}
-                log.warning("Listing %s is not possible (%s); polling each uploading by id instead", self.key, error)
-                self.use_list = False
-            except Exception as error:
-                return {**results, **dict.fromkeys(pending, error)}
-        missing = [i for i in pending if i not in results]
-        results.update(await self._get_each(missing))
-        for uploading_id in pending:
-            found = results[uploading_id]
-            if isinstance(found, Uploading) and found.state is not UploadState.RUNNING:
-                self._terminal[uploading_id] = found
+                answered: Mapping[str, PollResult] = await self._source_instance().poll(pending)
+            except Exception as error:  # the whole cycle failed: every pending id gets the error
+                answered = dict.fromkeys(pending, error)
+            for job_id in pending:
+                found = answered.get(job_id)
+                if found is None:
+                    found = LookupError(f"{self.key}: the status source did not answer for job {job_id}")
+                results[job_id] = found
+                if isinstance(found, JobRecord) and found.state.terminal:
+                    self._terminal[job_id] = found
         log.debug(
-            "Polled %s: %d awaited, %d pending, %d missing from the list; requests so far %s",
-            self.key,
-            len(ids),
-            len(pending),
-            len(missing),
-            self.requests,
+            "Polled %s: %d awaited, %d pending; requests so far %s", self.key, len(ids), len(pending), self.requests
         )
         return results
 
-    def _hook_instance(self) -> StatusSource:
-        if self._hook is None:
-            self._hook = self._hook_factory()
-        return self._hook
-
-    async def _list(self, pending: Sequence[str]) -> dict[str, Uploading]:
-        """Read list pages until every pending id showed up, a page was short, or ``max_pages`` were read."""
-        hook = self._hook_instance()
-        wanted = set(pending)
-        found: dict[str, Uploading] = {}
-        offset = 0
-        for _ in range(self.max_pages):
-            self.requests["list"] += 1
-            page = await hook.list_uploadings(self.key.kind, self.key.counter_id, limit=self.page_size, offset=offset)
-            found.update((u.uploading_id, u) for u in page if u.uploading_id in wanted)
-            if len(found) == len(wanted) or len(page) < self.page_size:
-                break
-            offset += len(page)
-        return found
-
-    async def _get_each(self, ids: Sequence[str]) -> dict[str, PollResult]:
-        """GET ids one by one; a permanent error is that id's alone, any other stops the cycle for the rest."""
-        results: dict[str, PollResult] = {}
-        for position, uploading_id in enumerate(ids):
-            try:
-                self.requests["get"] += 1
-                results[uploading_id] = await self._hook_instance().get_uploading(
-                    self.key.kind, self.key.counter_id, uploading_id
-                )
-            except PERMANENT_ERRORS as error:
-                results[uploading_id] = error
-            except Exception as error:
-                results.update(dict.fromkeys(ids[position:], error))
-                break
-        return results
+    def _source_instance(self) -> StatusSource:
+        if self._source is None:
+            self._source = self._source_factory()
+        return self._source
 
 
 def _unique(ids: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def _result_for(ids: Sequence[str], results: dict[str, PollResult]) -> list[Uploading] | BaseException:
-    """A waiter's view of a cycle: its uploadings in order, or the error of the first id that failed."""
+def _result_for(ids: Sequence[str], results: dict[str, PollResult]) -> list[JobRecord] | BaseException:
+    """A waiter's view of a cycle: its jobs in order, or the error of the first id that failed."""
     found = [results[i] for i in ids]
     for item in found:
         if isinstance(item, BaseException):
@@ -382,21 +321,17 @@ def _result_for(ids: Sequence[str], results: dict[str, PollResult]) -> list[Uplo
     return found  # type: ignore[return-value]
 
 
-def _list_unsupported(error: BaseException) -> bool:
-    return isinstance(error, MetrikaClientError) and error.status in LIST_UNSUPPORTED_STATUSES
-
-
 class PollerRegistry:
     """The shared pollers of one event loop, by key; a poller lives while it has subscribers."""
 
     def __init__(self) -> None:
-        self._pollers: dict[PollerKey, UploadingPoller] = {}
+        self._pollers: dict[PollerKey, JobPoller] = {}
 
-    def get(self, key: PollerKey) -> UploadingPoller | None:
+    def get(self, key: PollerKey) -> JobPoller | None:
         return self._pollers.get(key)
 
     @property
-    def pollers(self) -> tuple[UploadingPoller, ...]:
+    def pollers(self) -> tuple[JobPoller, ...]:
         return tuple(self._pollers.values())
 
     def __len__(self) -> int:
@@ -408,15 +343,14 @@ class PollerRegistry:
         key: PollerKey,
         ids: Sequence[str],
         *,
-        hook_factory: HookFactory,
+        source_factory: SourceFactory,
         poll_interval: float,
         max_poll_interval: float,
-        **poller_options: Any,
     ) -> AsyncIterator[Subscription]:
         """Wait on ``ids`` through the key's shared poller (created on demand, stopped after its last waiter)."""
         poller = self._pollers.get(key)
         if poller is None:
-            poller = self._pollers[key] = UploadingPoller(key, hook_factory, **poller_options)
+            poller = self._pollers[key] = JobPoller(key, source_factory)
         async with subscribed(poller, ids, poll_interval=poll_interval, max_poll_interval=max_poll_interval) as sub:
             try:
                 yield sub
@@ -427,7 +361,7 @@ class PollerRegistry:
 
 @contextlib.asynccontextmanager
 async def subscribed(
-    poller: UploadingPoller, ids: Sequence[str], *, poll_interval: float, max_poll_interval: float
+    poller: JobPoller, ids: Sequence[str], *, poll_interval: float, max_poll_interval: float
 ) -> AsyncIterator[Subscription]:
     """Subscribe for the block; leaving (also by cancellation) unsubscribes and closes an emptied poller."""
     subscription = poller.subscribe(ids, poll_interval=poll_interval, max_poll_interval=max_poll_interval)

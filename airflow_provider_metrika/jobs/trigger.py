@@ -1,0 +1,169 @@
+"""The base trigger of every vendor's deferrable wait on import jobs.
+
+A trigger only reads: it can be rebuilt from ``serialize()`` and restarted by the triggerer any number of
+times without ever sending anything again (https://airflow.apache.org/docs/apache-airflow/stable/authoring-and-scheduling/deferring.html#writing-triggers).
+Its kwargs name the connection, never a secret: the credential is read from the connection in the
+triggerer. Triggers of one triggerer that wait on the same connection, vendor and scope share one poller
+(:mod:`airflow_provider_metrika.jobs.poller`), and every wait goes through the kernel's
+:class:`~airflow_provider_metrika.jobs.waiting.Waiter`, as the sensors' pokes and the blocking waits do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from airflow_provider_metrika.jobs.poller import (
+    JobPoller,
+    PollerKey,
+    StatusSource,
+    Subscription,
+    poller_registry,
+    subscribed,
+)
+from airflow_provider_metrika.jobs.record import JobRecord
+from airflow_provider_metrika.jobs.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES, Verdict, Waiter
+from airflow_provider_metrika.parameters import check_poll_intervals
+from airflow_provider_metrika.version_compat import BaseTrigger, TriggerEvent
+
+DEFAULT_POLL_INTERVAL = 60.0
+#: Where polls stop backing off when the caller gives no ``max_poll_interval`` (5 minutes).
+DEFAULT_MAX_POLL_INTERVAL = 300.0
+
+
+class JobWaitTrigger(BaseTrigger):
+    """Poll a vendor's jobs until all are terminal (or one failed); fire one event with the outcome.
+
+    :param conn_id: the Airflow connection (its secret is read in the triggerer, never serialized)
+    :param scope: where the jobs live (a Metrika counter, a Commerce Layer organization, a Fleetio account)
+    :param job_ids: the jobs to wait for
+    :param poll_interval: seconds between polls at the start
+    :param max_poll_interval: polls back off (x1.5 per poll) up to this many seconds; default
+        ``max(poll_interval, 300)``; equal to ``poll_interval``: no backoff
+    :param max_consecutive_failures: transient poll errors tolerated in a row before giving up
+    :param shared: share one poller with the other triggers of this triggerer that wait on the same
+        connection, vendor and scope; ``False`` gives this wait a poller of its own
+
+    A vendor's trigger sets :attr:`vendor`, implements :meth:`status_source` and :meth:`judge`, and adds its
+    JSON-safe policy kwargs through :meth:`policy_kwargs`.
+    """
+
+    vendor: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        conn_id: str,
+        scope: str,
+        job_ids: Sequence[str],
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        max_poll_interval: float | None = None,
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        shared: bool = True,
+    ) -> None:
+        super().__init__()
+        check_poll_intervals(poll_interval, max_poll_interval)
+        self.conn_id = str(conn_id)
+        self.scope = str(scope)
+        self.job_ids = [str(i) for i in job_ids]
+        self.poll_interval = float(poll_interval)
+        self.max_poll_interval = float(
+            max_poll_interval if max_poll_interval is not None else max(self.poll_interval, DEFAULT_MAX_POLL_INTERVAL)
+        )
+        self.max_consecutive_failures = int(max_consecutive_failures)
+        self.shared = bool(shared)
+
+    # -- what a vendor provides ----------------------------------------------------------------------
+
+    def status_source(self) -> StatusSource:
+        """The vendor's async status source (it reads the connection in the triggerer)."""
+        raise NotImplementedError
+
+    def judge(self, record: JobRecord) -> Verdict:
+        """The vendor's policy for one job."""
+        raise NotImplementedError
+
+    def policy_kwargs(self) -> dict[str, Any]:
+        """The vendor's JSON-safe kwargs, serialized beside the common ones."""
+        return {}
+
+    def describe_wait(self) -> str:
+        """The jobs this trigger waits on, in words (messages and logs)."""
+        return f"{self.vendor} jobs {', '.join(self.job_ids)} in {self.scope}"
+
+    def poller_key(self) -> PollerKey:
+        """The shared poller this wait joins (a vendor may narrow the scope, e.g. by kind)."""
+        return PollerKey(self.conn_id, self.vendor, self.scope)
+
+    def private_source(self) -> StatusSource:
+        """The source of a poller of its own (``shared=False``); the shared one by default."""
+        return self.status_source()
+
+    # -- the wait ------------------------------------------------------------------------------------
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "conn_id": self.conn_id,
+                "scope": self.scope,
+                "job_ids": list(self.job_ids),
+                "poll_interval": self.poll_interval,
+                "max_poll_interval": self.max_poll_interval,
+                "max_consecutive_failures": self.max_consecutive_failures,
+                "shared": self.shared,
+                **self.policy_kwargs(),
+            },
+        )
+
+    def waiter(self) -> Waiter:
+        return Waiter(
+            self.judge,
+            vendor=self.vendor,
+            what=self.describe_wait(),
+            max_consecutive_failures=self.max_consecutive_failures,
+            logger=self.log,
+        )
+
+    def subscription(self) -> AbstractAsyncContextManager[Subscription]:
+        """A place in this loop's shared poller, or in a private one."""
+        schedule = {"poll_interval": self.poll_interval, "max_poll_interval": self.max_poll_interval}
+        if self.shared:
+            return poller_registry().subscription(
+                self.poller_key(), self.job_ids, source_factory=self.status_source, **schedule
+            )
+        return subscribed(JobPoller(self.poller_key(), self.private_source), self.job_ids, **schedule)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        # The wait leaves its poller before the event is yielded: the triggerer may keep this
+        # generator suspended at the yield, and a finished wait must not hold the poller up.
+        yield TriggerEvent(await self.wait_for_outcome())
+
+    async def wait_for_outcome(self) -> dict[str, Any]:
+        """Take polls until the waiter says the wait is over; the event payload (success or error)."""
+        waiter = self.waiter()
+        async with self.subscription() as subscription:
+            while True:
+                try:
+                    records = await subscription.next_poll()
+                except Exception as error:
+                    event = waiter.poll_failed(error)
+                else:
+                    event = waiter.observe(records)
+                    if event is None:
+                        self.log.info(
+                            "Waiting %.0fs; %s",
+                            subscription.wait,
+                            "; ".join(f"{r.job_id}: {r.status}" for r in records),
+                        )
+                if event is not None:
+                    return event
+
+
+def defer_until_terminal(
+    task: Any, trigger: JobWaitTrigger, *, timeout: float, method_name: str = "execute_complete"
+) -> None:
+    """Defer ``task`` (a sensor or an operator) to ``trigger``; it resumes in ``method_name`` with the event."""
+    task.defer(trigger=trigger, method_name=method_name, timeout=timedelta(seconds=timeout))
