@@ -38,6 +38,9 @@ from airflow_provider_metrika.jobs.record import JobRecord
 log = logging.getLogger(__name__)
 
 BACKOFF_FACTOR = 1.5
+#: Waiters woken per event-loop step when polls are delivered, by all the loop's pollers together: thousands of
+#: triggers woken at once would all run in one step of the loop and stall the triggerer for as long as they take.
+DELIVERY_BATCH = 50
 
 
 def next_interval(current: float, maximum: float, factor: float = BACKOFF_FACTOR) -> float:
@@ -248,8 +251,13 @@ class JobPoller:
         served = [s for s in deliveries if s in self._subscriptions]  # someone may have left mid-poll
         self._unacknowledged = set(served)
         self._acknowledged.clear()
-        for subscription in served:
-            subscription._serve(deliveries[subscription], polled_at)
+        turn = poller_registry().delivering
+        for start in range(0, len(served), DELIVERY_BATCH):
+            async with turn:  # one batch at a time in the whole loop, whichever poller it is from
+                for subscription in served[start : start + DELIVERY_BATCH]:
+                    if subscription in self._subscriptions:
+                        subscription._serve(deliveries[subscription], polled_at)
+                await asyncio.sleep(0)  # the woken waiters run in the next loop step, before the next batch
         if self._unacknowledged:
             await self._acknowledged.wait()
 
@@ -326,6 +334,8 @@ class PollerRegistry:
 
     def __init__(self) -> None:
         self._pollers: dict[PollerKey, JobPoller] = {}
+        #: Held while a poller wakes a batch of its waiters and they run (see :data:`DELIVERY_BATCH`).
+        self.delivering = asyncio.Lock()
 
     def get(self, key: PollerKey) -> JobPoller | None:
         return self._pollers.get(key)

@@ -516,3 +516,33 @@ def test_each_event_loop_has_its_own_registry():
 
     first, second = asyncio.run(registry()), asyncio.run(registry())
     assert first is not second
+
+
+@pytest.mark.parametrize("counters", [1, 3])
+async def test_polls_for_many_waiters_wake_them_a_batch_per_loop_step(metrika, clock, counters):
+    """Thousands of triggers woken in one loop step would block the triggerer for all of their work; the
+    batches of several pollers (one per counter here) take turns too."""
+    waiters = 3 * poller_module.DELIVERY_BATCH + 7
+    for i in range(1, waiters + 1):
+        metrika.add(i, done_after=0)
+    step = 0
+    woken_at_step = []
+
+    async def count_steps():
+        nonlocal step
+        while True:
+            await asyncio.sleep(0)
+            step += 1
+
+    async def wait(i):
+        event = await trigger([i], counter_id=5 + i % counters).run().__anext__()
+        woken_at_step.append(step)
+        return event
+
+    counter = asyncio.ensure_future(count_steps())
+    events = await asyncio.gather(*(wait(i) for i in range(1, waiters + 1)))
+    counter.cancel()
+    assert [e.payload["status"] for e in events] == ["success"] * waiters
+    per_step = {s: woken_at_step.count(s) for s in set(woken_at_step)}
+    assert max(per_step.values()) <= poller_module.DELIVERY_BATCH, per_step
+    assert metrika.count("list") == counters
