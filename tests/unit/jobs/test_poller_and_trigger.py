@@ -5,41 +5,20 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from airflow_provider_metrika.exceptions import MetrikaRetryableError
-from airflow_provider_metrika.jobs import poller as poller_module
 from airflow_provider_metrika.jobs.poller import JobPoller, PollerKey, poller_registry
 from airflow_provider_metrika.jobs.record import JobRecord, JobState
 from airflow_provider_metrika.jobs.trigger import JobWaitTrigger, defer_until_terminal
 from airflow_provider_metrika.jobs.waiting import Verdict, judge_by_state
 
 
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    async def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(poller_module, "sleep", clock.sleep)
-    monkeypatch.setattr(poller_module, "monotonic", lambda: clock.now)
-    return clock
-
-
 class AcmeSource:
-    """Answers every id in one request; a job finishes at its time on the clock; errors can be queued."""
+    """Answers every id in one request; a job finishes its seconds after the source is made; errors can be queued."""
 
     instances: list[AcmeSource] = []
 
     def __init__(self, clock, done_at):
-        self.clock, self.done_at = clock, done_at
+        self.clock, self.done_at, self.started = clock, done_at, clock.now
         self.requests = {"filter": 0}
         self.asked = []
         self.errors = []
@@ -54,7 +33,7 @@ class AcmeSource:
         return {i: self._record(i) for i in ids if i != "silent"}
 
     def _record(self, job_id):
-        done = self.clock.now >= self.done_at.get(job_id, 0)
+        done = self.clock.now - self.started >= self.done_at.get(job_id, 0)
         state = JobState.SUCCESS if done else JobState.RUNNING
         return JobRecord("acme", "skus", "org", job_id, "completed" if done else "in_progress", state)
 
@@ -67,7 +46,7 @@ async def test_terminal_jobs_are_not_asked_for_again_and_requests_are_counted(cl
     poller = JobPoller(PollerKey("acme_default", "acme", "org"), lambda: source)
     assert poller.requests == {}
     await poller.poll(["1", "2"])
-    clock.now = 100
+    clock.now += 100
     results = await poller.poll(["1", "2"])
     assert source.asked == [["1", "2"], ["2"]]
     assert results["1"].state is JobState.SUCCESS and results["2"].state is JobState.SUCCESS
@@ -139,7 +118,7 @@ async def test_triggers_of_one_key_share_one_poller_and_fire_with_a_jobs_result(
     assert payloads[0]["result"]["ids"] == ["1"] and payloads[1]["result"]["ids"] == ["2"]
     assert payloads[0]["warnings"] == ["judged by acme"]
     assert source.asked[0] == ["1", "2"]  # one request per cycle for both waits
-    assert clock.sleeps == [10, 15, 22.5, 33.75]  # the backoff: x1.5 up to max_poll_interval
+    assert clock.pauses == [10, 15, 22.5, 33.75]  # the backoff: x1.5 up to max_poll_interval
     assert source.closed == 1 and len(poller_registry()) == 0
 
 

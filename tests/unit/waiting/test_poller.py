@@ -21,24 +21,6 @@ KIND = "offline_conversions"
 BUSY = MetrikaRetryableError(503, "backend_error", "busy")
 
 
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-        self.pauses = []
-
-    async def pause(self, seconds):
-        self.pauses.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    clock = Clock()
-    monkeypatch.setattr(poller_module, "sleep", clock.pause)
-    monkeypatch.setattr(poller_module, "monotonic", lambda: clock.now)
-    return clock
-
-
 class FakeMetrika:
     """Uploadings whose status follows the virtual clock; records every request; errors can be queued."""
 
