@@ -47,7 +47,13 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {"integration-name": integration, "python-modules": ["airflow_provider_metrika.hooks.metrika"]},
             {"integration-name": "Commerce Layer", "python-modules": ["airflow_provider_metrika.commercelayer.hooks"]},
-            {"integration-name": "Fleetio", "python-modules": ["airflow_provider_metrika.fleetio.hooks"]},
+            {
+                "integration-name": "Fleetio",
+                "python-modules": [
+                    "airflow_provider_metrika.fleetio.hooks",
+                    "airflow_provider_metrika.fleetio.hooks_async",
+                ],
+            },
         ],
         "operators": [
             {
@@ -62,29 +68,23 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "sensors": [
-            {"integration-name": integration, "python-modules": ["airflow_provider_metrika.sensors.uploading"]}
+            {"integration-name": integration, "python-modules": ["airflow_provider_metrika.sensors.uploading"]},
+            {"integration-name": "Fleetio", "python-modules": ["airflow_provider_metrika.fleetio.sensors"]},
         ],
         "triggers": [
-            {"integration-name": integration, "python-modules": ["airflow_provider_metrika.triggers.uploading"]}
+            {"integration-name": integration, "python-modules": ["airflow_provider_metrika.triggers.uploading"]},
+            {
+                "integration-name": "Fleetio",
+                "python-modules": [
+                    "airflow_provider_metrika.fleetio.triggers",
+                    "airflow_provider_metrika.fleetio.watch",
+                ],
+            },
         ],
         "extra-links": ["airflow_provider_metrika.links.MetrikaUploadsLink"],
         # Airflow 3 reads asset-uris, Airflow 2 dataset-uris (same entries).
-        "asset-uris": [
-            {
-                "schemes": ["metrika"],
-                "handler": "airflow_provider_metrika.assets.sanitize_uri",
-                "factory": "airflow_provider_metrika.assets.create_asset",
-                "to_openlineage_converter": "airflow_provider_metrika.assets.convert_asset_to_openlineage",
-            }
-        ],
-        "dataset-uris": [
-            {
-                "schemes": ["metrika"],
-                "handler": "airflow_provider_metrika.assets.sanitize_uri",
-                "factory": "airflow_provider_metrika.assets.create_asset",
-                "to_openlineage_converter": "airflow_provider_metrika.assets.convert_asset_to_openlineage",
-            }
-        ],
+        "asset-uris": _ASSET_URIS,
+        "dataset-uris": _ASSET_URIS,
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,
@@ -120,6 +120,20 @@ def get_provider_info() -> dict[str, Any]:
     }
 
 
+_ASSET_URIS = [
+    {
+        "schemes": ["metrika"],
+        "handler": "airflow_provider_metrika.assets.sanitize_uri",
+        "factory": "airflow_provider_metrika.assets.create_asset",
+        "to_openlineage_converter": "airflow_provider_metrika.assets.convert_asset_to_openlineage",
+    },
+    {
+        "schemes": ["fleetio"],
+        "handler": "airflow_provider_metrika.fleetio.assets.sanitize_uri",
+        "factory": "airflow_provider_metrika.fleetio.assets.create_asset",
+        "to_openlineage_converter": "airflow_provider_metrika.fleetio.assets.convert_asset_to_openlineage",
+    },
+]
 _TIMEOUT_FIELD = {
     "label": "Read timeout (seconds)",
     "description": "Per-request read timeout.",
@@ -174,6 +188,12 @@ def _fleetio_connection() -> dict[str, Any]:
             "api_version": {
                 "label": "API version (X-Api-Version)",
                 "description": "Date version sent with every request; 2024-01-01 or later (the default).",
+                "schema": {"type": ["string", "null"]},
+            },
+            "account": {
+                "label": "Account name",
+                "description": "Names this account in asset URIs (fleetio://<account>/<import type>) and job "
+                "records; lowercase letters, digits, '.', '_', '-'. Defaults to the connection id.",
                 "schema": {"type": ["string", "null"]},
             },
             "timeout": _TIMEOUT_FIELD,

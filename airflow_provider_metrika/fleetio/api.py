@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -261,3 +262,69 @@ def import_id_of(value: Any) -> int:
     if number < 1:
         raise MetrikaConfigError(f"import_id must be a positive integer, got {value!r}")
     return number
+
+
+@dataclasses.dataclass(frozen=True)
+class ImportMatch:
+    """Which imports a wait is for when their ids are not known: type, file name, note, created after.
+
+    ``file_name`` and ``note`` are shell-style patterns (``meters_*.csv``, ``*nightly*``; case-sensitive,
+    https://docs.python.org/3/library/fnmatch.html); ``created_after`` is sent to Fleetio as
+    ``filter[created_at][gt]``, the rest is matched here (List Imports filters only status and times).
+    """
+
+    import_type: str | None = None
+    file_name: str | None = None
+    note: str | None = None
+    created_after: str | None = None
+
+    def query(self) -> ImportQuery:
+        bound = {"gt": self.created_after} if self.created_after else None
+        return import_query(sort="id", direction="desc", created_at=bound)
+
+    def matches(self, item: FleetioImport) -> bool:
+        return (
+            (self.import_type is None or item.type == self.import_type)
+            and (self.file_name is None or fnmatch.fnmatchcase(item.file_name or "", self.file_name))
+            and (self.note is None or fnmatch.fnmatchcase(item.note or "", self.note))
+        )
+
+    def to_dict(self) -> dict[str, str]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    def describe(self) -> str:
+        parts = [f"{k.replace('_', ' ')} {v}" for k, v in self.to_dict().items()]
+        return "imports with " + ", ".join(parts) if parts else "any import"
+
+
+def import_match(
+    *,
+    import_type: Any = None,
+    file_name: Any = None,
+    note: Any = None,
+    created_after: Any = None,
+) -> ImportMatch:
+    """A checked :class:`ImportMatch`; errors name the parameter. ``created_after`` is an aware datetime or ISO text."""
+    texts: dict[str, str | None] = {}
+    for name, value in (("import_type", import_type), ("file_name", file_name), ("note", note)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise MetrikaConfigError(f"{name} must be non-empty text, got {value!r}"[:200])
+        texts[name] = value.strip() if isinstance(value, str) else None
+    after = None
+    if created_after is not None and created_after != "":
+        if isinstance(created_after, str):
+            try:
+                parsed = dt.datetime.fromisoformat(created_after.strip().replace("Z", "+00:00"))
+            except ValueError:
+                raise MetrikaConfigError(
+                    f"created_after must be an ISO 8601 date-time with a timezone, got {created_after!r}"[:200]
+                ) from None
+            created_after = parsed
+        if not isinstance(created_after, dt.datetime):
+            raise MetrikaConfigError(f"created_after must be a datetime or ISO 8601 text, got {created_after!r}"[:200])
+        after = _bound("created_after", {"gt": created_after})[1]  # type: ignore[index]
+    return ImportMatch(texts["import_type"], texts["file_name"], texts["note"], after)
+
+
+#: How many List Imports pages a search without ``created_after`` reads (the newest 500 imports).
+UNBOUNDED_SEARCH_PAGES = 5

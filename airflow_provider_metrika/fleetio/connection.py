@@ -2,7 +2,8 @@
 
 Fields: password = API key (sent as ``Authorization: Token <key>``), login = account token
 (``Account-Token``), host = base URL (default ``https://secure.fleetio.com``); extras
-``api_version`` (``X-Api-Version``, default and minimum 2024-01-01), ``timeout``,
+``api_version`` (``X-Api-Version``, default and minimum 2024-01-01), ``account`` (the account's name in
+asset URIs and job records; default the connection id), ``timeout``,
 ``max_retries`` (https://developer.fleetio.com/docs/overview/quick-start).
 """
 
@@ -17,6 +18,8 @@ from airflow_provider_metrika.hooks.connection import ApiSettings, ConnectionLik
 
 SERVICE = "Fleetio"
 _DATE_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: What an account name may be: it is the host part of ``fleetio://`` asset URIs.
+ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
 
 FIELDS_HINT = "the API key as password and the account token as login"
 
@@ -28,6 +31,8 @@ class FleetioSettings(ApiSettings):
     api_key: str = dataclasses.field(repr=False)
     account_token: str = dataclasses.field(repr=False)
     api_version: str = MIN_API_VERSION
+    #: The account's name in job records, logs and asset URIs (``fleetio://<account>/<import type>``).
+    account: str = ""
 
 
 def settings_from_connection(conn: ConnectionLike, conn_id: str, *, described_as: str | None = None) -> FleetioSettings:
@@ -42,8 +47,15 @@ def settings_from_connection(conn: ConnectionLike, conn_id: str, *, described_as
         raise MetrikaConfigError(
             f"api_version of {read.what} is {version}; List Imports with cursors needs {MIN_API_VERSION} or later"
         )
+    account = read.value("account") or conn_id
+    if not isinstance(account, str) or not ACCOUNT_NAME.fullmatch(account.strip().lower()):
+        raise MetrikaConfigError(
+            f"account of {read.what} must be a short name of lowercase letters, digits, '.', '_' or '-' "
+            f"(it names the account in fleetio:// asset URIs), got {account!r}"[:300]
+        )
     return FleetioSettings(
         **read.api_fields(),
+        account=account.strip().lower(),
         api_key=read.credential(conn.password, "API key (password)"),
         account_token=read.credential(getattr(conn, "login", None), "account token (login)"),
         api_version=version.strip(),

@@ -17,7 +17,7 @@ Statuses read as: ``complete`` success, ``partially_complete`` partial, ``failed
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaClientError, MetrikaError
 from airflow_provider_metrika.fleetio import api
@@ -137,6 +137,7 @@ class RowIssues:
         return self.issues, max(self.total, self._estimated)
 
 
+T = TypeVar("T")
 Request = tuple[str, dict[str, Any]]
 #: A poll as a plan: it yields the (path, query) of each GET, is sent each answer's JSON body (or thrown its
 #: error), and returns each id's record or error. The sync and the async reader only carry the requests.
@@ -204,7 +205,25 @@ def _with_row_issues(
     return import_record(item, scope=scope, issues=issues, issues_total=total)
 
 
-def run_plan(plan: Plan, get: Callable[[str, dict[str, Any]], dict[str, Any]]) -> dict[str, JobRecord | BaseException]:
+def search_plan(match: api.ImportMatch, *, requests: dict[str, int]) -> Generator[Request, dict[str, Any], list[str]]:
+    """The ids of the imports ``match`` finds, oldest first: every page after ``created_after``, else the
+    newest :data:`~airflow_provider_metrika.fleetio.api.UNBOUNDED_SEARCH_PAGES` pages. Errors propagate."""
+    query = match.query()
+    walk = api.CursorWalk()
+    cursor: str | None = None
+    found: list[str] = []
+    for _ in range(10_000 if match.created_after else api.UNBOUNDED_SEARCH_PAGES):
+        requests["list"] = requests.get("list", 0) + 1
+        page = api.keyset_page(
+            (yield api.IMPORTS_PATH, api.imports_params(query, start_cursor=cursor, per_page=PAGE_SIZE))
+        )
+        found += [str(i.id) for i in map(api.FleetioImport.from_record, page.records) if match.matches(i)]
+        if (cursor := walk.after(page)) is None:
+            break
+    return found[::-1]
+
+
+def run_plan(plan: Generator[Request, dict[str, Any], T], get: Callable[[str, dict[str, Any]], dict[str, Any]]) -> T:
     """Carry a plan's requests with a blocking ``get(path, params)``."""
     answer: dict[str, Any] | BaseException | None = None
     while True:
@@ -219,8 +238,8 @@ def run_plan(plan: Plan, get: Callable[[str, dict[str, Any]], dict[str, Any]]) -
 
 
 async def arun_plan(
-    plan: Plan, get: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
-) -> dict[str, JobRecord | BaseException]:
+    plan: Generator[Request, dict[str, Any], T], get: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+) -> T:
     """Carry a plan's requests with an async ``get(path, params)``."""
     answer: dict[str, Any] | BaseException | None = None
     while True:

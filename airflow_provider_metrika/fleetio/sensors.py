@@ -1,0 +1,183 @@
+"""FleetioImportSensor: wait until Fleetio imports made in its web app are terminal.
+
+Fleetio's API cannot create an import (a person uploads the file in the web app,
+https://developer.fleetio.com/docs/api/v-1-imports); a pipeline that needs the fleet data waits for
+it: a given import, or the imports that match a filter (type, file name, note, created after a
+moment), until each reaches a terminal status. ``complete`` succeeds, ``partially_complete`` succeeds
+or fails by the ``partially_complete`` policy, ``failed``, ``incomplete``, ``rolled_back`` and
+``unsupported`` fail without retries, with the failed rows (capped) in the message. The XCom is the
+kernel's :class:`~airflow_provider_metrika.jobs.record.JobsResult`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.fleetio import api
+from airflow_provider_metrika.fleetio.assets import completed, sensor_lineage
+from airflow_provider_metrika.fleetio.hooks import FleetioHook
+from airflow_provider_metrika.fleetio.status import VENDOR, FleetioStatusReader, run_plan, search_plan
+from airflow_provider_metrika.fleetio.triggers import FleetioImportTrigger, check_partial_policy, judge_import
+from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS
+from airflow_provider_metrika.jobs.record import read_job_ref
+from airflow_provider_metrika.jobs.trigger import defer_until_terminal
+from airflow_provider_metrika.jobs.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES, Waiter, finish_wait
+from airflow_provider_metrika.parameters import check_optional_text, check_waiting
+from airflow_provider_metrika.version_compat import BaseSensorOperator, Context, PokeReturnValue, default_deferrable
+
+THREE_HOURS = 3 * 60 * 60
+FILTER_PARAMETERS = ("import_type", "file_name", "note", "created_after")
+
+
+class FleetioImportSensor(BaseSensorOperator):
+    """Wait until a Fleetio import, or the imports matching a filter, are terminal.
+
+    :param import_id: an import id, a list of ids, or an upstream task's XCom (a ``JobsResult``)
+    :param import_type: with no ``import_id``: the imports of this type (``VehicleImport``, ``MeterEntryImport``)
+    :param file_name: with no ``import_id``: a file name pattern (``meters_*.csv``)
+    :param note: with no ``import_id``: a note pattern (``*nightly*``)
+    :param created_after: with no ``import_id``: imports created after this moment (an aware datetime or
+        ISO 8601 text, e.g. ``"{{ data_interval_start }}"``); without it only the newest 500 imports are searched
+    :param partially_complete: ``fail`` (default) or ``succeed`` (with a warning and the failed rows)
+    :param row_issues: read the failed rows of a failed import into the message and the XCom (default True)
+    :param fleetio_conn_id: Airflow connection of type ``fleetio``
+    :param deferrable: free the worker while waiting (default ``[operators] default_deferrable``)
+    :param max_poll_interval: deferred polls back off from ``poke_interval`` up to this
+    :param max_consecutive_failures: transient poll errors tolerated in a row
+    """
+
+    template_fields: Sequence[str] = ("import_id", *FILTER_PARAMETERS, "fleetio_conn_id")
+    ui_color = "#3cb371"
+
+    def __init__(
+        self,
+        *,
+        import_id: Any = None,
+        import_type: str | None = None,
+        file_name: str | None = None,
+        note: str | None = None,
+        created_after: Any = None,
+        partially_complete: str = "fail",
+        row_issues: bool = True,
+        fleetio_conn_id: str = FleetioHook.default_conn_name,
+        deferrable: bool | None = None,
+        max_poll_interval: float | None = None,
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        poke_interval: float = 60,
+        timeout: float = THREE_HOURS,
+        **kwargs: Any,
+    ) -> None:
+        check_waiting(
+            interval_name="poke_interval",
+            interval=poke_interval,
+            max_interval=max_poll_interval,
+            timeout_name="timeout",
+            timeout=timeout,
+            max_failures=max_consecutive_failures,
+        )
+        kwargs.setdefault("mode", "reschedule")
+        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        self.import_id = import_id
+        self.import_type = import_type
+        self.file_name = file_name
+        self.note = note
+        self.created_after = created_after
+        self.partially_complete = check_partial_policy(partially_complete)
+        self.row_issues = bool(row_issues)
+        self.fleetio_conn_id = check_optional_text("fleetio_conn_id", fleetio_conn_id) or FleetioHook.default_conn_name
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.max_poll_interval = max_poll_interval
+        self.max_consecutive_failures = max_consecutive_failures
+        self._waiter: Waiter | None = None
+        self._found: list[str] = []
+
+    # -- what to wait for ---------------------------------------------------------------------------------
+
+    def _filters(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in FILTER_PARAMETERS if getattr(self, name) not in (None, "")}
+
+    def target(self) -> tuple[list[str], api.ImportMatch | None]:
+        """The given ids, or the filter; errors name the parameters (checked after templates render)."""
+        filters = self._filters()
+        given = self.import_id not in (None, "", [], ())
+        if given and filters:
+            raise MetrikaConfigError(
+                f"pass import_id or a filter ({', '.join(FILTER_PARAMETERS)}), not both: got import_id and "
+                + ", ".join(filters)
+            )
+        if given:
+            return list(read_job_ref(self.import_id, parameter="import_id").ids), None
+        if not filters:
+            raise MetrikaConfigError(
+                f"FleetioImportSensor needs import_id or at least one of {', '.join(FILTER_PARAMETERS)}"
+            )
+        return [], api.import_match(**filters)
+
+    # -- waiting --------------------------------------------------------------------------------------------
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        hook = FleetioHook(self.fleetio_conn_id)
+        ids, match = self.target()
+        reader = FleetioStatusReader(hook, scope=hook.settings.account, row_issues=self.row_issues)
+        waiter = self._waiter_for(ids, match, hook.settings.account)
+        if match is not None and not self._found:
+            try:
+                self._found = run_plan(search_plan(match, requests=reader.requests), hook.request)
+            except PERMANENT_ERRORS:
+                raise
+            except Exception as error:
+                failed = waiter.poll_failed(error)
+                if failed is None:
+                    return PokeReturnValue(is_done=False)
+                return PokeReturnValue(is_done=True, xcom_value=finish_wait(failed, self.log))
+            if not self._found:
+                self.log.info("No %s yet", match.describe())
+                return PokeReturnValue(is_done=False)
+        event = waiter.step(lambda: reader.read(ids or self._found))
+        if event is None:
+            self.log.info("Still processing: %s", waiter.last)
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=finish_wait(event, self.log))
+
+    def _waiter_for(self, ids: list[str], match: api.ImportMatch | None, account: str) -> Waiter:
+        if self._waiter is None:  # lives as long as this try (a rescheduled poke starts afresh)
+            what = f"Fleetio imports {', '.join(ids)}" if ids else f"Fleetio {match.describe()}"  # type: ignore[union-attr]
+            self._waiter = Waiter(
+                lambda record: judge_import(record, self.partially_complete),
+                vendor=VENDOR,
+                what=f"{what} in account {account}",
+                max_consecutive_failures=self.max_consecutive_failures,
+                logger=self.log,
+            )
+        return self._waiter
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return completed(self, context, super().execute(context))
+        first = self.poke(context)
+        if first.is_done:
+            return completed(self, context, first.xcom_value)
+        ids, match = self.target()
+        account = FleetioHook(self.fleetio_conn_id).settings.account
+        trigger = FleetioImportTrigger(
+            conn_id=self.fleetio_conn_id,
+            scope=account,
+            job_ids=ids or self._found,
+            match=None if (ids or self._found) else match.to_dict(),  # type: ignore[union-attr]
+            partially_complete=self.partially_complete,
+            row_issues=self.row_issues,
+            poll_interval=self.poke_interval,
+            max_poll_interval=self.max_poll_interval,
+            max_consecutive_failures=self.max_consecutive_failures,
+        )
+        defer_until_terminal(self, trigger, timeout=self.timeout)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Resume on the worker with the trigger's event."""
+        return completed(self, context, finish_wait(event, self.log))
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The account's import types the sensor saw as inputs, the import ids as a run facet."""
+        return sensor_lineage(self)
