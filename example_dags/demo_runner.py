@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 EXAMPLE_DAGS = Path(__file__).resolve().parent
+#: The line an example DAG's summarize task prints (``METRIKA SUMMARY {...}``, ``COMMERCELAYER SUMMARY {...}``).
+SUMMARY_LINE = re.compile(r"\b[A-Z]+ SUMMARY (\{.*)$")
 DEMO_TOKEN = "emulator-demo-token"
 DEMO_COUNTER_ID = 12345
 
@@ -30,9 +34,9 @@ class DagRunResult:
     def summary(self) -> dict | None:
         """The JSON the example DAG's summarize task printed, if any."""
         for line in reversed(self.output.splitlines()):
-            marker = line.find("METRIKA SUMMARY ")
-            if marker >= 0:
-                return json.loads(line[marker + len("METRIKA SUMMARY ") :])
+            found = SUMMARY_LINE.search(line)
+            if found:
+                return json.loads(found[1])
         return None
 
 
@@ -62,6 +66,21 @@ def airflow_env(workdir: Path, emulator_url: str, crm_db: Path) -> dict[str, str
         }
     )
     return env
+
+
+def fleetio_env(url: str) -> dict[str, str]:
+    """The ``fleetio_default`` connection to the Fleetio emulator at ``url`` (it takes any key and account token)."""
+    connection = {"conn_type": "fleetio", "host": url, "login": "demo-account-token", "password": "demo-api-key"}
+    return {"AIRFLOW_CONN_FLEETIO_DEFAULT": json.dumps(connection)}
+
+
+def person_uploads_meter_readings(fleetio: Any, day: datetime, rows: int = 40, errors: int = 0) -> dict[str, Any]:
+    """Play the fleet manager who uploads the day's meter readings CSV in Fleetio's web app (the API cannot)."""
+    readings = [{"status": "created"}] * (rows - errors) + [
+        {"status": "error", "message": "Meter value is lower than the previous reading"}
+    ] * errors
+    body = {"type": "MeterEntryImport", "file_name": f"meters_{day:%Y%m%d}.csv", "note": "daily", "rows": readings}
+    return fleetio.call("POST", "fleetio/imports", json=body)
 
 
 def airflow_cli() -> list[str]:

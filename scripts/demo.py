@@ -1,6 +1,7 @@
 """Demo: start the Metrika emulator, seed the CRM database, run the example DAG, print the summary.
 
-Usage: scripts/demo.sh [--dag metrika_crm_to_offline_conversions|metrika_crm_to_cdp|all] [--deals N] [--verbose]
+Usage: scripts/demo.sh [--dag metrika_crm_to_offline_conversions|metrika_crm_to_cdp|fleetio_wait_for_import|all]
+                      [--deals N] [--verbose]
 """
 
 from __future__ import annotations
@@ -10,17 +11,18 @@ import json
 import shutil
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "example_dags"))
 
 from demo_crm import create_crm_database  # noqa: E402
-from demo_runner import airflow_env, migrate, run_dag  # noqa: E402
+from demo_runner import airflow_env, fleetio_env, migrate, person_uploads_meter_readings, run_dag  # noqa: E402
 
 from airflow_provider_metrika.emulator.testing import EmulatorProcess  # noqa: E402
 
-DAGS = ("metrika_crm_to_offline_conversions", "metrika_crm_to_cdp")
+DAGS = ("metrika_crm_to_offline_conversions", "metrika_crm_to_cdp", "fleetio_wait_for_import")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,12 +40,20 @@ def main(argv: list[str] | None = None) -> int:
     crm_db = create_crm_database(args.workdir / "crm.db", customers=args.customers, deals=args.deals)
     print(f"Seeded CRM database {crm_db} ({args.customers} customers, {args.deals} deals over 3 days)")
     # A fast emulator clock: each processing stage takes 60 emulated seconds = 0.2 s real time.
-    with EmulatorProcess(str(args.workdir / "emulator.db"), "--clock", "real", "--speed", "300") as emu:
-        print(f"Metrika emulator at {emu.url}")
-        env = airflow_env(args.workdir, emu.url, crm_db)
+    with (
+        EmulatorProcess(str(args.workdir / "emulator.db"), "--clock", "real", "--speed", "300") as emu,
+        EmulatorProcess(
+            str(args.workdir / "fleetio.db"), "--vendor", "fleetio", "--clock", "real", "--speed", "300"
+        ) as fleetio,
+    ):
+        print(f"Metrika emulator at {emu.url}, Fleetio emulator at {fleetio.url}")
+        env = {**airflow_env(args.workdir, emu.url, crm_db), **fleetio_env(fleetio.url)}
         migrate(env)
         status = 0
         for dag_id in DAGS if args.dag == "all" else (args.dag,):
+            if dag_id == "fleetio_wait_for_import":  # a person uploads the day's file in Fleetio's web app
+                upload = person_uploads_meter_readings(fleetio.client, datetime.now(UTC))
+                print(f"Fleetio emulator: a person imported {upload['file_name']} (import {upload['id']})")
             print(f"Running `airflow dags test {dag_id}` ...")
             result = run_dag(dag_id, env, echo=args.verbose)
             if result.returncode != 0:

@@ -12,7 +12,15 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "example_dags"))
 
 from demo_crm import create_crm_database  # noqa: E402
-from demo_runner import EXAMPLE_DAGS, airflow_env, migrate, run_dag, run_dag_without_logical_date  # noqa: E402
+from demo_runner import (  # noqa: E402
+    EXAMPLE_DAGS,
+    airflow_env,
+    fleetio_env,
+    migrate,
+    person_uploads_meter_readings,
+    run_dag,
+    run_dag_without_logical_date,
+)
 
 from airflow_provider_metrika.emulator.testing import EmulatorProcess, MetrikaTestApi  # noqa: E402
 
@@ -42,6 +50,8 @@ def test_example_dags_parse_without_touching_connections(mocker):
     dagbag = load_dagbag()
     assert dagbag.import_errors == {}
     assert {"metrika_crm_to_offline_conversions", "metrika_crm_to_cdp", "metrika_ad_expenses"} <= set(dagbag.dag_ids)
+    assert "fleetio_wait_for_import" in dagbag.dag_ids
+    assert ("fleetio_on_meter_import" in dagbag.dag_ids) == AIRFLOW_3  # AssetWatcher: Airflow 3.x only
     get_connection.assert_not_called()
 
 
@@ -53,6 +63,46 @@ def demo(tmp_path_factory):
         env = airflow_env(workdir, emu.url, crm_db)
         migrate(env)
         yield emu, env
+
+
+@pytest.fixture(scope="module")
+def fleetio_demo(demo, tmp_path_factory):
+    """The demo's Airflow with a Fleetio emulator beside it."""
+    _emu, env = demo
+    db = str(tmp_path_factory.mktemp("fleetio") / "state.db")
+    with EmulatorProcess(db, "--vendor", "fleetio", "--clock", "real", "--speed", "600") as fleetio:
+        yield fleetio, {**env, **fleetio_env(fleetio.url)}
+
+
+def test_fleetio_dag_waits_for_the_days_meter_import(fleetio_demo):
+    fleetio, env = fleetio_demo
+    fleetio.client.call("POST", "fleetio/imports", json={"type": "VehicleImport", "file_name": "vehicles.csv"})
+    upload = person_uploads_meter_readings(fleetio.client, datetime.now(UTC), rows=40, errors=2)
+    result = run_dag("fleetio_wait_for_import", env)
+    assert result.returncode == 0, result.output[-5000:]
+    assert result.summary == {
+        "imports": 1,
+        "statuses": ["partially_complete"],
+        "file_names": [upload["file_name"]],
+        "error_rows": 2,
+    }
+    assert "partially complete, accepted by policy" in result.output
+
+
+if AIRFLOW_3:
+
+    def test_fleetio_asset_watcher_dag_is_scheduled_on_its_asset(fleetio_demo):
+        _fleetio, env = fleetio_demo
+        from fleetio_on_meter_import import METER_IMPORTS
+
+        from airflow_provider_metrika.fleetio.watch import FleetioImportWatchTrigger
+
+        assert METER_IMPORTS.uri == "fleetio://fleetio_default/MeterEntryImport"  # the registered sanitizer's form
+        assert isinstance(METER_IMPORTS.watchers[0].trigger, FleetioImportWatchTrigger)
+        assert load_dagbag().dags["fleetio_on_meter_import"].timetable.asset_condition is not None
+        result = run_dag("fleetio_on_meter_import", env)
+        assert result.returncode == 0, result.output[-5000:]
+        assert result.summary == {"events": 0, "file_names": []}
 
 
 def test_offline_conversions_dag_end_to_end(demo):
