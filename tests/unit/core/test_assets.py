@@ -161,7 +161,7 @@ def test_a_jobs_result_marks_its_metrika_jobs_events():
 def test_the_scheme_is_registered_for_assets_and_datasets():
     info = get_provider_info()
     for section in ("asset-uris", "dataset-uris"):
-        (entry,) = info[section]
+        (entry,) = [e for e in info[section] if "metrika" in e["schemes"]]
         assert entry["schemes"] == ["metrika"]
         assert entry["handler"].endswith("assets.sanitize_uri")
         assert entry["to_openlineage_converter"].endswith("assets.convert_asset_to_openlineage")

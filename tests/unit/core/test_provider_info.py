@@ -39,7 +39,7 @@ def test_connection_types_match_their_hooks():
         assert cls == hook.__name__ and module == hook.__module__
     assert conns["yandex_metrika"]["conn-fields"]["counter_id"]["schema"]["minimum"] == 1
     assert set(conns["commercelayer"]["conn-fields"]) == {"auth_url", "scope", "timeout", "max_retries"}
-    assert set(conns["fleetio"]["conn-fields"]) == {"api_version", "timeout", "max_retries"}
+    assert set(conns["fleetio"]["conn-fields"]) == {"api_version", "account", "timeout", "max_retries"}
 
 
 def test_connection_fields_fit_airflows_schema():

@@ -96,7 +96,7 @@ def test_pages_and_records_are_checked():
 
 
 def conn(**fields):
-    values = {"host": None, "login": "account", "password": "api-key-value", "port": None, "extra": None}
+    values = {"host": None, "login": "account-token-value", "password": "api-key-value", "port": None, "extra": None}
     values.update(fields)
     return types.SimpleNamespace(**values)
 
@@ -104,9 +104,10 @@ def conn(**fields):
 def test_connection_defaults():
     settings = settings_from_connection(conn(), "fl")
     assert (settings.base_url, settings.api_version) == ("https://secure.fleetio.com", "2024-01-01")
-    assert "api-key-value" not in repr(settings) and "account" not in repr(settings)
-    newer = settings_from_connection(conn(extra=json.dumps({"api_version": "2024-03-15"})), "fl")
-    assert newer.api_version == "2024-03-15"
+    assert "api-key-value" not in repr(settings) and "account-token-value" not in repr(settings)
+    assert settings.account == "fl"  # the account's name defaults to the connection id
+    newer = settings_from_connection(conn(extra=json.dumps({"api_version": "2024-03-15", "account": "Acme-EU"})), "fl")
+    assert newer.api_version == "2024-03-15" and newer.account == "acme-eu"
 
 
 @pytest.mark.parametrize(
@@ -117,6 +118,8 @@ def test_connection_defaults():
         ({"extra": '{"api_version": "2023-06-01"}'}, "2024-01-01 or later"),
         ({"extra": '{"api_version": "latest"}'}, "date version"),
         ({"host": "ftp://x"}, "http"),
+        ({"extra": '{"account": "acme/eu"}'}, "account of connection 'fl' must be a short name"),
+        ({"extra": '{"account": 7}'}, "account of connection 'fl' must be a short name"),
     ],
 )
 def test_bad_connections(fields, match):
