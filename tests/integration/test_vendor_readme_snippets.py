@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -24,9 +25,18 @@ def test_the_commerce_layer_example_runs(commercelayer, commercelayer_conn, caps
     assert commercelayer.call("GET", "commercelayer/imports")["imports"][0]["attributes"]["reference"]
 
 
-def test_the_fleetio_example_runs(fleetio, fleetio_conn, capsys):
-    rows = [{"status": "created"}, {"status": "error", "message": "VIN already taken"}]
-    fleetio.call("POST", "fleetio/imports", json={"type": "VehicleImport", "file_name": "v.csv", "rows": rows})
+def test_the_fleetio_example_runs(fleetio, fleetio_conn):
+    namespace: dict = {}
+    exec(snippet("Fleetio imports"), namespace)
+    wait = namespace["wait"]
+    wait.created_after = dt.datetime.fromtimestamp(fleetio.now(), dt.UTC).isoformat()  # as the template renders
+    assert not wait.poke({}).is_done  # nobody has imported the file yet
+    rows = [{"status": "created"}, {"status": "error", "message": "Meter value too low"}]
+    fleetio.call(
+        "POST", "fleetio/imports", json={"type": "MeterEntryImport", "file_name": "meters_1.csv", "rows": rows}
+    )
     fleetio.advance(15)
-    exec(snippet("Fleetio imports"), {})
-    assert "VehicleImport v.csv partially_complete ['VIN already taken']" in capsys.readouterr().out
+    result = wait.poke({}).xcom_value
+    assert result["jobs"][0]["status"] == "partially_complete" and result["jobs"][0]["issues"] == [
+        "row 2: Meter value too low"
+    ]
