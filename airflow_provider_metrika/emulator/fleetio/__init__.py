@@ -12,7 +12,8 @@ Choices where the public docs are silent:
   ``X-Api-Version``. Clients must send a 2024-dated version.
 - A cursor is bound to the filters and sorts (not ``per_page``); another query gets 422 on
   ``start_cursor``. One sort at a time; ties break on ``id`` in the same direction.
-- Results are served at ``/api/v1/imports/{id}/results``, ordered by row (``id`` ascending);
+- Results are served at ``/api/v1/imports/{id}/results`` as List Row Results for an Import documents
+  it (https://developer.fleetio.com/docs/api/v-1-imports-results), ordered by row (``id`` ascending);
   rows are ``pending`` until the import ends. ``status=failed`` when every row failed,
   ``partially_complete`` when some did, unless the control call fixes the outcome.
 - The rate limit counts per API key; refused requests do not count.

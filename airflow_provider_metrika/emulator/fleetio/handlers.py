@@ -3,7 +3,7 @@
 List Imports: https://developer.fleetio.com/docs/api/v-1-imports (``per_page`` 2 to 100,
 ``start_cursor``, ``filter[status][include]``, ``filter[created_at|updated_at][lt|lte|gt|gte]``
 with one operator per field, ``sort[id|created_at|updated_at]``). Results:
-https://developer.fleetio.com/docs/api/imports-results. Fleetio's API cannot create imports (a
+https://developer.fleetio.com/docs/api/v-1-imports-results. Fleetio's API cannot create imports (a
 person uploads a file in the web app); ``POST /_emulator/fleetio/imports`` plays that person.
 """
 
