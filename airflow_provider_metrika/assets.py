@@ -11,7 +11,7 @@ sanitizer and an OpenLineage converter, as the community providers do for their 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -58,15 +58,20 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
     return uri._replace(netloc=str(int(host)), path=f"/{kind}")
 
 
-def parse_asset_uri(uri: str | None) -> tuple[int, str] | None:
-    """``(counter id, kind)`` of a valid ``metrika://`` URI; None for any other URI."""
-    if not uri or not uri.startswith(f"{SCHEME}://"):
+def sanitized(uri: str | None, scheme: str, sanitize: Callable[[SplitResult], SplitResult]) -> SplitResult | None:
+    """``uri`` checked by its scheme's ``sanitize``; None for another scheme or an invalid URI (every vendor's)."""
+    if not uri or not uri.startswith(f"{scheme}://"):
         return None
     try:
-        parts = sanitize_uri(urlsplit(uri))
+        return sanitize(urlsplit(uri))
     except ValueError:
         return None
-    return int(parts.netloc), parts.path.strip("/")
+
+
+def parse_asset_uri(uri: str | None) -> tuple[int, str] | None:
+    """``(counter id, kind)`` of a valid ``metrika://`` URI; None for any other URI."""
+    parts = sanitized(uri, SCHEME, sanitize_uri)
+    return None if parts is None else (int(parts.netloc), parts.path.strip("/"))
 
 
 def convert_asset_to_openlineage(asset: Any, lineage_context: Any = None) -> Any:

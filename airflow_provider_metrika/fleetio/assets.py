@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from airflow_provider_metrika.assets import sanitized
+
 log = logging.getLogger(__name__)
 
 SCHEME = "fleetio"
@@ -54,13 +56,8 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
 
 def parse_asset_uri(uri: str | None) -> tuple[str, str] | None:
     """``(account, import type)`` of a valid ``fleetio://`` URI; None for any other URI."""
-    if not uri or not uri.startswith(f"{SCHEME}://"):
-        return None
-    try:
-        parts = sanitize_uri(urlsplit(uri))
-    except ValueError:
-        return None
-    return parts.netloc, parts.path.strip("/")
+    parts = sanitized(uri, SCHEME, sanitize_uri)
+    return None if parts is None else (parts.netloc, parts.path.strip("/"))
 
 
 def convert_asset_to_openlineage(asset: Any, lineage_context: Any = None) -> Any:
