@@ -172,3 +172,16 @@ async def test_the_trigger_searches_then_waits_and_fails_on_a_rolled_back_import
     event = await asyncio.wait_for(task, timeout=30)
     assert event["status"] == "error" and event["terminal"] and "rolled_back" in event["message"]
     assert clock.pauses
+
+
+async def test_waits_on_one_account_share_one_scan_per_poll(fleetio, fleetio_conn, monkeypatch):
+    TriggerClock(fleetio, monkeypatch)
+    first, second = person_imports(fleetio, "a.csv"), person_imports(fleetio, "b.csv")
+    triggers = [
+        FleetioImportTrigger(conn_id=fleetio_conn, scope="fleetio_default", job_ids=[wanted], poll_interval=5)
+        for wanted in (first, second)
+    ]
+    events = await asyncio.gather(*(first_event(t) for t in triggers))
+    assert [e["result"]["ids"] for e in events] == [[first], [second]]
+    scans = sum(r["count"] for r in fleetio.request_stats()["requests"] if r["route"] == "/api/v1/imports")
+    assert scans == 4  # new, queued, processing, complete: one scan per poll answers both waits
