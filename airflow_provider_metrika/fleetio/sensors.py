@@ -5,8 +5,9 @@ https://developer.fleetio.com/docs/api/v-1-imports); a pipeline that needs the f
 it: a given import, or the imports that match a filter (type, file name, note, created after a
 moment), until each reaches a terminal status. ``complete`` succeeds, ``partially_complete`` succeeds
 or fails by the ``partially_complete`` policy, ``failed``, ``incomplete``, ``rolled_back`` and
-``unsupported`` fail without retries, with the failed rows (capped) in the message. The XCom is the
-kernel's :class:`~airflow_provider_metrika.jobs.record.JobsResult`.
+``unsupported`` fail without retries, with the failed rows (capped) in the message and, as a
+:class:`~airflow_provider_metrika.jobs.record.JobsResult`, in the XCom ``failed_jobs``. A success
+returns the JobsResult (XCom ``return_value``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from airflow_provider_metrika.parameters import check_optional_text, check_waiti
 from airflow_provider_metrika.version_compat import BaseSensorOperator, Context, PokeReturnValue, default_deferrable
 
 THREE_HOURS = 3 * 60 * 60
+#: XCom key of a failed wait's JobsResult (the failed rows of each import), pushed before the task fails.
+FAILED_RESULT_KEY = "failed_jobs"
 FILTER_PARAMETERS = ("import_type", "file_name", "note", "created_after")
 
 
@@ -131,7 +134,7 @@ class FleetioImportSensor(BaseSensorOperator):
                 failed = waiter.poll_failed(error)
                 if failed is None:
                     return PokeReturnValue(is_done=False)
-                return PokeReturnValue(is_done=True, xcom_value=finish_wait(failed, self.log))
+                return PokeReturnValue(is_done=True, xcom_value=self._finish(context, failed))
             if not self._found:
                 self.log.info("No %s yet", match.describe())
                 return PokeReturnValue(is_done=False)
@@ -139,7 +142,7 @@ class FleetioImportSensor(BaseSensorOperator):
         if event is None:
             self.log.info("Still processing: %s", waiter.last)
             return PokeReturnValue(is_done=False)
-        return PokeReturnValue(is_done=True, xcom_value=finish_wait(event, self.log))
+        return PokeReturnValue(is_done=True, xcom_value=self._finish(context, event))
 
     def _waiter_for(self, ids: list[str], match: api.ImportMatch | None, account: str) -> Waiter:
         if self._waiter is None:  # lives as long as this try (a rescheduled poke starts afresh)
@@ -176,7 +179,15 @@ class FleetioImportSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume on the worker with the trigger's event."""
-        return completed(self, context, finish_wait(event, self.log))
+        return completed(self, context, self._finish(context, event))
+
+    def _finish(self, context: Context, event: dict[str, Any]) -> Any:
+        """The wait's JobsResult; a failed wait pushes it as ``failed_jobs`` first, then fails."""
+        result = event.get("result")
+        ti = context.get("ti") if hasattr(context, "get") else None
+        if event.get("status") != "success" and ti is not None and isinstance(result, dict) and result.get("jobs"):
+            ti.xcom_push(key=FAILED_RESULT_KEY, value=result)
+        return finish_wait(event, self.log)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """The account's import types the sensor saw as inputs, the import ids as a run facet."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -72,8 +73,12 @@ def test_waits_for_a_given_import_and_returns_the_jobs_result(fleetio, fleetio_c
 def test_a_failed_import_fails_without_retries_with_its_rows(fleetio, fleetio_conn):
     bad = person_imports(fleetio, rows=[{"status": "error", "message": "Vehicle can't be blank"}])
     fleetio.advance(15)
+    pushed = {}
+    ti = SimpleNamespace(xcom_push=lambda key, value: pushed.update({key: value}))
     with pytest.raises(AirflowFailException, match="row 1: Vehicle can't be blank"):
-        sensor(import_id=bad).poke({})
+        sensor(import_id=bad).poke({"ti": ti})
+    (job,) = pushed["failed_jobs"]["jobs"]
+    assert job["state"] == "failure" and job["issues"] == ["row 1: Vehicle can't be blank"]
 
 
 @pytest.mark.parametrize(("policy", "outcome"), [("fail", "fails"), ("succeed", "succeeds")])
