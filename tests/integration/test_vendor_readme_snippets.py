@@ -31,6 +31,7 @@ def test_the_fleetio_example_runs(fleetio, fleetio_conn):
     wait = namespace["wait"]
     wait.created_after = dt.datetime.fromtimestamp(fleetio.now(), dt.UTC).isoformat()  # as the template renders
     assert not wait.poke({}).is_done  # nobody has imported the file yet
+    fleetio.advance(60)
     rows = [{"status": "created"}, {"status": "error", "message": "Meter value too low"}]
     fleetio.call(
         "POST", "fleetio/imports", json={"type": "MeterEntryImport", "file_name": "meters_1.csv", "rows": rows}
