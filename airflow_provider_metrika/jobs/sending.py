@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import IO, Any, ClassVar
@@ -102,7 +102,8 @@ class JobSendOperator(BaseOperator):
     A vendor sets :attr:`vendor`, :attr:`hook_class` and :attr:`conn_id_field` (the name of its connection-id
     parameter) and implements :meth:`job_scope`, :meth:`find_sent` and :meth:`send`; it may refine
     :meth:`plan_parts` (validation and splitting), :meth:`write_rows`, :meth:`read_back` (journal reattach),
-    :meth:`before_send`, :meth:`after_sends`, :meth:`after_send` and :meth:`write_rejected_rows`.
+    :meth:`before_send`, :meth:`after_sends`, :meth:`after_send`, :meth:`on_sent`, :meth:`report` and
+    :meth:`write_rejected_rows`.
     """
 
     vendor: ClassVar[str]
@@ -182,6 +183,10 @@ class JobSendOperator(BaseOperator):
         """Write ``rows`` in the vendor's file format to ``out``; the number of rows written."""
         raise ProviderConfigError(f"{type(self).__name__}: rows are not supported; give src")
 
+    def check_rows(self, source: PreparedInput) -> None:
+        """Raise ``NoRowsError`` for an input with a header and no rows (a CSV's; a vendor may read others)."""
+        source.require_rows()
+
     def plan_parts(self, source: PreparedInput, tmpdir: str) -> list[tuple[PreparedInput, Any]]:
         """The input checked and split into ``(part, body)`` pairs; the default sends it whole, unchecked."""
         return [(source, source.opener)]
@@ -201,6 +206,11 @@ class JobSendOperator(BaseOperator):
     def write_rejected_rows(self, out: IO[str], source: PreparedInput | None) -> int | None:
         """Write the rows this input's checks refuse to ``out``; how many (None: this vendor writes none)."""
         return None
+
+    def on_sent(self, context: Context, records: list[JobRecord]) -> None:
+        """Every part is sent (or found again), before any wait: log it (a vendor may push more XComs)."""
+        for record in records:
+            self.log.info("Sent: %s", record.describe())
 
     def report(self, context: Context, result: JobsResult) -> JobsResult:
         """The task's final result, on its way out (a vendor may record lineage here)."""
@@ -238,8 +248,7 @@ class JobSendOperator(BaseOperator):
                     raise
                 raise AirflowSkipException(f"{nothing}; skipping (if_empty='skip')") from nothing
         records = [self.after_send(record) for record in records]
-        for record in records:
-            self.log.info("Sent: %s", record.describe())
+        self.on_sent(context, records)
         result = jobs_result(self.vendor, records, **extra)
         return self.report(context, self.outcome(context, records, result))
 
@@ -267,7 +276,7 @@ class JobSendOperator(BaseOperator):
         except InputValidationError:  # rows the writer refused
             self.report_rejected_rows(context, None)
             raise
-        source.require_rows()
+        self.check_rows(source)
         digest = source.content_digest()
         source_mark = fingerprint(context, digest)
         extra: dict[str, Any] = {"fingerprint": source_mark, "source": source.name}
@@ -441,24 +450,38 @@ class JobWaitMixin(JobSendOperator):
     def wait_for(self, records: Sequence[JobRecord], extras: Mapping[str, Any]) -> JobsResult:
         """Wait until every job is terminal (jobs that already are, e.g. reattached ones, end it at once)."""
         ids = [record.job_id for record in records]
-        waiter = self.waiter(ids)
+        event = self.await_jobs(
+            records,
+            self.waiter(ids),
+            lambda: self.wait_trigger(ids),
+            lambda: self.fetch_jobs(ids),
+            kwargs={"extras": dict(extras)},
+        )
+        return merge_extras(finish_wait(event, self.log), extras)
+
+    def await_jobs(
+        self,
+        records: Sequence[JobRecord],
+        waiter: Waiter,
+        trigger: Callable[[], JobWaitTrigger],
+        fetch: Callable[[], Sequence[JobRecord]],
+        *,
+        method_name: str = "execute_complete",
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The wait's event: at once when ``records`` are all terminal already; else deferred to ``trigger()``
+        (the task resumes in ``method_name`` with ``kwargs``) or polled here through ``fetch``."""
         event = waiter.observe(records)
-        if event is None and self.deferrable:
+        if event is not None:
+            return event
+        if self.deferrable:
             self.defer(
-                trigger=self.wait_trigger(ids),
-                method_name="execute_complete",
-                kwargs={"extras": dict(extras)},
+                trigger=trigger(),
+                method_name=method_name,
+                kwargs=dict(kwargs) if kwargs else None,
                 timeout=timedelta(seconds=self.wait_timeout),
             )
-        if event is None:
-            event = wait_blocking(
-                lambda: self.fetch_jobs(ids),
-                waiter,
-                poll_interval=self.poll_interval,
-                timeout=self.wait_timeout,
-                log=self.log,
-            )
-        return merge_extras(finish_wait(event, self.log), extras)
+        return wait_blocking(fetch, waiter, poll_interval=self.poll_interval, timeout=self.wait_timeout, log=self.log)
 
     def execute_complete(
         self, context: Context, event: Mapping[str, Any], extras: Mapping[str, Any] | None = None
