@@ -128,6 +128,7 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+SNAPSHOTS: list[tracemalloc.Snapshot] = []  # with --trace-memory: memory when the first wait ends
 STALL_TICK = 0.01  # the stall monitor wakes every 10 ms; a late wake-up is time the loop was blocked
 
 
@@ -143,6 +144,8 @@ async def await_all(triggers: list[Any]) -> tuple[dict[str, tuple[float, str]], 
 
     async def consume(trigger: Any) -> None:
         async for event in trigger.run():
+            if not fired and tracemalloc.is_tracing():  # every wait is still on: the most memory held
+                SNAPSHOTS.append(tracemalloc.take_snapshot())
             fired[trigger.uploading_ids[0]] = (time.time(), event.payload["status"])
 
     async def monitor() -> None:
@@ -265,15 +268,15 @@ def run_mode(args: argparse.Namespace) -> dict[str, Any]:
 
 def write_profile(path: Path, profiler: cProfile.Profile | None) -> None:
     """Where the waiting's CPU went (cProfile, by own and by cumulative time) and, with ``--trace-memory``,
-    which lines hold the most memory at its end (tracemalloc)."""
+    which lines hold the most memory when the first wait ends, all of them still on (tracemalloc)."""
     out = io.StringIO()
     if profiler is not None:
         for order in ("tottime", "cumulative"):
             out.write(f"== CPU by {order} ==\n")
             pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(25)
-    if tracemalloc.is_tracing():
-        out.write("== memory held at the end, by line (tracemalloc) ==\n")
-        for stat in tracemalloc.take_snapshot().statistics("lineno")[:25]:
+    for snapshot in SNAPSHOTS:
+        out.write("== memory held when the first wait ended, by line (tracemalloc) ==\n")
+        for stat in snapshot.statistics("lineno")[:25]:
             out.write(f"{stat}\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(out.getvalue())
