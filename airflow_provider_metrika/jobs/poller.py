@@ -30,7 +30,7 @@ import dataclasses
 import logging
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from airflow_provider_metrika.jobs.record import JobRecord
@@ -347,8 +347,7 @@ class PollerRegistry:
     def __len__(self) -> int:
         return len(self._pollers)
 
-    @contextlib.asynccontextmanager
-    async def subscription(
+    def subscription(
         self,
         key: PollerKey,
         ids: Sequence[str],
@@ -356,30 +355,65 @@ class PollerRegistry:
         source_factory: SourceFactory,
         poll_interval: float,
         max_poll_interval: float,
-    ) -> AsyncIterator[Subscription]:
+    ) -> Subscribed:
         """Wait on ``ids`` through the key's shared poller (created on demand, stopped after its last waiter)."""
+        return Subscribed(
+            (self, key, source_factory), ids, poll_interval=poll_interval, max_poll_interval=max_poll_interval
+        )
+
+    def join(self, key: PollerKey, source_factory: SourceFactory) -> JobPoller:
         poller = self._pollers.get(key)
         if poller is None:
             poller = self._pollers[key] = JobPoller(key, source_factory)
-        async with subscribed(poller, ids, poll_interval=poll_interval, max_poll_interval=max_poll_interval) as sub:
-            try:
-                yield sub
-            finally:
-                if len(poller.subscriptions) <= 1 and self._pollers.get(key) is poller:
-                    del self._pollers[key]  # a newcomer from now on gets a fresh poller, not this closing one
+        return poller
+
+    def leave(self, key: PollerKey, poller: JobPoller) -> None:
+        if len(poller._subscriptions) <= 1 and self._pollers.get(key) is poller:
+            del self._pollers[key]  # a newcomer from now on gets a fresh poller, not this closing one
 
 
-@contextlib.asynccontextmanager
-async def subscribed(
-    poller: JobPoller, ids: Sequence[str], *, poll_interval: float, max_poll_interval: float
-) -> AsyncIterator[Subscription]:
-    """Subscribe for the block; leaving (also by cancellation) unsubscribes and closes an emptied poller."""
-    subscription = poller.subscribe(ids, poll_interval=poll_interval, max_poll_interval=max_poll_interval)
-    try:
-        yield subscription
-    finally:
+class Subscribed:
+    """``async with``: a subscription for the block; leaving (also by cancellation) unsubscribes and closes an
+    emptied poller. A class, not a generator: a triggerer holds one per wait, ten thousand at a time."""
+
+    __slots__ = ("_ids", "_intervals", "_poller", "_shared", "_subscription")
+
+    def __init__(
+        self,
+        poller: JobPoller | tuple[PollerRegistry, PollerKey, SourceFactory],
+        ids: Sequence[str],
+        *,
+        poll_interval: float,
+        max_poll_interval: float,
+    ) -> None:
+        self._shared = poller if isinstance(poller, tuple) else None  # a registry's poller, joined on entry
+        self._poller = None if isinstance(poller, tuple) else poller
+        self._ids = ids
+        self._intervals = (poll_interval, max_poll_interval)
+        self._subscription: Subscription | None = None
+
+    async def __aenter__(self) -> Subscription:
+        if self._shared is not None:
+            registry, key, source_factory = self._shared
+            self._poller = registry.join(key, source_factory)
+        assert self._poller is not None
+        first, most = self._intervals
+        self._subscription = self._poller.subscribe(self._ids, poll_interval=first, max_poll_interval=most)
+        return self._subscription
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        poller, subscription = self._poller, self._subscription
+        assert poller is not None and subscription is not None
+        if self._shared is not None:
+            registry, key, _factory = self._shared
+            registry.leave(key, poller)
         if poller.unsubscribe(subscription) == 0:
             await asyncio.shield(poller.aclose())
+
+
+def subscribed(poller: JobPoller, ids: Sequence[str], *, poll_interval: float, max_poll_interval: float) -> Subscribed:
+    """Subscribe to ``poller`` for an ``async with`` block (see :class:`Subscribed`)."""
+    return Subscribed(poller, ids, poll_interval=poll_interval, max_poll_interval=max_poll_interval)
 
 
 _lock = threading.Lock()
