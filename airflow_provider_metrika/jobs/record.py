@@ -166,27 +166,38 @@ class JobRef:
     scope: str | None = None
 
 
-def read_job_ref(value: Any, *, parameter: str = "job_id") -> JobRef:
+def read_job_ref(value: Any, *, parameter: str = "job_id", vendor: str | None = None, one_kind: bool = False) -> JobRef:
     """Accept a JobsResult, a JobSummary, an id, or a list of ids / summaries (what a sensor is given).
 
-    A JobsResult or JobSummary also tells the kind and scope of its jobs (from its first job), so a
-    sensor downstream of an operator needs only its XCom.
+    A JobsResult or JobSummary also tells the kind and scope of its jobs, so a sensor downstream of an
+    operator needs only its XCom. One sensor waits in one scope of one vendor (``vendor``, when given), and
+    on one kind when ``one_kind`` (Metrika reads each kind at its own endpoint): jobs of another vendor, of
+    several scopes, or then of several kinds, are a configuration error.
     """
     ids: list[str] = []
     kinds: list[str] = []
     scopes: list[str] = []
+
+    def check_vendor(item: Mapping[str, Any]) -> None:
+        named = item.get("vendor")
+        if vendor is not None and named is not None and named != vendor:
+            raise MetrikaConfigError(
+                f"{parameter}: the upstream jobs are {named!r} jobs, this task waits on {vendor!r}"
+            )
 
     def visit(item: Any) -> None:
         if item is None or item == "" or item == []:
             return
         if isinstance(item, Mapping):
             if "jobs" in item and isinstance(item["jobs"], list | tuple):
+                check_vendor(item)
                 for job in item["jobs"]:
                     visit(job)
                 if not item["jobs"] and "ids" in item:
                     visit(item["ids"])
                 return
             if "id" in item and "state" in item:
+                check_vendor(item)
                 ids.append(_one_id(item["id"], parameter))
                 if item.get("kind"):
                     kinds.append(str(item["kind"]))
@@ -212,6 +223,12 @@ def read_job_ref(value: Any, *, parameter: str = "job_id") -> JobRef:
     visit(value)
     if not ids:
         raise MetrikaConfigError(f"{parameter} is required: pass an id, a list of ids or the upstream task's XCom")
+    for what, seen in (("kinds", kinds if one_kind else []), ("scopes", scopes)):
+        if len(set(seen)) > 1:
+            raise MetrikaConfigError(
+                f"{parameter}: the jobs are of several {what} ({', '.join(sorted(set(seen)))}); "
+                "wait on each with its own task"
+            )
     return JobRef(
         ids=tuple(dict.fromkeys(ids)),
         kind=kinds[0] if kinds else None,

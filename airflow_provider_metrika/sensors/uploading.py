@@ -14,6 +14,7 @@ from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
 from airflow_provider_metrika.parameters import check_waiting
 from airflow_provider_metrika.task_retry import DEFAULT_RETRY_POLICY, retry_policy_kwargs
 from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
+from airflow_provider_metrika.uploads import VENDOR
 from airflow_provider_metrika.version_compat import (
     BaseSensorOperator,
     Context,
@@ -28,7 +29,7 @@ THREE_HOURS = 3 * 60 * 60
 def target_from(uploading_id: Any, kind: str | None, counter_id: Any) -> tuple[str, Any, list[str]]:
     """Kind, counter and ids to wait for; an upstream XCom (a JobsResult or a job summary) supplies what the
     caller left out. Also reads the upload operators' XCom of earlier versions (``uploading_id``/``uploadings``)."""
-    ref = read_job_ref(_legacy_xcom(uploading_id), parameter="uploading_id")
+    ref = read_job_ref(_legacy_xcom(uploading_id), parameter="uploading_id", vendor=VENDOR, one_kind=True)
     kind = kind or ref.kind
     counter_id = counter_id if counter_id not in (None, "") else ref.scope
     return require_pollable(kind or "offline_conversions"), counter_id, list(ref.ids)

@@ -165,3 +165,24 @@ def test_read_job_ref_from_a_result_with_ids_only():
 def test_read_job_ref_names_the_parameter_on_bad_input(value, message):
     with pytest.raises(MetrikaConfigError, match=f"^uploading_id.*{message}|{message}"):
         read_job_ref(value, parameter="uploading_id")
+
+
+def test_read_job_ref_refuses_another_vendors_jobs_naming_both():
+    fleetio = jobs_result("fleetio", [record(vendor="fleetio")])
+    with pytest.raises(MetrikaConfigError, match="uploading_id: the upstream jobs are 'fleetio' jobs, this task waits"):
+        read_job_ref(fleetio, parameter="uploading_id", vendor="metrika")
+    with pytest.raises(MetrikaConfigError, match="'fleetio' jobs"):
+        read_job_ref(fleetio["jobs"][0], vendor="metrika")
+    assert read_job_ref(fleetio, vendor="fleetio").ids == ("7",)
+
+
+@pytest.mark.parametrize(("field", "what"), [("kind", "kinds"), ("scope", "scopes")])
+def test_read_job_ref_refuses_jobs_of_several_kinds_or_scopes(field, what):
+    mixed = [record(job_id="1").to_summary(), record(job_id="2", **{field: "other"}).to_summary()]
+    with pytest.raises(MetrikaConfigError, match=f"several {what}"):
+        read_job_ref(mixed, one_kind=True)
+
+
+def test_read_job_ref_takes_several_kinds_unless_told_one():
+    mixed = [record(job_id="1").to_summary(), record(job_id="2", kind="other").to_summary()]
+    assert read_job_ref(mixed).ids == ("1", "2")

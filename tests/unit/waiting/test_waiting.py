@@ -141,3 +141,11 @@ def test_wait_blocking_raises_a_bug_as_it_is(mocker):
     hook.get_uploading.side_effect = KeyError("bug")
     with pytest.raises(KeyError):
         wait(hook)
+
+
+def test_target_refuses_another_vendors_jobs_result():
+    from airflow_provider_metrika.jobs.record import JobRecord, JobState, jobs_result
+
+    fleetio = jobs_result("fleetio", [JobRecord("fleetio", "vehicles", "acct", "9", "complete", JobState.SUCCESS)])
+    with pytest.raises(MetrikaConfigError, match="uploading_id: the upstream jobs are 'fleetio' jobs"):
+        target_from(fleetio, None, None)
