@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any, ClassVar
 
+from airflow_provider_metrika.exceptions import ProviderConfigError
 from airflow_provider_metrika.jobs.poller import (
     JobPoller,
     PollerKey,
@@ -24,6 +25,7 @@ from airflow_provider_metrika.jobs.poller import (
     subscribed,
 )
 from airflow_provider_metrika.jobs.record import JobRecord
+from airflow_provider_metrika.jobs.trigger_start import RendersJobIds, end_of_task
 from airflow_provider_metrika.jobs.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES, Verdict, Waiter
 from airflow_provider_metrika.parameters import check_poll_intervals
 from airflow_provider_metrika.version_compat import BaseTrigger, TriggerEvent
@@ -33,7 +35,7 @@ DEFAULT_POLL_INTERVAL = 60.0
 DEFAULT_MAX_POLL_INTERVAL = 300.0
 
 
-class JobWaitTrigger(BaseTrigger):
+class JobWaitTrigger(RendersJobIds, BaseTrigger):
     """Poll a vendor's jobs until all are terminal (or one failed); fire one event with the outcome.
 
     :param conn_id: the Airflow connection (its secret is read in the triggerer, never serialized)
@@ -45,6 +47,8 @@ class JobWaitTrigger(BaseTrigger):
     :param max_consecutive_failures: transient poll errors tolerated in a row before giving up
     :param shared: share one poller with the other triggers of this triggerer that wait on the same
         connection, vendor and scope; ``False`` gives this wait a poller of its own
+    :param end_from_trigger: end a successful task here, in the triggerer, with the result as its XCom
+        (Airflow's ``end_from_trigger``); a failure still resumes on a worker
 
     A vendor's trigger sets :attr:`vendor`, implements :meth:`status_source` and :meth:`judge`, and adds its
     JSON-safe policy kwargs through :meth:`policy_kwargs`.
@@ -62,18 +66,21 @@ class JobWaitTrigger(BaseTrigger):
         max_poll_interval: float | None = None,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
         shared: bool = True,
+        end_from_trigger: bool = False,
     ) -> None:
         super().__init__()
         check_poll_intervals(poll_interval, max_poll_interval)
         self.conn_id = str(conn_id)
         self.scope = str(scope)
-        self.job_ids = [str(i) for i in job_ids]
+        # A string is a template of the ids that the triggerer renders (a task started in the triggerer).
+        self.job_ids: Any = job_ids if isinstance(job_ids, str) else [str(i) for i in job_ids]
         self.poll_interval = float(poll_interval)
         self.max_poll_interval = float(
             max_poll_interval if max_poll_interval is not None else max(self.poll_interval, DEFAULT_MAX_POLL_INTERVAL)
         )
         self.max_consecutive_failures = int(max_consecutive_failures)
         self.shared = bool(shared)
+        self.end_from_trigger = bool(end_from_trigger)
 
     # -- what a vendor provides ----------------------------------------------------------------------
 
@@ -109,11 +116,12 @@ class JobWaitTrigger(BaseTrigger):
             {
                 "conn_id": self.conn_id,
                 "scope": self.scope,
-                "job_ids": list(self.job_ids),
+                "job_ids": self.job_ids if isinstance(self.job_ids, str) else list(self.job_ids),
                 "poll_interval": self.poll_interval,
                 "max_poll_interval": self.max_poll_interval,
                 "max_consecutive_failures": self.max_consecutive_failures,
                 "shared": self.shared,
+                **({"end_from_trigger": True} if self.end_from_trigger else {}),
                 **self.policy_kwargs(),
             },
         )
@@ -139,10 +147,16 @@ class JobWaitTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # The wait leaves its poller before the event is yielded: the triggerer may keep this
         # generator suspended at the yield, and a finished wait must not hold the poller up.
-        yield TriggerEvent(await self.wait_for_outcome())
+        event = await self.wait_for_outcome()
+        yield end_of_task(event) if self.end_from_trigger else TriggerEvent(event)
 
     async def wait_for_outcome(self) -> dict[str, Any]:
         """Take polls until the waiter says the wait is over; the event payload (success or error)."""
+        if isinstance(self.job_ids, str):
+            raise ProviderConfigError(
+                f"job_ids {self.job_ids[:200]!r} is a template that was not rendered: only Airflow 3's triggerer "
+                "renders the ids of a task started in the triggerer"
+            )
         waiter = self.waiter()
         async with self.subscription() as subscription:
             while True:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.jobs.record import read_job_ref
 from airflow_provider_metrika.jobs.trigger import defer_until_terminal
+from airflow_provider_metrika.jobs.trigger_start import ids_for_trigger, require_rendering, start_trigger_args
 from airflow_provider_metrika.jobs.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES, Waiter, finish_wait
 from airflow_provider_metrika.lineage import completed, operator_lineage
 from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
@@ -74,6 +76,11 @@ class MetrikaUploadingSensor(BaseSensorOperator):
         calls only warns (Metrika never links static calls and keeps them for call reports), any other fails
     :param min_linked_ratio: share of rows (0..1) that must link to visitors, from Metrika's counters
     :param on_low_linkage: below ``min_linked_ratio``: ``fail`` (default, no retries) or ``warn``
+    :param start_from_trigger: the scheduler defers the task straight to the triggerer (no worker runs the
+        first poll); needs ``kind`` and ``counter_id``. Ids from an upstream XCom need Airflow 3, whose
+        triggerer renders them; Airflow 2.11 takes only ids known when the DAG is parsed
+    :param end_from_trigger: a successful wait ends in the triggerer (no worker runs the last step; the asset
+        event counters and lineage facets of the worker-side end are then not produced)
     :param retry_policy: Airflow 3.3+: defaults to :class:`~airflow_provider_metrika.task_retry.MetrikaRetryPolicy`
         (``None`` leaves the task's own retries alone); not available below 3.3
     """
@@ -98,6 +105,8 @@ class MetrikaUploadingSensor(BaseSensorOperator):
         min_linked_ratio: float | None = None,
         on_low_linkage: str = "fail",
         retry_policy: Any = DEFAULT_RETRY_POLICY,
+        start_from_trigger: bool = False,
+        end_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         check_waiting(
@@ -120,6 +129,36 @@ class MetrikaUploadingSensor(BaseSensorOperator):
         self.max_poll_interval = max_poll_interval
         self.max_consecutive_failures = max_consecutive_failures
         self._waiter: Waiter | None = None
+        self.end_from_trigger = bool(end_from_trigger)
+        if start_from_trigger:
+            self.start_trigger_args = start_trigger_args(self._trigger_from_start(), timeout=timeout)
+            self.start_from_trigger = True
+
+    def _trigger_from_start(self) -> MetrikaUploadingTrigger:
+        """The trigger the scheduler starts: everything known when the DAG is parsed, ids as a template."""
+        if not isinstance(self.kind, str) or "{{" in self.kind:
+            raise MetrikaConfigError("kind: start_from_trigger=True needs the upload kind given (not from XCom)")
+        counter = self.counter_id
+        if isinstance(counter, bool) or not str(counter).strip().isdigit() or int(counter) < 1:
+            raise MetrikaConfigError(
+                f"counter_id: start_from_trigger=True needs the counter id given as a number, got {counter!r}"
+            )
+        kind = require_pollable(self.kind)
+        require_rendering("uploading_id", self.uploading_id)
+        return self._trigger(kind, int(counter), ids_for_trigger(self.uploading_id, parameter="uploading_id"))
+
+    def _trigger(self, kind: str, counter_id: int, ids: Any) -> MetrikaUploadingTrigger:
+        return MetrikaUploadingTrigger(
+            kind=kind,
+            scope=counter_id,
+            job_ids=ids,
+            conn_id=self.metrika_conn_id,
+            poll_interval=self.poke_interval,
+            max_poll_interval=self.max_poll_interval,
+            max_consecutive_failures=self.max_consecutive_failures,
+            end_from_trigger=self.end_from_trigger,
+            **self.policy.to_kwargs(),
+        )
 
     def _target(self, hook: MetrikaHook) -> tuple[str, int, list[str]]:
         kind, counter_id, ids = target_from(self.uploading_id, self.kind, self.counter_id)
@@ -152,17 +191,7 @@ class MetrikaUploadingSensor(BaseSensorOperator):
         if first.is_done:
             return completed(self, context, first.xcom_value)
         kind, counter_id, ids = self._target(MetrikaHook(self.metrika_conn_id))
-        trigger = MetrikaUploadingTrigger(
-            kind=kind,
-            scope=counter_id,
-            job_ids=ids,
-            conn_id=self.metrika_conn_id,
-            poll_interval=self.poke_interval,
-            max_poll_interval=self.max_poll_interval,
-            max_consecutive_failures=self.max_consecutive_failures,
-            **self.policy.to_kwargs(),
-        )
-        defer_until_terminal(self, trigger, timeout=self.timeout)
+        defer_until_terminal(self, self._trigger(kind, counter_id, ids), timeout=self.timeout)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """The counter and kind as output, Metrika's counters as run facets (a sensor reads no file)."""

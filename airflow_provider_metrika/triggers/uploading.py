@@ -90,6 +90,12 @@ class MetrikaUploadingTrigger(JobWaitTrigger):
     def metrika_conn_id(self) -> str:
         return self.conn_id
 
+    def ids_from_rendered(self, value: Any) -> Sequence[str]:
+        """Also the upload operators' XCom of earlier versions (``uploading_id``/``uploadings``)."""
+        from airflow_provider_metrika.sensors.uploading import target_from  # the sensor module imports this one
+
+        return target_from(value, self.kind, self.counter_id)[2]
+
     def policy_kwargs(self) -> dict[str, Any]:
         return {"kind": self.kind, **self.policy.to_kwargs()}
 
