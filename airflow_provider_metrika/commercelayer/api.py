@@ -110,6 +110,15 @@ def list_params(
     return params
 
 
+def record_count(body: Mapping[str, Any]) -> int:
+    """``meta.record_count`` of a listing (how many match its filters); an answer without it is an error."""
+    meta = body.get("meta")
+    count = meta.get("record_count") if isinstance(meta, Mapping) else None
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise MetrikaApiError(200, "invalid_response", "the listing carries no meta.record_count", service=SERVICE)
+    return count
+
+
 def by_id_chunks(import_ids: Iterable[str]) -> list[list[str]]:
     """The ids, checked and without repeats, in groups of one listing page (25)."""
     ids = [path_id(i) for i in dict.fromkeys(import_ids)]

@@ -179,6 +179,11 @@ class CommerceLayerHook(RestApiHook):
                 return
             number += 1
 
+    def count_imports(self, filters: Mapping[str, Any]) -> int:
+        """How many imports match ``filters`` (``{"status_in": "pending,in_progress"}``): one request."""
+        params = api.list_params(filters=filters, sort=None, page_size=1, fields=("status",))
+        return api.record_count(self.request("GET", api.IMPORTS_PATH, params=params))
+
     def imports_by_id(
         self, import_ids: Iterable[str], fields: Sequence[str] = api.STATUS_FIELDS
     ) -> dict[str, api.CommerceLayerImport]:

@@ -1,0 +1,83 @@
+"""Deferrable wait on Commerce Layer imports, and ``_interrupt`` when a user kills the waiting task.
+
+``run()`` only reads (one ``filter[q][id_in]`` listing per poll, shared by every wait on the same
+connection in this triggerer). The one write is :meth:`CommerceLayerImportTrigger.on_kill`: Airflow
+3.3 calls it when a user marks the deferred task failed or succeeded, or clears it, and never when a
+triggerer stops or hands its triggers to another one
+(https://airflow.apache.org/docs/apache-airflow/stable/authoring-and-scheduling/deferring.html), so a
+restart never interrupts an import. Airflow 2.11 has no trigger ``on_kill``: there, killing a
+deferred task leaves its imports running.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_metrika.commercelayer.hooks_async import CommerceLayerAsyncHook
+from airflow_provider_metrika.commercelayer.policy import DEFAULT_MAX_ERROR_RATIO, check_max_error_ratio, judge_import
+from airflow_provider_metrika.commercelayer.status import VENDOR, CommerceLayerStatusSource
+from airflow_provider_metrika.exceptions import MetrikaError
+from airflow_provider_metrika.jobs.record import JobRecord
+from airflow_provider_metrika.jobs.trigger import JobWaitTrigger
+from airflow_provider_metrika.jobs.waiting import Verdict
+
+
+class CommerceLayerImportTrigger(JobWaitTrigger):
+    """Poll imports of one organization until every one is terminal (see :class:`JobWaitTrigger`).
+
+    :param max_error_ratio: share of an import's inputs that may fail (0..1) with the task still succeeding
+    :param interrupt_on_kill: send ``_interrupt`` to the open imports when a user kills the task (Airflow 3.3)
+    """
+
+    vendor = VENDOR
+
+    def __init__(
+        self,
+        *,
+        max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO,
+        interrupt_on_kill: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.max_error_ratio = check_max_error_ratio(max_error_ratio)
+        self.interrupt_on_kill = bool(interrupt_on_kill)
+
+    def status_source(self) -> CommerceLayerStatusSource:
+        return CommerceLayerStatusSource(self.conn_id)
+
+    def judge(self, record: JobRecord) -> Verdict:
+        return judge_import(record, self.max_error_ratio)
+
+    def policy_kwargs(self) -> dict[str, Any]:
+        return {"max_error_ratio": self.max_error_ratio, "interrupt_on_kill": self.interrupt_on_kill}
+
+    def describe_wait(self) -> str:
+        return f"Commerce Layer imports {', '.join(self.job_ids)} in {self.scope}"
+
+    async def on_kill(self) -> None:
+        """The user killed the task: interrupt its imports that are still open (a finished one stays)."""
+        if not self.interrupt_on_kill:
+            return
+        async with CommerceLayerAsyncHook(self.conn_id) as hook:
+            await interrupt_open(hook, self.job_ids, self.log)
+
+
+async def interrupt_open(hook: CommerceLayerAsyncHook, job_ids: list[str], log: Any) -> list[str]:
+    """Send ``_interrupt`` to each of ``job_ids`` still pending or in progress; the ids interrupted."""
+    interrupted = []
+    try:
+        found = await hook.imports_by_id(job_ids)
+    except MetrikaError as error:
+        log.warning("Could not read the imports to interrupt them: %s", error)
+        return interrupted
+    for import_id, item in found.items():
+        if not item.is_open:
+            continue
+        try:
+            await hook.interrupt_import(import_id)
+        except MetrikaError as error:  # it may have finished meanwhile
+            log.warning("Could not interrupt Commerce Layer import %s: %s", import_id, error)
+        else:
+            interrupted.append(import_id)
+            log.info("Interrupted Commerce Layer import %s", import_id)
+    return interrupted
