@@ -83,6 +83,18 @@ def person_uploads_meter_readings(fleetio: Any, day: datetime, rows: int = 40, e
     return fleetio.call("POST", "fleetio/imports", json=body)
 
 
+def commercelayer_env(url: str) -> dict[str, str]:
+    """The ``commercelayer_default`` connection to the Commerce Layer emulator at ``url`` (it takes any client)."""
+    connection = {
+        "conn_type": "commercelayer",
+        "host": url,
+        "login": "demo-client-id",
+        "password": "demo-client-secret",
+        "extra": {"auth_url": url + "/oauth/token"},
+    }
+    return {"AIRFLOW_CONN_COMMERCELAYER_DEFAULT": json.dumps(connection)}
+
+
 def airflow_cli() -> list[str]:
     return [str(Path(sys.executable).with_name("airflow"))]
 

@@ -1,6 +1,7 @@
 """Demo: start the Metrika emulator, seed the CRM database, run the example DAG, print the summary.
 
-Usage: scripts/demo.sh [--dag metrika_crm_to_offline_conversions|metrika_crm_to_cdp|fleetio_wait_for_import|all]
+Usage: scripts/demo.sh [--dag metrika_crm_to_offline_conversions|metrika_crm_to_cdp|fleetio_wait_for_import|
+                       commercelayer_skus_prices|all]
                       [--deals N] [--verbose]
 """
 
@@ -18,11 +19,23 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "example_dags"))
 
 from demo_crm import create_crm_database  # noqa: E402
-from demo_runner import airflow_env, fleetio_env, migrate, person_uploads_meter_readings, run_dag  # noqa: E402
+from demo_runner import (  # noqa: E402
+    airflow_env,
+    commercelayer_env,
+    fleetio_env,
+    migrate,
+    person_uploads_meter_readings,
+    run_dag,
+)
 
 from airflow_provider_metrika.emulator.testing import EmulatorProcess  # noqa: E402
 
-DAGS = ("metrika_crm_to_offline_conversions", "metrika_crm_to_cdp", "fleetio_wait_for_import")
+DAGS = (
+    "metrika_crm_to_offline_conversions",
+    "metrika_crm_to_cdp",
+    "fleetio_wait_for_import",
+    "commercelayer_skus_prices",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,9 +58,16 @@ def main(argv: list[str] | None = None) -> int:
         EmulatorProcess(
             str(args.workdir / "fleetio.db"), "--vendor", "fleetio", "--clock", "real", "--speed", "300"
         ) as fleetio,
+        EmulatorProcess(
+            str(args.workdir / "commercelayer.db"), "--vendor", "commercelayer", "--clock", "real", "--speed", "300"
+        ) as commercelayer,
     ):
-        print(f"Metrika emulator at {emu.url}, Fleetio emulator at {fleetio.url}")
-        env = {**airflow_env(args.workdir, emu.url, crm_db), **fleetio_env(fleetio.url)}
+        print(f"Emulators: Metrika at {emu.url}, Fleetio at {fleetio.url}, Commerce Layer at {commercelayer.url}")
+        env = {
+            **airflow_env(args.workdir, emu.url, crm_db),
+            **fleetio_env(fleetio.url),
+            **commercelayer_env(commercelayer.url),
+        }
         migrate(env)
         status = 0
         for dag_id in DAGS if args.dag == "all" else (args.dag,):
@@ -67,6 +87,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"The emulator now holds {len(uploadings)} uploading(s):")
         for u in uploadings:
             print(f"  {u.get('kind')} #{u.get('id')}: status {u.get('status')}, rows {u.get('rows')}")
+        imports = commercelayer.client.call("GET", "commercelayer/imports")["imports"]
+        print(f"The Commerce Layer emulator now holds {len(imports)} import(s):")
+        for item in imports:
+            attributes = item["attributes"]
+            print(
+                f"  {attributes['resource_type']} {item['id']}: {attributes['status']}, "
+                f"{attributes['processed_count']} of {attributes['inputs_size']} inputs processed"
+            )
     print(f"Done in {time.monotonic() - started:.1f}s")
     return status
 

@@ -15,6 +15,7 @@ from demo_crm import create_crm_database  # noqa: E402
 from demo_runner import (  # noqa: E402
     EXAMPLE_DAGS,
     airflow_env,
+    commercelayer_env,
     fleetio_env,
     migrate,
     person_uploads_meter_readings,
@@ -30,6 +31,7 @@ NO_INTERVAL_LOG = "This run has no data interval (triggered without a logical da
 pytestmark = pytest.mark.dags
 
 DEALS = 3000
+CL_SKUS = 12_500  # two SKU imports (10,000 + 2,500), two price imports
 
 
 def load_dagbag():
@@ -49,7 +51,12 @@ def test_example_dags_parse_without_touching_connections(mocker):
     get_connection = mocker.patch.object(BaseHook, "get_connection", side_effect=AssertionError("parse-time lookup"))
     dagbag = load_dagbag()
     assert dagbag.import_errors == {}
-    assert {"metrika_crm_to_offline_conversions", "metrika_crm_to_cdp", "metrika_ad_expenses"} <= set(dagbag.dag_ids)
+    assert {
+        "metrika_crm_to_offline_conversions",
+        "metrika_crm_to_cdp",
+        "metrika_ad_expenses",
+        "commercelayer_skus_prices",
+    } <= set(dagbag.dag_ids)
     assert "fleetio_wait_for_import" in dagbag.dag_ids
     assert ("fleetio_on_meter_import" in dagbag.dag_ids) == AIRFLOW_3  # AssetWatcher: Airflow 3.x only
     get_connection.assert_not_called()
@@ -105,6 +112,15 @@ if AIRFLOW_3:
         assert result.summary == {"events": 0, "file_names": []}
 
 
+@pytest.fixture(scope="module")
+def commercelayer_demo(demo, tmp_path_factory):
+    """The demo's Airflow with a Commerce Layer emulator beside it."""
+    _emu, env = demo
+    db = str(tmp_path_factory.mktemp("commercelayer") / "state.db")
+    with EmulatorProcess(db, "--vendor", "commercelayer", "--clock", "real", "--speed", "600") as commercelayer:
+        yield commercelayer, {**env, **commercelayer_env(commercelayer.url), "COMMERCELAYER_EXAMPLE_SKUS": str(CL_SKUS)}
+
+
 def test_offline_conversions_dag_end_to_end(demo):
     emu, env = demo
     result = run_dag("metrika_crm_to_offline_conversions", env)
@@ -136,6 +152,26 @@ def test_cdp_dag_end_to_end(demo):
         "new": "IN_PROGRESS",
         "cancelled": "CANCELLED",
     }
+
+
+def test_commercelayer_dag_end_to_end(commercelayer_demo):
+    commercelayer, env = commercelayer_demo
+    result = run_dag("commercelayer_skus_prices", env)
+    assert result.returncode == 0, result.output[-5000:]
+    summary = result.summary
+    for name in ("skus", "prices"):
+        assert summary[name] == {
+            "imports": 2,
+            "states": ["success"],
+            "inputs_size": CL_SKUS,
+            "processed_count": CL_SKUS,
+            "errors_count": 0,
+        }
+    client = commercelayer.client
+    imports = client.call("GET", "commercelayer/imports")["imports"]
+    assert sorted(i["attributes"]["resource_type"] for i in imports) == ["prices", "prices", "skus", "skus"]
+    assert len(client.call("GET", "commercelayer/records/skus")["records"]) == CL_SKUS
+    assert len(client.call("GET", "commercelayer/records/prices")["records"]) == CL_SKUS
 
 
 def test_expenses_dag_end_to_end(demo):
