@@ -65,11 +65,19 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_metrika.operators.dry_run",
                     "airflow_provider_metrika.operators.cdp_schema",
                 ],
-            }
+            },
+            {
+                "integration-name": "Commerce Layer",
+                "python-modules": ["airflow_provider_metrika.commercelayer.operators"],
+            },
         ],
         "sensors": [
             {"integration-name": integration, "python-modules": ["airflow_provider_metrika.sensors.uploading"]},
             {"integration-name": "Fleetio", "python-modules": ["airflow_provider_metrika.fleetio.sensors"]},
+            {
+                "integration-name": "Commerce Layer",
+                "python-modules": ["airflow_provider_metrika.commercelayer.sensors"],
+            },
         ],
         "triggers": [
             {"integration-name": integration, "python-modules": ["airflow_provider_metrika.triggers.uploading"]},
@@ -80,8 +88,15 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_metrika.fleetio.watch",
                 ],
             },
+            {
+                "integration-name": "Commerce Layer",
+                "python-modules": ["airflow_provider_metrika.commercelayer.triggers"],
+            },
         ],
-        "extra-links": ["airflow_provider_metrika.links.MetrikaUploadsLink"],
+        "extra-links": [
+            "airflow_provider_metrika.links.MetrikaUploadsLink",
+            "airflow_provider_metrika.commercelayer.links.CommerceLayerImportLink",
+        ],
         # Airflow 3 reads asset-uris, Airflow 2 dataset-uris (same entries).
         "asset-uris": _ASSET_URIS,
         "dataset-uris": _ASSET_URIS,
@@ -133,7 +148,14 @@ _ASSET_URIS = [
         "factory": "airflow_provider_metrika.fleetio.assets.create_asset",
         "to_openlineage_converter": "airflow_provider_metrika.fleetio.assets.convert_asset_to_openlineage",
     },
+    {
+        "schemes": ["commercelayer"],
+        "handler": "airflow_provider_metrika.commercelayer.assets.sanitize_uri",
+        "factory": "airflow_provider_metrika.commercelayer.assets.create_asset",
+        "to_openlineage_converter": "airflow_provider_metrika.commercelayer.assets.convert_asset_to_openlineage",
+    },
 ]
+
 _TIMEOUT_FIELD = {
     "label": "Read timeout (seconds)",
     "description": "Per-request read timeout.",

@@ -213,6 +213,8 @@ class CommerceLayerImport:
     id: str
     status: str
     attributes: Mapping[str, Any]
+    #: ``meta.mode`` of the answer: ``test`` or ``live`` (None when not said).
+    mode: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -233,7 +235,14 @@ class CommerceLayerImport:
             raise MetrikaApiError(200, "invalid_response", "expected an imports resource object", service=SERVICE)
         attributes = resource.get("attributes")
         attributes = dict(attributes) if isinstance(attributes, Mapping) else {}
-        return cls(id=str(resource["id"]), status=str(attributes.get("status") or ""), attributes=attributes)
+        meta = resource.get("meta")
+        mode = meta.get("mode") if isinstance(meta, Mapping) else None
+        return cls(
+            id=str(resource["id"]),
+            status=str(attributes.get("status") or ""),
+            attributes=attributes,
+            mode=mode if mode in ("test", "live") else None,
+        )
 
 
 def import_from_document(body: Mapping[str, Any]) -> CommerceLayerImport:

@@ -21,6 +21,8 @@ from typing import Any
 
 from airflow_provider_metrika.commercelayer import api, inputs
 from airflow_provider_metrika.commercelayer.hooks import CommerceLayerHook
+from airflow_provider_metrika.commercelayer.lineage import completed, operator_lineage
+from airflow_provider_metrika.commercelayer.links import CommerceLayerImportLink, remember_imports
 from airflow_provider_metrika.commercelayer.policy import DEFAULT_MAX_ERROR_RATIO, check_max_error_ratio
 from airflow_provider_metrika.commercelayer.sensors import import_waiter
 from airflow_provider_metrika.commercelayer.status import VENDOR, fetch_records, job_record, organization
@@ -104,6 +106,7 @@ class CommerceLayerImportOperator(BaseOperator):
     )
     template_fields_renderers = {"metadata": "json"}
     ui_color = "#c9e4ff"
+    operator_extra_links = (CommerceLayerImportLink(),)
 
     def __init__(
         self,
@@ -255,8 +258,10 @@ class CommerceLayerImportOperator(BaseOperator):
         mark, source_name, created = self.send_all(context)
         scope = organization(self.hook.settings.base_url)
         ids = [item.id for item in created]
+        remember_imports(context, scope, ids, next((i.mode for i in created if i.mode), "live"))
         if not self.wait:
-            return jobs_result(VENDOR, [job_record(i, scope) for i in created], fingerprint=mark, source=source_name)
+            records = [job_record(i, scope) for i in created]
+            return completed(self, context, jobs_result(VENDOR, records, fingerprint=mark, source=source_name))
         if self.deferrable:
             trigger = CommerceLayerImportTrigger(
                 conn_id=self.commercelayer_conn_id,
@@ -292,7 +297,11 @@ class CommerceLayerImportOperator(BaseOperator):
             final["fingerprint"] = mark
         if rejected is not None:
             final["rejected_rows"] = rejected
-        return final  # type: ignore[return-value]
+        return completed(self, context, final)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The source as input, the organization's resource type as output, the import ids as run facet."""
+        return operator_lineage(self)
 
     def write_rejected(self, result: Mapping[str, Any]) -> dict[str, Any]:
         """The inputs the imports' ``errors_log`` names, with their errors, in a CSV at ``rejected_rows``."""

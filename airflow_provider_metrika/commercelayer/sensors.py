@@ -7,6 +7,7 @@ from functools import cached_property
 from typing import Any
 
 from airflow_provider_metrika.commercelayer.hooks import CommerceLayerHook
+from airflow_provider_metrika.commercelayer.lineage import completed, operator_lineage
 from airflow_provider_metrika.commercelayer.policy import DEFAULT_MAX_ERROR_RATIO, check_max_error_ratio, judge_import
 from airflow_provider_metrika.commercelayer.status import VENDOR, fetch_records, organization
 from airflow_provider_metrika.commercelayer.triggers import CommerceLayerImportTrigger
@@ -105,10 +106,10 @@ class CommerceLayerImportSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
-            return super().execute(context)
+            return completed(self, context, super().execute(context))
         first = self.poke(context)
         if first.is_done:
-            return first.xcom_value
+            return completed(self, context, first.xcom_value)
         hook = self.hook
         trigger = CommerceLayerImportTrigger(
             conn_id=self.commercelayer_conn_id,
@@ -124,4 +125,8 @@ class CommerceLayerImportSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume on the worker with the trigger's event."""
-        return finish_wait(event, self.log)
+        return completed(self, context, finish_wait(event, self.log))
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The organization's resource type as output, the import ids as run facet (a sensor reads no file)."""
+        return operator_lineage(self)
