@@ -22,6 +22,7 @@ TABLE_LINES = {
     "upload_memory.py": ("variant", "x parse", "csv-parse", "inflight"),
     "example_dag_1m.py": ("extract_paid_deals", "DAG run (airflow dags test)", "rows extracted"),
     "many_waits.py": ("requests per counter per cycle (max)", "RSS growth while waiting", "event-loop stall", "naive"),
+    "commercelayer_import.py": ("wall time (s)", "token requests", "imports open at once (max)", "operator vs naive"),
 }
 TIMEOUT_SECONDS = 900  # seconds on a quiet machine; generous for a busy CI box
 
