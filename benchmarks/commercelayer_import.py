@@ -1,6 +1,6 @@
 """100,000 SKUs into Commerce Layer through CommerceLayerImportOperator, against the naive one-import-at-a-time loop.
 
-    python benchmarks/commercelayer_import.py [--skus 100000] [--chunk 10000] [--speed 20] [--stage-seconds 5]
+    python benchmarks/commercelayer_import.py [--skus 100000] [--chunk 10000] [--speed 2] [--stage-seconds 5]
                                               [--poll 1] [--modes operator,naive]
 
 Starts the Commerce Layer emulator with a real clock running ``--speed`` times faster than wall time
@@ -143,7 +143,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skus", type=int, default=100_000)
     parser.add_argument("--chunk", type=int, default=10_000, help="inputs per import")
-    parser.add_argument("--speed", type=float, default=20.0, help="emulator seconds per wall second")
+    parser.add_argument("--speed", type=float, default=2.0, help="emulator seconds per wall second")
     parser.add_argument("--stage-seconds", type=float, default=5.0, help="emulator seconds pending and in progress")
     parser.add_argument("--poll", type=float, default=1.0, help="wall seconds between polls")
     parser.add_argument("--modes", default="operator,naive")
