@@ -48,6 +48,9 @@ class StandInRunner:
     def set_individual_trigger_logging(self, trigger):  # Airflow 2.11
         return None
 
+    def mark_trigger_end(self, trigger):  # Airflow 2.11
+        return None
+
 
 @pytest.fixture
 def open_import(commercelayer, commercelayer_conn):
