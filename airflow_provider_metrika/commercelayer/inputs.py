@@ -1,30 +1,30 @@
 """What a DAG hands the Commerce Layer import operator, checked and cut into imports of at most 10,000 inputs.
 
-Inputs come from ``src`` (a local path, an fsspec URL or an ``ObjectStoragePath``: a CSV file with a
-header line, or a JSON file holding a list of objects, read by the provider's shared input layer and
-streamed, never read whole) or from ``rows`` (a list of dicts from XCom, or a pandas DataFrame). Every
-input is checked before the first import is created, so a bad row fails the task with its row and field
-named and nothing sent. The official tools cut larger inputs into imports of 10,000
-(https://docs.commercelayer.io/core/importing-resources); each import's ``reference`` carries the
-task's fingerprint and the part number, so a retried task finds what an earlier try created.
+Inputs come from a file the kernel prepared (``src``: a CSV file with a header line, or a JSON file
+holding a list of objects; ``rows`` are written as a JSON list first), read as a stream, never whole,
+once to check and once per import. Every input is checked before the first import is created, so a
+bad row fails the task with its row and field named and nothing sent. The official tools cut larger
+inputs into imports of 10,000 (https://docs.commercelayer.io/core/importing-resources); each import's
+``reference`` carries its part's fingerprint and number, so a retried task finds what an earlier try created.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import io
 import json
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import IO, Any
 
 from airflow_provider_metrika.commercelayer.api import FORMATS, MAX_INPUTS
 from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaNoRowsError, MetrikaValidationError
 from airflow_provider_metrika.formats.json_source import iter_json_rows
-from airflow_provider_metrika.jobs.inputs import prepare_file, rows_to_records
+from airflow_provider_metrika.jobs.inputs import PreparedInput
 
+#: The key ``csv.DictReader`` puts a row's fields beyond the header under.
+EXTRA_FIELDS = "\x00extra"
 #: Problems listed in a validation error (the rest are counted).
 MAX_PROBLEMS = 20
 #: Nesting allowed inside one input (metadata objects, lists of codes); deeper is a mistake.
@@ -60,34 +60,60 @@ class InputSource:
 
     name: str
     rows: Callable[[], Iterator[Any]]
-    location: Any = None
 
 
-def input_source(src: Any, rows: Any, *, source_conn_id: str | None = None) -> InputSource:
-    """``src`` or ``rows`` (exactly one) as a re-readable source; files are checked to exist, not yet read."""
-    if (src is None) == (rows is None):
-        raise MetrikaConfigError("give exactly one of src (a CSV or JSON file) and rows (dicts or a DataFrame)")
-    if rows is not None:
-        records = list(rows_to_records(rows))
-        return InputSource("rows", lambda: iter(records))
-    prepared = prepare_file(src, source_conn_id=source_conn_id)
+def source_of(prepared: PreparedInput, *, json_rows: bool) -> InputSource:
+    """A prepared file as inputs: a JSON list (``json_rows``, or a ``.json`` name) or a CSV with a header line."""
     name = prepared.name
-    if name.lower().endswith(".json"):
+    if json_rows or name.lower().endswith(".json"):
 
-        def json_rows() -> Iterator[Any]:
+        def read_json() -> Iterator[Any]:
             with prepared.opener() as stream:
                 yield from iter_json_rows(stream, name, "inputs")
 
-        return InputSource(name, json_rows, src)
+        return InputSource(name, read_json)
 
-    def csv_rows() -> Iterator[Any]:
+    def read_csv() -> Iterator[Any]:
         with prepared.opener() as raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as text:
-            reader = csv.DictReader(text, restkey="\x00extra", restval=None)
-            if not reader.fieldnames:
-                return
-            yield from reader
+            reader = csv.DictReader(text, restkey=EXTRA_FIELDS, restval=None)
+            if reader.fieldnames:
+                yield from reader
 
-    return InputSource(name, csv_rows, src)
+    return InputSource(name, read_csv)
+
+
+def write_json_rows(records: Iterable[Any], out: IO[bytes], format: str, name: str = "rows") -> int:
+    """``rows`` checked (a bad row is named, nothing written) and written as one JSON list; how many."""
+    checked_rows = list(records)
+    problems = [
+        where(name, number, field) + f": {message}"
+        for number, row in enumerate(checked_rows, start=1)
+        for field, message in row_problems(row, format)
+    ]
+    if problems:
+        raise validation_failed(name, problems)
+    out.write(b"[")
+    for number, row in enumerate(checked_rows):
+        out.write((b",\n" if number else b"\n") + json.dumps(row, ensure_ascii=False).encode())
+    out.write(b"\n]\n")
+    return len(checked_rows)
+
+
+def where(name: str, row: int, field: str | None) -> str:
+    """``rows: row 4, field 'name'``: where a problem is."""
+    return f"{name}: row {row}" + (f", field {field!r}" if field else "")
+
+
+def validation_failed(name: str, problems: list[str], total: int | None = None) -> MetrikaValidationError:
+    """The error for inputs with problems: the first :data:`MAX_PROBLEMS` listed, all counted."""
+    total = len(problems) if total is None else total
+    shown = problems[:MAX_PROBLEMS]
+    more = f" (and {total - len(shown)} more)" if total > len(shown) else ""
+    return MetrikaValidationError(
+        f"{name}: {total} problem(s) in the inputs, nothing was imported: " + "; ".join(shown) + more,
+        problems=shown,
+        total=total,
+    )
 
 
 def check_format(format: Any) -> str:
@@ -133,10 +159,10 @@ def row_problems(row: Any, format: str) -> list[tuple[str | None, str]]:
     if not isinstance(row, Mapping):
         return [(None, f"must be an object with the resource's attributes, got {type(row).__name__}")]
     problems: list[tuple[str | None, str]] = []
-    if "\x00extra" in row:
+    if EXTRA_FIELDS in row:
         problems.append((None, "has more fields than the header line"))
     for key, value in row.items():
-        if key == "\x00extra":
+        if key == EXTRA_FIELDS:
             continue
         if not isinstance(key, str) or not key.strip():
             problems.append((None, f"has a field without a name ({key!r})"))
@@ -149,36 +175,23 @@ def row_problems(row: Any, format: str) -> list[tuple[str | None, str]]:
     return problems
 
 
-def checked(source: InputSource, format: str) -> tuple[int, str]:
-    """Check every input (nothing is sent yet); (how many, a digest of their content) or a validation error."""
-    digest = hashlib.sha256(format.encode())
+def checked(source: InputSource, format: str) -> int:
+    """Check every input (nothing is sent yet); how many there are, or a validation error naming rows and fields."""
     problems: list[str] = []
     total_problems = 0
     count = 0
     for count, row in enumerate(source.rows(), start=1):
-        found = row_problems(row, format)
-        if found:
-            total_problems += len(found)
-            for field, message in found:
-                if len(problems) < MAX_PROBLEMS:
-                    where = f"{source.name}: row {count}" + (f", field {field!r}" if field else "")
-                    problems.append(f"{where}: {message}")
-            continue
-        if not total_problems:
-            digest.update(json.dumps(row, sort_keys=True, separators=(",", ":"), default=str).encode())
-            digest.update(b"\n")
+        for field, message in row_problems(row, format):
+            total_problems += 1
+            if len(problems) < MAX_PROBLEMS:
+                problems.append(
+                    f"{source.name}: row {count}" + (f", field {field!r}" if field else "") + f": {message}"
+                )
     if total_problems:
-        more = f" (and {total_problems - len(problems)} more)" if total_problems > len(problems) else ""
-        raise MetrikaValidationError(
-            f"{source.name}: {total_problems} problem(s) in the inputs, nothing was imported: "
-            + "; ".join(problems)
-            + more,
-            problems=problems,
-            total=total_problems,
-        )
+        raise validation_failed(source.name, problems, total_problems)
     if count == 0:
         raise MetrikaNoRowsError(f"{source.name}: no inputs to import")
-    return count, digest.hexdigest()
+    return count
 
 
 def parts(source: InputSource, count: int, chunk_size: int) -> Iterator[ImportPart]:
@@ -187,7 +200,7 @@ def parts(source: InputSource, count: int, chunk_size: int) -> Iterator[ImportPa
     batch: list[dict[str, Any]] = []
     number, first = 1, 1
     for index, row in enumerate(source.rows(), start=1):
-        batch.append({k: v for k, v in row.items() if k != "\x00extra"})
+        batch.append({k: v for k, v in row.items() if k != EXTRA_FIELDS})
         if len(batch) == chunk_size:
             yield ImportPart(number, total, first, batch)
             number, first, batch = number + 1, index + 1, []
@@ -198,13 +211,6 @@ def parts(source: InputSource, count: int, chunk_size: int) -> Iterator[ImportPa
 def reference(fingerprint: str, part: ImportPart) -> str:
     """The import's ``reference``: the task's fingerprint and the part (``afm…-p3of10``)."""
     return f"{fingerprint}-p{part.number}of{part.total}"
-
-
-def fingerprint_of(reference_text: Any) -> str | None:
-    """The fingerprint a :func:`reference` carries."""
-    if not isinstance(reference_text, str) or "-p" not in reference_text:
-        return None
-    return reference_text.rsplit("-p", 1)[0]
 
 
 #: Attributes an import's ``errors_log`` may name an input by, in the order they are tried.

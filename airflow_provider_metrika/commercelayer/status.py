@@ -78,7 +78,10 @@ def job_record(item: api.CommerceLayerImport, scope: str) -> JobRecord:
         counters=counters,
         issues=errors + warnings,
         issues_total=max(len(errors), item.count("errors_count")) + max(len(warnings), item.count("warnings_count")),
-        extra={name: attributes[name] for name in EXTRA if _json_scalar(attributes.get(name))},
+        extra={
+            **{name: attributes[name] for name in EXTRA if _json_scalar(attributes.get(name))},
+            **({"mode": item.mode} if item.mode else {}),
+        },
     )
 
 

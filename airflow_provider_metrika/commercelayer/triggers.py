@@ -11,8 +11,11 @@ deferred task leaves its imports running.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_metrika.commercelayer import api
+from airflow_provider_metrika.commercelayer.hooks import CommerceLayerHook
 from airflow_provider_metrika.commercelayer.hooks_async import CommerceLayerAsyncHook
 from airflow_provider_metrika.commercelayer.policy import DEFAULT_MAX_ERROR_RATIO, check_max_error_ratio, judge_import
 from airflow_provider_metrika.commercelayer.status import VENDOR, CommerceLayerStatusSource
@@ -62,6 +65,25 @@ class CommerceLayerImportTrigger(JobWaitTrigger):
             await interrupt_open(hook, self.job_ids, self.log)
 
 
+def interrupt_open_sync(hook: CommerceLayerHook, job_ids: list[str], log: Any) -> None:
+    """The operator's ``on_kill`` on a worker: ``_interrupt`` to each of ``job_ids`` still open."""
+    try:
+        found = hook.imports_by_id(job_ids)
+    except MetrikaError as error:
+        log.warning("Could not read the imports to interrupt them: %s", error)
+        return
+    for import_id in open_ids(found):
+        try:
+            hook.interrupt_import(import_id)
+            log.info("Interrupted Commerce Layer import %s", import_id)
+        except MetrikaError as error:  # it may have finished meanwhile
+            log.warning("Could not interrupt Commerce Layer import %s: %s", import_id, error)
+
+
+def open_ids(found: Mapping[str, api.CommerceLayerImport]) -> list[str]:
+    return [import_id for import_id, item in found.items() if item.is_open]
+
+
 async def interrupt_open(hook: CommerceLayerAsyncHook, job_ids: list[str], log: Any) -> list[str]:
     """Send ``_interrupt`` to each of ``job_ids`` still pending or in progress; the ids interrupted."""
     interrupted = []
@@ -70,9 +92,7 @@ async def interrupt_open(hook: CommerceLayerAsyncHook, job_ids: list[str], log: 
     except MetrikaError as error:
         log.warning("Could not read the imports to interrupt them: %s", error)
         return interrupted
-    for import_id, item in found.items():
-        if not item.is_open:
-            continue
+    for import_id in open_ids(found):
         try:
             await hook.interrupt_import(import_id)
         except MetrikaError as error:  # it may have finished meanwhile

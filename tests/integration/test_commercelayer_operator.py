@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 
@@ -63,9 +64,9 @@ def test_rows_are_cut_into_imports_and_waited_for(commercelayer, commercelayer_c
     assert [job["counters"]["inputs_size"] for job in result["jobs"]] == [10, 10, 5]
     assert {job["state"] for job in result["jobs"]} == {"success"}
     assert result["fingerprint"].startswith("afm")
-    assert [job["extra"]["reference"] for job in result["jobs"]] == [
-        f"{result['fingerprint']}-p{n}of3" for n in (1, 2, 3)
-    ]
+    references = [job["extra"]["reference"] for job in result["jobs"]]
+    assert [re.fullmatch(r"afm[0-9a-f]{20}-p(\d)of3", r)[1] for r in references] == ["1", "2", "3"]
+    assert len({r.split("-")[0] for r in references}) == 3  # each part its own fingerprint
     assert len(records_of(commercelayer)) == 25
     assert all(i["attributes"]["metadata"] == {"source": "erp"} for i in imports_of(commercelayer))
 
@@ -80,14 +81,14 @@ def test_a_retry_reattaches_instead_of_importing_again(commercelayer, commercela
 def test_a_retry_after_a_partial_send_creates_only_the_missing_parts(
     commercelayer, commercelayer_conn, advance, context
 ):
-    op = operator(rows=skus(30), chunk_size=10, wait=False)
+    op = operator(rows=skus(30), chunk_size=10, wait_for_completion=False)
     first = op.execute(context)
     ids = first["ids"]
     # forget the last part, as if the first try died before creating it
     from airflow_provider_metrika.commercelayer.hooks import CommerceLayerHook
 
     CommerceLayerHook(commercelayer_conn).delete_import(ids[2])
-    again = operator(rows=skus(30), chunk_size=10, wait=False).execute(context)
+    again = operator(rows=skus(30), chunk_size=10, wait_for_completion=False).execute(context)
     assert again["ids"][:2] == ids[:2] and again["ids"][2] != ids[2]
     assert len(imports_of(commercelayer)) == 3
 
@@ -153,7 +154,7 @@ def test_failed_inputs_fail_the_task_and_land_in_the_rejected_rows_file(
     rows = [*skus(19), {"code": "NONAME"}]
     target = tmp_path / "out" / "rejected.csv"
     with pytest.raises(AirflowFailException, match="1 of 20 inputs failed"):
-        operator(rows=rows, rejected_rows=str(target)).execute(context)
+        operator(rows=rows, rejected_rows_path=str(target)).execute(context)
     lines = list(csv.reader(target.open()))
     assert lines[0][:2] == ["row", "errors"] and lines[1][:2] == ["20", "name can't be blank"]
     assert "NONAME" in lines[1]
@@ -163,7 +164,7 @@ def test_within_max_error_ratio_the_result_carries_issues_and_the_file(
     commercelayer, commercelayer_conn, advance, context, tmp_path
 ):
     rows = [*skus(19), {"code": "NONAME"}]
-    result = operator(rows=rows, max_error_ratio=0.1, rejected_rows=str(tmp_path / "r.csv")).execute(context)
+    result = operator(rows=rows, max_error_ratio=0.1, rejected_rows_path=str(tmp_path / "r.csv")).execute(context)
     assert result["jobs"][0]["state"] == "partial" and result["jobs"][0]["issues"] == [
         "input NONAME: name can't be blank"
     ]
@@ -186,12 +187,12 @@ def test_the_deferrable_operator_defers_and_completes(commercelayer, commercelay
     import asyncio
 
     fired = asyncio.run(first())
-    result = op.execute_complete(context, fired)
+    result = op.execute_complete(context, fired, **(deferred.value.kwargs or {}))
     assert result["ids"] == trigger.job_ids and result["fingerprint"].startswith("afm")
 
 
 def test_on_kill_interrupts_what_this_try_created(commercelayer, commercelayer_conn, context):
-    op = operator(rows=skus(12), chunk_size=10, wait=False)
+    op = operator(rows=skus(12), chunk_size=10, wait_for_completion=False)
     op.execute(context)
     op.on_kill()
     assert {i["attributes"]["status"] for i in imports_of(commercelayer)} == {"interrupted"}
@@ -215,7 +216,7 @@ def test_bad_parameters_name_the_parameter(kwargs, named):
         operator(**kwargs)
 
 
-def test_src_and_rows_together_are_refused_before_anything_is_sent(commercelayer, commercelayer_conn, context):
-    with pytest.raises(MetrikaConfigError, match="exactly one of src"):
-        operator(src="/tmp/x.csv", rows=skus(1)).execute(context)
+def test_src_and_rows_together_are_refused(commercelayer, commercelayer_conn, context):
+    with pytest.raises(MetrikaConfigError, match="src or rows, not both"):
+        operator(src="/tmp/x.csv", rows=skus(1))
     assert imports_of(commercelayer) == []

@@ -197,7 +197,7 @@ class Soak:
         except TaskDeferred as deferred:
             self.figures["deferrals"] += 1
             payload = asyncio.run(self.run_trigger(deferred.trigger))
-            return op.execute_complete(context, payload)
+            return op.execute_complete(context, payload, **(deferred.kwargs or {}))
 
     async def run_trigger(self, trigger):
         """The trigger's event; a drawn triggerer restart kills it after its first poll and rebuilds it."""
