@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from airflow_provider_metrika.commercelayer import api
 from airflow_provider_metrika.commercelayer.auth import TokenCache
@@ -154,3 +156,32 @@ async def test_the_source_reads_real_answers_through_the_async_hook(monkeypatch,
     assert (method, path, params["filter[q][id_in]"]) == ("GET", "/api/imports", ",".join(ids[:25]))
     assert "inputs" not in params["fields[imports]"].split(",") and "errors_log" in params["fields[imports]"]
     assert results["a"].state is JobState.SUCCESS and isinstance(results["b"], MetrikaClientError)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=20), children, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(errors_log=JSON, warnings_log=JSON, errors_count=JSON, status=JSON)
+def test_any_json_a_server_sends_reads_as_a_bounded_record(errors_log, warnings_log, errors_count, status):
+    """Whatever shapes the logs and counters take, the record is built, its issues capped and each line bounded."""
+    item = api.CommerceLayerImport.from_resource(
+        {
+            "type": "imports",
+            "id": "imp1",
+            "attributes": {
+                "status": status,
+                "errors_log": errors_log,
+                "warnings_log": warnings_log,
+                "errors_count": errors_count,
+            },
+        }
+    )
+    record = job_record(item, "org")
+    assert len(record.issues) <= MAX_ISSUES and record.issues_total >= len(record.issues)
+    assert all(len(issue) <= MAX_ISSUE_CHARS for issue in record.issues)
+    assert all(isinstance(value, int) for value in record.counters.values())
