@@ -7,5 +7,7 @@ API reference: https://docs.commercelayer.io/core/v/api-reference/imports.
 """
 
 CONN_TYPE = "commercelayer"
+#: The vendor's name in job records and results.
+VENDOR = "commercelayer"
 #: The global token endpoint; organizations created before it use ``https://<slug>.commercelayer.io/oauth/token``.
 DEFAULT_AUTH_URL = "https://auth.commercelayer.io/oauth/token"

@@ -24,7 +24,13 @@ from airflow_provider_metrika.commercelayer import api, inputs
 from airflow_provider_metrika.commercelayer.hooks import CommerceLayerHook
 from airflow_provider_metrika.commercelayer.lineage import completed, operator_lineage
 from airflow_provider_metrika.commercelayer.links import CommerceLayerImportLink, remember_imports
-from airflow_provider_metrika.commercelayer.policy import DEFAULT_MAX_ERROR_RATIO, check_max_error_ratio, judge_import
+from airflow_provider_metrika.commercelayer.policy import (
+    DEFAULT_MAX_ERROR_RATIO,
+    check_max_error_ratio,
+    describe_import,
+    import_waiter,
+    judge_import,
+)
 from airflow_provider_metrika.commercelayer.status import VENDOR, fetch_records, job_record, organization
 from airflow_provider_metrika.commercelayer.triggers import CommerceLayerImportTrigger, interrupt_open_sync
 from airflow_provider_metrika.exceptions import MetrikaConfigError
@@ -213,7 +219,8 @@ class CommerceLayerImportOperator(JobWaitMixin):
         return job_record(created, self.job_scope())
 
     def on_sent(self, context: Context, records: list[JobRecord]) -> None:
-        super().on_sent(context, records)
+        for record in records:
+            self.log.info("Sent: %s", describe_import(record))
         self._sent_ids = [record.job_id for record in records]
         mode = next((r.extra.get("mode") for r in records if r.extra.get("mode")), "live")
         remember_imports(context, self.job_scope(), self._sent_ids, str(mode))
@@ -252,8 +259,8 @@ class CommerceLayerImportOperator(JobWaitMixin):
     def judge(self, record: JobRecord) -> Verdict:
         return judge_import(record, self.max_error_ratio)
 
-    def describe_wait(self, ids: Sequence[str]) -> str:
-        return f"Commerce Layer imports {', '.join(ids)} in {self.job_scope()}"
+    def waiter(self, ids: Sequence[str]) -> Waiter:
+        return import_waiter(ids, self.job_scope(), self.max_error_ratio, self.max_consecutive_failures, self.log)
 
     def await_jobs(self, records: Sequence[JobRecord], waiter: Waiter, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The wait's event (the inputs the imports refused written first, when asked, also on a failure)."""

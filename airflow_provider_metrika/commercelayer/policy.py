@@ -8,15 +8,36 @@ poke, the operator's blocking wait and the trigger all judge through :func:`judg
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from airflow_provider_metrika.commercelayer import VENDOR
 from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.jobs.record import JobRecord, JobState
-from airflow_provider_metrika.jobs.waiting import Verdict
+from airflow_provider_metrika.jobs.waiting import Verdict, Waiter
 
 #: By default any failed input fails the task (its rows are in the message and the XCom).
 DEFAULT_MAX_ERROR_RATIO = 0.0
 _SHOWN_ISSUES = 5
+
+
+def describe_import(record: JobRecord) -> str:
+    """One import in words: ``skus import abc in acme.commercelayer.io: status completed (...)``."""
+    return record.describe("import")
+
+
+def import_waiter(
+    ids: Sequence[str], scope: str, max_error_ratio: float, max_consecutive_failures: int, log: Any
+) -> Waiter:
+    """The wait on Commerce Layer imports as the sensor, the operator and the trigger judge and describe it."""
+    return Waiter(
+        lambda record: judge_import(record, max_error_ratio),
+        vendor=VENDOR,
+        what=f"Commerce Layer imports {', '.join(ids)} in {scope}",
+        max_consecutive_failures=max_consecutive_failures,
+        logger=log,
+        describe=describe_import,
+    )
 
 
 def check_max_error_ratio(value: Any) -> float:
@@ -44,7 +65,7 @@ def judge_import(record: JobRecord, max_error_ratio: float = DEFAULT_MAX_ERROR_R
     size = int(record.counters.get("inputs_size", 0))
     if record.state is JobState.PARTIAL:
         ratio = errors / size if size else 1.0
-        text = f"Commerce Layer {record.describe()}: {errors} of {size} inputs failed ({ratio:.1%})"
+        text = f"Commerce Layer {describe_import(record)}: {errors} of {size} inputs failed ({ratio:.1%})"
         if ratio <= max_error_ratio:
             return Verdict(warnings=(f"{text}, within max_error_ratio={max_error_ratio:g}{_issues(record)}",))
         return Verdict(failure=f"{text}, above max_error_ratio={max_error_ratio:g}{_issues(record)}")
@@ -53,5 +74,7 @@ def judge_import(record: JobRecord, max_error_ratio: float = DEFAULT_MAX_ERROR_R
             "Commerce Layer interrupts an import when more than 10% of its inputs fail (skip_errors=True keeps it "
             "going), or someone sent _interrupt"
         )
-        return Verdict(failure=f"Commerce Layer {record.describe()}: interrupted; {why}{_issues(record)}")
-    return Verdict(failure=f"Commerce Layer {record.describe()}: status {record.status!r} is not one it documents")
+        return Verdict(failure=f"Commerce Layer {describe_import(record)}: interrupted; {why}{_issues(record)}")
+    return Verdict(
+        failure=f"Commerce Layer {describe_import(record)}: status {record.status!r} is not one it documents"
+    )

@@ -8,8 +8,8 @@ from typing import Any
 
 from airflow_provider_metrika.commercelayer.hooks import CommerceLayerHook
 from airflow_provider_metrika.commercelayer.lineage import completed, operator_lineage
-from airflow_provider_metrika.commercelayer.policy import DEFAULT_MAX_ERROR_RATIO, check_max_error_ratio, judge_import
-from airflow_provider_metrika.commercelayer.status import VENDOR, fetch_records, organization
+from airflow_provider_metrika.commercelayer.policy import DEFAULT_MAX_ERROR_RATIO, check_max_error_ratio, import_waiter
+from airflow_provider_metrika.commercelayer.status import fetch_records, organization
 from airflow_provider_metrika.commercelayer.triggers import CommerceLayerImportTrigger
 from airflow_provider_metrika.jobs.record import read_job_ref
 from airflow_provider_metrika.jobs.trigger import defer_until_terminal
@@ -18,17 +18,6 @@ from airflow_provider_metrika.parameters import check_waiting
 from airflow_provider_metrika.version_compat import BaseSensorOperator, Context, PokeReturnValue, default_deferrable
 
 THREE_HOURS = 3 * 60 * 60
-
-
-def import_waiter(ids: Sequence[str], scope: str, max_error_ratio: float, max_failures: int, log: Any) -> Waiter:
-    """The wait on Commerce Layer imports, as the sensor, the operator and the trigger judge it."""
-    return Waiter(
-        lambda record: judge_import(record, max_error_ratio),
-        vendor=VENDOR,
-        what=f"Commerce Layer imports {', '.join(ids)} in {scope}",
-        max_consecutive_failures=max_failures,
-        logger=log,
-    )
 
 
 class CommerceLayerImportSensor(BaseSensorOperator):

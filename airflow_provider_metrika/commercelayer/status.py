@@ -15,13 +15,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from airflow_provider_metrika.commercelayer import api
+from airflow_provider_metrika.commercelayer import VENDOR, api
 from airflow_provider_metrika.commercelayer.hooks import CommerceLayerHook
 from airflow_provider_metrika.commercelayer.hooks_async import CommerceLayerAsyncHook
 from airflow_provider_metrika.exceptions import MetrikaClientError
 from airflow_provider_metrika.jobs.record import JobRecord, JobState
 
-VENDOR = "commercelayer"
 #: The import's counters kept in a job record.
 COUNTERS = ("inputs_size", "processed_count", "errors_count", "warnings_count", "destroyed_count")
 #: What a job record keeps of an import besides its counters (JSON-safe, never inputs).

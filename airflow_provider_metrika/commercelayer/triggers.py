@@ -17,12 +17,17 @@ from typing import Any
 from airflow_provider_metrika.commercelayer import api
 from airflow_provider_metrika.commercelayer.hooks import CommerceLayerHook
 from airflow_provider_metrika.commercelayer.hooks_async import CommerceLayerAsyncHook
-from airflow_provider_metrika.commercelayer.policy import DEFAULT_MAX_ERROR_RATIO, check_max_error_ratio, judge_import
+from airflow_provider_metrika.commercelayer.policy import (
+    DEFAULT_MAX_ERROR_RATIO,
+    check_max_error_ratio,
+    import_waiter,
+    judge_import,
+)
 from airflow_provider_metrika.commercelayer.status import VENDOR, CommerceLayerStatusSource
 from airflow_provider_metrika.exceptions import MetrikaError
 from airflow_provider_metrika.jobs.record import JobRecord
 from airflow_provider_metrika.jobs.trigger import JobWaitTrigger
-from airflow_provider_metrika.jobs.waiting import Verdict
+from airflow_provider_metrika.jobs.waiting import Verdict, Waiter
 
 
 class CommerceLayerImportTrigger(JobWaitTrigger):
@@ -54,8 +59,8 @@ class CommerceLayerImportTrigger(JobWaitTrigger):
     def policy_kwargs(self) -> dict[str, Any]:
         return {"max_error_ratio": self.max_error_ratio, "interrupt_on_kill": self.interrupt_on_kill}
 
-    def describe_wait(self) -> str:
-        return f"Commerce Layer imports {', '.join(self.job_ids)} in {self.scope}"
+    def waiter(self) -> Waiter:
+        return import_waiter(self.job_ids, self.scope, self.max_error_ratio, self.max_consecutive_failures, self.log)
 
     async def on_kill(self) -> None:
         """The user killed the task: interrupt its imports that are still open (a finished one stays)."""
