@@ -111,7 +111,7 @@ class FleetioImportSensor(BaseSensorOperator):
                 + ", ".join(filters)
             )
         if given:
-            return list(read_job_ref(self.import_id, parameter="import_id").ids), None
+            return list(read_job_ref(self.import_id, parameter="import_id", vendor=VENDOR).ids), None
         if not filters:
             raise MetrikaConfigError(
                 f"FleetioImportSensor needs import_id or at least one of {', '.join(FILTER_PARAMETERS)}"

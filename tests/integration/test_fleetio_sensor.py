@@ -124,6 +124,10 @@ def test_an_unknown_import_is_a_permanent_error(fleetio, fleetio_conn):
         ({"import_type": 5}, "import_type must be non-empty text"),
         ({"import_id": {"what": 1}}, "import_id: a dict must be a jobs result"),
         ({"import_id": "abc"}, "import_id must be a positive integer"),
+        (
+            {"import_id": {"vendor": "metrika", "ids": ["1"], "jobs": [], "warnings": []}},
+            "the upstream jobs are 'metrika' jobs, this task waits on 'fleetio'",
+        ),
     ],
 )
 def test_bad_input_names_the_parameter(fleetio, fleetio_conn, kwargs, match):
