@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 from airflow_provider_metrika.commercelayer import api, inputs
@@ -155,6 +155,8 @@ class CommerceLayerImportOperator(JobWaitMixin):
         self._slots: OpenSlots | None = None
         self._inputs: inputs.InputSource | None = None
         self._count = 0
+        self._pending_parts: Iterator[inputs.ImportPart] | None = None
+        self._last_part = 0
         self._sent_ids: list[str] = []
         self._import_rejects: dict[str, Any] | None = None
 
@@ -177,11 +179,14 @@ class CommerceLayerImportOperator(JobWaitMixin):
         """Empty inputs are found by :meth:`plan_parts` (a JSON list has no header to look past)."""
 
     def plan_parts(self, source: PreparedInput, tmpdir: str) -> list[tuple[PreparedInput, Any]]:
-        """Every input checked, then one part per ``chunk_size`` inputs (its body: the part's number)."""
-        self._inputs = inputs.source_of(source, json_rows=self._rows_given)
-        count = inputs.checked(self._inputs, self.format)
-        total = -(-count // self.chunk_size)
-        self._count = count
+        """Every input checked, then one part per ``chunk_size`` inputs (its body: the part's number).
+
+        Rows are read from memory, a file from the file; the parts are read in one more pass as they are sent.
+        """
+        self._inputs = self._given_rows() if self._rows_given else inputs.source_of(source, json_rows=False)
+        self._count = inputs.checked(self._inputs, self.format)
+        self._pending_parts = None
+        total = -(-self._count // self.chunk_size)
         return [(source, number) for number in range(1, total + 1)]
 
     def find_sent(self, fingerprint: str) -> JobRecord | None:
@@ -302,9 +307,12 @@ class CommerceLayerImportOperator(JobWaitMixin):
         return None if value is None else dict(value)
 
     def _part(self, number: int) -> inputs.ImportPart:
-        """Part ``number``'s inputs, read again from the checked input."""
+        """Part ``number``'s inputs; the kernel sends parts in order, so one pass over the input serves them all."""
         assert self._inputs is not None, "plan_parts runs before send"
-        for chunk in inputs.parts(self._inputs, self._count, self.chunk_size):
+        if self._pending_parts is None or self._last_part >= number:
+            self._pending_parts = inputs.parts(self._inputs, self._count, self.chunk_size)
+        for chunk in self._pending_parts:
+            self._last_part = chunk.number
             if chunk.number == number:
                 return chunk
         raise AssertionError(f"no part {number}")  # pragma: no cover - plan_parts counted them
