@@ -44,15 +44,16 @@ from airflow_provider_metrika.emulator.testing import EmulatorProcess
 DAG_ID = "metrika_crm_to_offline_conversions"
 UPLOAD_TASK = "upload_offline_conversions"
 WAIT_TASK = "wait_for_processing"
-# A cluster policy that puts every task of the provider on one queue: with [triggerer] queues_enabled, a
+# A cluster policy that puts each vendor's tasks of the provider on one queue: with [triggerer] queues_enabled, a
 # deferred task's trigger carries its task's queue, and `airflow triggerer --queues metrika` runs only those.
 # https://airflow.apache.org/docs/apache-airflow/stable/administration-and-deployment/cluster-policies.html
-QUEUE_POLICY = '''"""Every task of the Metrika provider runs (and waits) on the "metrika" queue."""
+QUEUE_POLICY = '''"""Every task of the provider runs (and waits) on its vendor's queue."""
 
 
 def task_policy(task):
-    if type(task).__module__.startswith("airflow_provider_metrika."):
-        task.queue = "metrika"
+    module = type(task).__module__.split(".")
+    if module[0] == "airflow_provider_metrika":
+        task.queue = module[1] if module[1] in ("commercelayer", "fleetio") else "metrika"
 '''
 
 
@@ -255,14 +256,16 @@ class Deployment:
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)) as db:
             return db.execute(query, params).fetchall()
 
-    def wait_triggers(self, runs: list[str]) -> list[tuple[str, str | None, int | None]]:
+    def wait_triggers(
+        self, runs: list[str], dag_id: str = DAG_ID, task_id: str = WAIT_TASK
+    ) -> list[tuple[str, str | None, int | None]]:
         """(run id, queue, triggerer job id) of each run's deferred wait."""
         marks = ",".join("?" * len(runs))
         return self.db_rows(
             "SELECT ti.run_id, t.queue, t.triggerer_id FROM task_instance ti JOIN trigger t ON t.id = ti.trigger_id "
             f"WHERE ti.dag_id = ? AND ti.task_id = ? AND ti.run_id IN ({marks})",
-            DAG_ID,
-            WAIT_TASK,
+            dag_id,
+            task_id,
             *runs,
         )
 
@@ -291,26 +294,34 @@ class Deployment:
         except requests.RequestException:
             return False
 
-    def trigger(self) -> str:
+    def trigger(self, dag_id: str = DAG_ID) -> str:
         """A run triggered by hand without a logical date (so with no data interval)."""
         run_id = f"manual__{datetime.now(UTC).isoformat()}"
         # a resent trigger (its first answer lost) finds the run it created: 409, not a second run
-        self.api("POST", f"/dags/{DAG_ID}/dagRuns", json={"dag_run_id": run_id, "logical_date": None}, accept=(409,))
+        self.api("POST", f"/dags/{dag_id}/dagRuns", json={"dag_run_id": run_id, "logical_date": None}, accept=(409,))
         return run_id
 
-    def run_state(self, run_id: str) -> str:
-        return self.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}")["state"]
+    def run_state(self, run_id: str, dag_id: str = DAG_ID) -> str:
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
 
-    def task(self, run_id: str, task_id: str) -> dict[str, Any]:
+    def task(self, run_id: str, task_id: str, dag_id: str = DAG_ID) -> dict[str, Any]:
         """The task instance: at least its ``state``, ``try_number`` and ``pid``."""
-        return self.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}")
+        return self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
+
+    def xcom(self, run_id: str, task_id: str, key: str, dag_id: str = DAG_ID) -> Any:
+        """An XCom's value, None when there is none."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        try:
+            return self.api("GET", path)["value"]
+        except requests.HTTPError:
+            return None
 
     def upload_ids(self, run_id: str) -> list[str]:
         """The uploading ids the run's upload task pushed (its ``uploading_id`` XCom, else its result's ids)."""
-        base = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{UPLOAD_TASK}/xcomEntries"
         for key in ("uploading_id", "return_value"):
-            with contextlib.suppress(requests.HTTPError):
-                return as_ids(self.api("GET", f"{base}/{key}")["value"])
+            value = self.xcom(run_id, UPLOAD_TASK, key)
+            if value is not None:
+                return as_ids(value)
         return []
 
     def upload_task_process(self, run_id: str) -> int:
@@ -342,7 +353,6 @@ class Airflow2Deployment(Deployment):
             {
                 "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "20",
                 "AIRFLOW__SCHEDULER__ZOMBIE_DETECTION_INTERVAL": "2",
-                "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
             }
         )
 
@@ -356,42 +366,39 @@ class Airflow2Deployment(Deployment):
             return False
         return bool(rows)
 
-    def trigger(self) -> str:
+    def trigger(self, dag_id: str = DAG_ID) -> str:
         run_id = f"manual__{datetime.now(UTC).isoformat()}"
-        command = [str(self.venv_bin / "airflow"), "dags", "trigger", DAG_ID, "--run-id", run_id]
+        command = [str(self.venv_bin / "airflow"), "dags", "trigger", dag_id, "--run-id", run_id]
         done = subprocess.run(command, env=self.env, capture_output=True, timeout=300)
         if done.returncode != 0:
             out = (done.stdout + done.stderr).decode(errors="replace")
             raise ScenarioFailed(f"airflow dags trigger failed:\n{out[-2000:]}")
         return run_id
 
-    def run_state(self, run_id: str) -> str:
-        rows = self.db_rows("SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", DAG_ID, run_id)
+    def run_state(self, run_id: str, dag_id: str = DAG_ID) -> str:
+        rows = self.db_rows("SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", dag_id, run_id)
         return rows[0][0] if rows else "none"
 
-    def task(self, run_id: str, task_id: str) -> dict[str, Any]:
+    def task(self, run_id: str, task_id: str, dag_id: str = DAG_ID) -> dict[str, Any]:
         rows = self.db_rows(
             "SELECT state, try_number, pid FROM task_instance "
             "WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = -1",
-            DAG_ID,
+            dag_id,
             run_id,
             task_id,
         )
         state, try_number, pid = rows[0] if rows else (None, 0, None)
         return {"state": state, "try_number": try_number, "pid": pid}
 
-    def upload_ids(self, run_id: str) -> list[str]:
-        for key in ("uploading_id", "return_value"):
-            rows = self.db_rows(
-                "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ? AND key = ?",
-                DAG_ID,
-                run_id,
-                UPLOAD_TASK,
-                key,
-            )
-            if rows:
-                return as_ids(json.loads(rows[0][0]))
-        return []
+    def xcom(self, run_id: str, task_id: str, key: str, dag_id: str = DAG_ID) -> Any:
+        rows = self.db_rows(
+            "SELECT value FROM xcom WHERE dag_id = ? AND run_id = ? AND task_id = ? AND key = ?",
+            dag_id,
+            run_id,
+            task_id,
+            key,
+        )
+        return json.loads(rows[0][0]) if rows else None
 
     def task_process_title(self, ti: dict[str, Any]) -> str:
         """What the task's own process is titled with: ``airflow task runner: <dag> <task> <run>``, forked by

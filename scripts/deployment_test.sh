@@ -36,6 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-# a hard bound on the whole test, on top of the driver's bounded waits
-timeout --kill-after=20 1500 "$af3/bin/python" scripts/deployment_test.py \
+# a hard bound on the whole test, on top of the driver's bounded waits (the three deployments took about 25 min
+# together on a 2-core machine loaded by other jobs)
+timeout --kill-after=20 2700 "$af3/bin/python" scripts/deployment_test.py \
   --workdir "$work" --af3 "$af3" "${af2_args[@]}" --modes "$modes"
