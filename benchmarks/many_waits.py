@@ -133,7 +133,7 @@ STALL_TICK = 0.01  # the stall monitor wakes every 10 ms; a late wake-up is time
 
 
 async def await_all(triggers: list[Any]) -> tuple[dict[str, tuple[float, str]], float]:
-    """Consume every trigger's run() concurrently, as the triggerer does.
+    """Consume every trigger's run() concurrently, as the triggerer does (it starts a trigger per loop step).
 
     Returns id -> (wall time of event, status), and the longest event-loop stall in seconds: how much
     later than asked a 10 ms sleep of a monitor task woke up (what Airflow's triggerer warns about as
@@ -156,7 +156,11 @@ async def await_all(triggers: list[Any]) -> tuple[dict[str, tuple[float, str]], 
             longest = max(longest, time.perf_counter() - asked - STALL_TICK)
 
     watcher = asyncio.create_task(monitor())
-    await asyncio.gather(*(consume(t) for t in triggers))
+    tasks = []
+    for trigger in triggers:  # as Airflow's TriggerRunner.create_triggers starts them: one per loop step
+        await asyncio.sleep(0)
+        tasks.append(asyncio.create_task(consume(trigger)))
+    await asyncio.gather(*tasks)
     watcher.cancel()
     return fired, longest
 
