@@ -167,9 +167,15 @@ def metrika_crm_to_cdp():
 
     @task
     def summarize(contacts_result: dict[str, Any], orders_result: dict[str, Any]) -> dict[str, Any]:
+        # Each operator returns a JobsResult: "ids" and "jobs" are lists, also for one uploading.
         summary = {
-            "contacts": {k: contacts_result.get(k) for k in ("uploading_id", "status", "elements_count")},
-            "orders": {k: orders_result.get(k) for k in ("uploading_id", "status", "elements_count")},
+            name: {
+                "uploading_id": job["id"],
+                "status": job["status"],
+                "elements_count": job["counters"].get("elements_count"),
+            }
+            for name, result in (("contacts", contacts_result), ("orders", orders_result))
+            for job in result["jobs"]
         }
         print("METRIKA SUMMARY " + json.dumps(summary, sort_keys=True))
         return summary

@@ -20,3 +20,10 @@ def only_job(result: Any) -> dict[str, Any]:
         "counter_id": int(job["scope"]),
         "comment": job["extra"].get("comment"),
     }
+
+
+def one_upload(result: Any) -> dict[str, Any]:
+    """A sending operator's JobsResult for one uploading, flat: :func:`only_job`'s fields and the result's extras
+    (``fingerprint``, ``source``, ``rejected_rows``, ...)."""
+    extras = {key: value for key, value in result.items() if key not in ("vendor", "ids", "jobs", "warnings")}
+    return {**only_job(result), **extras}

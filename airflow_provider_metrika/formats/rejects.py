@@ -94,3 +94,19 @@ def write_rejected_rows(
     for chunk in read_chunks(stream):
         checker.feed(chunk)
     return writer.close(checker.finish().header)
+
+
+def write_rejected_input(
+    file_format: FileFormat,
+    out: IO[str],
+    options: ValidationOptions,
+    *,
+    source: Any = None,
+    records: Iterable[Mapping[str, Any]] | None = None,
+) -> int:
+    """The rejected rows of an input: ``records`` (rows as the writer would write them), else the file ``source``
+    (a :class:`~airflow_provider_metrika.jobs.inputs.PreparedInput`, read in one more streamed pass)."""
+    if records is not None:
+        return write_rejected_records(file_format, records, out, options)
+    with source.opener() as stream:
+        return write_rejected_rows(file_format, stream, out, options, source.name)

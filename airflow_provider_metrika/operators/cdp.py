@@ -1,42 +1,60 @@
 """CRM (CDP) uploads: contacts, orders and simple orders.
 
 Metrika validates CDP uploads synchronously and answers ``PASSED`` or ``FAILED``
-(sometimes as an HTTP 400 instead): there is nothing to wait for. Re-sending the
-same rows with a merge mode is idempotent, so no fingerprint search is needed.
+(sometimes as an HTTP 400 instead): there is nothing to wait for, so these operators take the
+kernel's sending base without its waiting part. Re-sending the same rows with a merge mode is
+idempotent, so no fingerprint search is needed (the journal still reattaches a retry on 3.3+).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_metrika.cdp_schema import ENTITY_TYPES, SYSTEM_ATTRIBUTES, declared_status_ids
-from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaNoRowsError, MetrikaValidationError
+from airflow_provider_metrika.exceptions import ApiClientError, InputValidationError, NoRowsError, ProviderConfigError
 from airflow_provider_metrika.formats import ValidationOptions, get_file_format
 from airflow_provider_metrika.formats.json_source import MAX_JSON_SOURCE_BYTES, iter_json_rows
 from airflow_provider_metrika.formats.options import MERGE_MODES, parse_columns_mapping
-from airflow_provider_metrika.hooks.metrika import MetrikaHook
-from airflow_provider_metrika.jobs.fingerprint import fingerprint
 from airflow_provider_metrika.jobs.inputs import PreparedInput, prepare_file, rows_to_records
-from airflow_provider_metrika.jobs.journal import new_record
+from airflow_provider_metrika.jobs.record import JobRecord, JobState
 from airflow_provider_metrika.jobs.rejects import open_target, write_server_rejections
-from airflow_provider_metrika.operators.upload import MetrikaBaseUploadOperator
+from airflow_provider_metrika.jobs.sending import Part
+from airflow_provider_metrika.operators.upload import MetrikaSendOperator
 from airflow_provider_metrika.parameters import is_template
-from airflow_provider_metrika.uploads import Uploading, UploadState, get_upload_kind
+from airflow_provider_metrika.uploads import get_upload_kind
 from airflow_provider_metrika.version_compat import AirflowFailException, Context
 
 DELIMITERS = {"COMMA": ",", "SEMICOLON": ";"}
 #: The name problems in ``rows=`` are reported under.
 ROWS = "<rows>"
+#: Parameters of the upload operators that wait, which a synchronous CDP upload has no use for: why not.
+NOT_FOR_CDP = {
+    "comment": "Metrika's CRM (CDP) uploads take no comment",
+    **{
+        name: "Metrika validates CRM uploads synchronously: there is nothing to wait for"
+        for name in (
+            "wait_for_completion",
+            "deferrable",
+            "poll_interval",
+            "max_poll_interval",
+            "wait_timeout",
+            "max_consecutive_failures",
+            "linkage_failure",
+            "min_linked_ratio",
+            "on_low_linkage",
+            "strict_comment",
+        )
+    },
+}
 
 
 def check_merge_mode(merge_mode: Any) -> str:
     mode = str(merge_mode or "").upper()
     if mode not in MERGE_MODES:
-        raise MetrikaConfigError(
+        raise ProviderConfigError(
             f"merge_mode={merge_mode!r}: required, one of {', '.join(MERGE_MODES)} "
             "(SAVE replaces all attributes, UPDATE changes the given ones, APPEND adds values)"
         )
@@ -46,25 +64,28 @@ def check_merge_mode(merge_mode: Any) -> str:
 def check_delimiter_type(delimiter_type: Any) -> str:
     name = str(delimiter_type or "COMMA").upper()
     if name not in DELIMITERS:
-        raise MetrikaConfigError(f"delimiter_type={delimiter_type!r}: expected COMMA or SEMICOLON")
+        raise ProviderConfigError(f"delimiter_type={delimiter_type!r}: expected COMMA or SEMICOLON")
     return name
 
 
 def format_columns_mapping(mapping: Mapping[str, str]) -> str:
     """``{"uniq_id": "ID"}`` → ``"uniq_id":"ID"``, the string Metrika's ``columns_mapping`` wants."""
     if not mapping:
-        raise MetrikaConfigError("columns_mapping: give at least one {metrika_attribute: csv_column} pair")
+        raise ProviderConfigError("columns_mapping: give at least one {metrika_attribute: csv_column} pair")
     pairs = []
     for attribute, column in mapping.items():
         for what, value in (("attribute", attribute), ("column", column)):
             if not isinstance(value, str) or not value or '"' in value:
-                raise MetrikaConfigError(f"columns_mapping: {what} {value!r} must be a non-empty string without quotes")
+                raise ProviderConfigError(
+                    f"columns_mapping: {what} {value!r} must be a non-empty string without quotes"
+                )
         pairs.append(f'"{attribute}":"{column}"')
     return ",".join(pairs)
 
 
-class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
-    """Shared behaviour of the CDP upload operators.
+class MetrikaCdpUploadOperator(MetrikaSendOperator):
+    """Shared behaviour of the CDP upload operators: every parameter of
+    :class:`~airflow_provider_metrika.operators.upload.MetrikaSendOperator`, and:
 
     :param merge_mode: ``SAVE``, ``UPDATE`` or ``APPEND`` (required, templated)
     :param columns_mapping: CSV only: ``{metrika_attribute: csv_column}``; defaults to the file's own header
@@ -78,7 +99,7 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
     """
 
     template_fields: Sequence[str] = (
-        *MetrikaBaseUploadOperator.template_fields,
+        *MetrikaSendOperator.template_fields,
         "merge_mode",
         "columns_mapping",
         "delimiter_type",
@@ -97,11 +118,12 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         custom_attributes: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
-        if kwargs.get("wait_for_completion"):
-            raise MetrikaConfigError("wait_for_completion: Metrika validates CRM uploads synchronously")
-        if kwargs.get("comment"):
-            raise MetrikaConfigError("comment: Metrika's CRM (CDP) uploads take no comment")
+        for name in sorted(set(kwargs) & set(NOT_FOR_CDP)):
+            raise ProviderConfigError(f"{name}: {NOT_FOR_CDP[name]}")
         super().__init__(**kwargs)
+        self._json_body: Any = None
+        self._json_rows = 0
+        self._context: Context | None = None
         self.merge_mode = merge_mode
         self.columns_mapping = (
             columns_mapping if is_template(columns_mapping) else parse_columns_mapping(columns_mapping)
@@ -120,7 +142,8 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
             counter_timezone=self.counter_timezone or None,
         )
 
-    def upload_params(self, comment: str, source: PreparedInput) -> dict[str, Any]:
+    def upload_params(self, part: Part) -> dict[str, Any]:
+        source = part.source
         params: dict[str, Any] = {
             "merge_mode": check_merge_mode(self.merge_mode),
             "delimiter_type": check_delimiter_type(self.delimiter_type),
@@ -137,7 +160,7 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         entity_type = ENTITY_TYPES[self.kind]
         custom = self.custom_attributes or ()
         if isinstance(custom, str):
-            raise MetrikaConfigError("custom_attributes must be a list of attribute names, not one string")
+            raise ProviderConfigError("custom_attributes must be a list of attribute names, not one string")
         known = SYSTEM_ATTRIBUTES[entity_type] | set(custom)
         mapping = {name: name for name in header if name in known}
         dropped = [name for name in header if name and name not in known]
@@ -150,41 +173,56 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
                 entity_type,
             )
         if not mapping:
-            raise MetrikaConfigError(
+            raise ProviderConfigError(
                 f"{file_name}: no column is named like a Metrika {entity_type} attribute; give columns_mapping"
             )
         return mapping
 
-    def upload_once(
-        self, hook: MetrikaHook, counter_id: int, source: PreparedInput, opener: Any, comment: str, mark: str
-    ) -> Uploading:
-        params = self.upload_params(comment, source)
-        self.current_try.check(f"the {self.kind} upload")
-        return hook.upload_file(self.kind, counter_id, opener, params=params, file_name="data.csv")
+    def send_input(self, context: Context, tmpdir: str) -> tuple[list[JobRecord], dict[str, Any]]:
+        self._context = context  # a refusal met while sending writes its rejected rows and announces them
+        return super().send_input(context, tmpdir)
 
-    def upload(
-        self, hook: MetrikaHook, counter_id: int, context: Context, tmpdir: str
-    ) -> tuple[list[Uploading], dict[str, Any]]:
+    # -- the JSON endpoints: rows from XCom or a .json file, sent as one body ------------------------
+
+    def prepare_input(self, tmpdir: str) -> PreparedInput:
+        """CSV as every kind; rows or a ``.json`` file: the JSON body, converted and checked, kept to be sent
+        (and written to a file, whose bytes are the input's fingerprint)."""
         json_input = self.json_rows()
         if json_input is None:
-            return super().upload(hook, counter_id, context, tmpdir)
-        self.claim_upload(context)
+            return super().prepare_input(tmpdir)
         name, json_rows = json_input
-        options = self.validation_options()
-        fmt = get_file_format(self.file_format)
-        body = fmt.to_json_body(json_rows, options=options, file_name=name)  # converts datetimes, decimals, lists
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-        extra = {"source": "rows" if name == ROWS else name, "rows": len(json_rows)}
-        journal, record, reattached = self.resume(hook, counter_id, context, digest)
-        if record is not None and reattached is not None:
-            return reattached, extra
-        self.current_try.check(f"the {self.kind} upload")
-        uploading = hook.upload_json(self.kind, counter_id, body, params={"merge_mode": options.merge_mode})
-        mark = fingerprint(context, digest)
-        journal.write(new_record(self.kind, counter_id, mark, [mark]).with_part(0, uploading.uploading_id))
-        if uploading.state is UploadState.FAILURE and self.rejected_rows_path:  # JSON rows: messages, no cells
-            extra["rejected_rows"] = self.write_server_rejections(context, [uploading], None)
-        return [uploading], extra
+        self._json_rows = len(json_rows)
+        self._json_body = get_file_format(self.file_format).to_json_body(
+            json_rows, options=self.validation_options(), file_name=name
+        )  # converts datetimes, decimals, lists
+        path = f"{tmpdir}/{self.kind}.json"
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump(self._json_body, out, sort_keys=True, default=str)
+        return dataclasses.replace(prepare_file(path), name="rows" if name == ROWS else name)
+
+    def check_rows(self, source: PreparedInput) -> None:
+        if self._json_body is None:
+            super().check_rows(source)  # a JSON body's rows were counted when it was read
+
+    def plan_parts(self, source: PreparedInput, tmpdir: str) -> list[tuple[PreparedInput, Any]]:
+        if self._json_body is None:
+            return super().plan_parts(source, tmpdir)
+        return [(source, self._json_body)]
+
+    def send(self, part: Part, fingerprint: str) -> JobRecord:
+        try:
+            if self._json_body is not None:
+                params = {"merge_mode": self.validation_options().merge_mode}
+                return self.record_of(self.hook.upload_json(self.kind, self.counter, part.body, params=params))
+            return self.record_of(
+                self.hook.upload_file(
+                    self.kind, self.counter, part.body, params=self.upload_params(part), file_name="data.csv"
+                )
+            )
+        except ApiClientError as refused:
+            if refused.status == 400:  # a FAILED validation may come as an HTTP 400 error body
+                self.report_server_rejections(part.source, refused.message.split("; "))
+            raise
 
     def json_rows(self) -> tuple[str, list[Any]] | None:
         """What to send to the JSON endpoint, with the name problems are reported under: XCom rows
@@ -200,40 +238,55 @@ class MetrikaCdpUploadOperator(MetrikaBaseUploadOperator):
         if str(self.src).lower().endswith(".json"):
             source = prepare_file(self.src, source_conn_id=self.source_conn_id)
             if source.size > MAX_JSON_SOURCE_BYTES:
-                raise MetrikaValidationError(
+                raise InputValidationError(
                     f"{source.name}: {source.size:,} bytes; a JSON source may be at most {MAX_JSON_SOURCE_BYTES:,} "
                     "(it is sent as one request body, held in memory): upload it as CSV, which streams"
                 )
             with source.opener() as stream:
                 rows = list(iter_json_rows(stream, source.name, get_upload_kind(self.kind).json_root))
             if not rows:
-                raise MetrikaNoRowsError(f"{source.name}: no rows to upload")
+                raise NoRowsError(f"{source.name}: no rows to upload")
             return source.name, rows
         return None
 
-    def after_uploads(self, context: Context, source: PreparedInput, uploadings: list[Uploading]) -> dict[str, Any]:
+    def after_sends(self, context: Context, source: PreparedInput, records: list[JobRecord]) -> dict[str, Any]:
         """A ``FAILED`` answer: Metrika's messages, with the cells of the rows they name, to ``rejected_rows_path``."""
-        failed = [u for u in uploadings if u.state is UploadState.FAILURE]
-        if not failed or not self.rejected_rows_path:
-            return {}
-        return {"rejected_rows": self.write_server_rejections(context, failed, source)}
+        extra = super().after_sends(context, source, records)
+        if self._json_body is not None:
+            extra["rows"] = self._json_rows
+        failed = [record for record in records if record.state is JobState.FAILURE]
+        if failed and self.rejected_rows_path:
+            messages = [m for r in failed for m in (self.uploadings[r.job_id].raw.get("api_validation_errors") or [])]
+            extra["rejected_rows"] = self.write_server_rejections(context, messages, source)
+        return extra
+
+    def report_server_rejections(self, source: PreparedInput, messages: Sequence[Any]) -> None:
+        """:meth:`write_server_rejections` while Metrika's refusal is on its way: a failure here is only logged."""
+        if not self.rejected_rows_path or self._context is None:
+            return
+        try:
+            self.write_server_rejections(self._context, messages, source)
+        except Exception as error:  # the refusal is what the task reports
+            self.log.warning("Could not write the rejected rows: %s: %s", type(error).__name__, error)
 
     def write_server_rejections(
-        self, context: Context, failed: list[Uploading], source: PreparedInput | None
+        self, context: Context, messages: Sequence[Any], source: PreparedInput | None
     ) -> dict[str, Any]:
-        messages = [message for u in failed for message in (u.raw.get("api_validation_errors") or [])]
+        """Metrika's messages with the cells of the rows they name (read again from the CSV, or the JSON rows)."""
         delimiter = self.validation_options().delimiter
         with open_target(self.rejected_rows_path, self.source_conn_id) as (location, out):
-            count = write_server_rejections(out, messages, source, delimiter, self.log)
+            cells = None if self._json_body is not None else source  # JSON rows: the messages, no cells
+            count = write_server_rejections(out, messages, cells, delimiter, self.log)
         return self.announce_rejected_rows(context, location, count)
 
-    def after_upload(self, hook: MetrikaHook, counter_id: int, uploading: Uploading) -> Uploading:
-        if uploading.state is UploadState.FAILURE:
-            errors = uploading.raw.get("api_validation_errors") or []
+    def after_send(self, record: JobRecord) -> JobRecord:
+        if record.state is JobState.FAILURE:
+            uploading = self.uploadings.get(record.job_id)
+            errors = (uploading.raw.get("api_validation_errors") if uploading else None) or []
             raise AirflowFailException(
-                f"Metrika rejected {uploading.describe()}: " + ("; ".join(map(str, errors[:20])) or "no details given")
+                f"Metrika rejected {record.describe()}: " + ("; ".join(map(str, errors[:20])) or "no details given")
             )
-        return uploading
+        return record
 
 
 class MetrikaUploadContactsOperator(MetrikaCdpUploadOperator):

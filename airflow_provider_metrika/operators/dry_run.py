@@ -1,7 +1,8 @@
 """A dry run of an upload: validate the file exactly as the upload would, send nothing.
 
-The report goes to XCom, so a branch or a human approval step can look at it before the
-real upload; the rows with problems can be written to a file for whoever fixes the CRM data.
+The report goes to XCom (under ``report`` in the provider's one result shape, with no jobs), so a
+branch or a human approval step can look at it before the real upload; the rows with problems can
+be written to a file for whoever fixes the CRM data, in the upload operators' format.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_metrika.formats import ValidationOptions, ValidationReport, get_file_format
-from airflow_provider_metrika.formats.rejects import write_rejected_rows
+from airflow_provider_metrika.formats.rejects import write_rejected_input
 from airflow_provider_metrika.jobs.inputs import PreparedInput, local_path, prepare_file, storage_path
+from airflow_provider_metrika.jobs.record import JobsResult, jobs_result
 from airflow_provider_metrika.jobs.rejects import open_target
-from airflow_provider_metrika.uploads import get_upload_kind
+from airflow_provider_metrika.uploads import VENDOR, get_upload_kind
 from airflow_provider_metrika.version_compat import AirflowFailException, BaseOperator, Context
 
 
@@ -45,8 +47,9 @@ def _open_binary_target(path: Any, conn_id: str | None) -> IO[bytes]:
 class MetrikaValidateUploadOperator(BaseOperator):
     """Dry run of an upload of ``kind``: validate the file as the upload operator would; send nothing.
 
-    Returns (XCom) the report: ``ok``, ``rows``, ``valid_rows``, ``total_problems``, the first ``problems``
-    (file, row, column, message) and ``warnings``. No connection is read and no request is sent.
+    Returns (XCom) a :class:`~airflow_provider_metrika.jobs.record.JobsResult` with no jobs whose ``report`` is
+    the validation report: ``ok``, ``rows``, ``valid_rows``, ``total_problems``, the first ``problems`` (file,
+    row, column, message) and ``warnings``. No connection is read and no request is sent.
 
     :param kind: upload kind (``offline_conversions``, ``calls``, ``user_params``, ...; templated)
     :param src: local path, ``ObjectStoragePath`` or fsspec URL of the file (templated)
@@ -88,7 +91,7 @@ class MetrikaValidateUploadOperator(BaseOperator):
         self.valid_rows_path = valid_rows_path
         self.fail_on_problems = fail_on_problems
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> JobsResult:
         fmt = get_file_format(get_upload_kind(self.kind).file_format)
         options = ValidationOptions(max_problems=self.max_problems, stale_rows=self.stale_rows)
         source = prepare_file(self.src, source_conn_id=self.source_conn_id)
@@ -98,20 +101,19 @@ class MetrikaValidateUploadOperator(BaseOperator):
                     report = fmt.filter_rows(stream, valid, options=options, file_name=source.name)
             else:
                 report = fmt.validate(stream, file_name=source.name, options=options)
-        rejected = self._write_rejected(fmt, source, options) if self.rejected_rows_path and not report.ok else None
-        result = report_to_xcom(report)
-        if rejected is not None:
-            result["rejected_rows"] = rejected
+        extra: dict[str, Any] = {"report": report_to_xcom(report), "source": source.name}
+        if self.rejected_rows_path and not report.ok:
+            extra["rejected_rows"] = self._write_rejected(fmt, source, options)
         if self.valid_rows_path:
-            result["valid_rows_path"] = str(self.valid_rows_path)
+            extra["valid_rows_path"] = str(self.valid_rows_path)
         self.log.info("Dry run of a %s upload:\n%s", self.kind, report.summary())
         if self.fail_on_problems and not report.ok:
             raise AirflowFailException(f"dry run: {report.total_problems} problem(s) in {report.file_name}")
-        return result
+        return jobs_result(VENDOR, [], warnings=report.warnings, **extra)
 
     def _write_rejected(self, fmt: Any, source: PreparedInput, options: ValidationOptions) -> dict[str, Any]:
         """The rows with problems, in the upload operators' rejected-rows format (one more streamed pass)."""
-        with open_target(self.rejected_rows_path, self.source_conn_id) as (location, out), source.opener() as stream:
-            count = write_rejected_rows(fmt, stream, out, options, source.name)
+        with open_target(self.rejected_rows_path, self.source_conn_id) as (location, out):
+            count = write_rejected_input(fmt, out, options, source=source)
         self.log.info("Wrote %d rejected row(s) to %s", count, location)
         return {"path": location, "rows": count}

@@ -12,21 +12,15 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from airflow_provider_metrika.exceptions import (
-    MetrikaAmbiguousResponseError,
-    MetrikaConfigError,
-    MetrikaNoRowsError,
-)
+from airflow_provider_metrika.exceptions import AmbiguousResponseError, NoRowsError, ProviderConfigError
 from airflow_provider_metrika.fingerprint import comment_with, find_uploading
 from airflow_provider_metrika.formats import FileFormat
 from airflow_provider_metrika.formats.expenses import EXPENSES, format_date_range
-from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.jobs.fingerprint import fingerprint
-from airflow_provider_metrika.jobs.inputs import PreparedInput
-from airflow_provider_metrika.jobs.trigger import defer_until_terminal
-from airflow_provider_metrika.jobs.waiting import finish_wait, wait_blocking
+from airflow_provider_metrika.jobs.record import JobRecord
+from airflow_provider_metrika.jobs.sending import Part
+from airflow_provider_metrika.jobs.waiting import finish_wait
 from airflow_provider_metrika.operators.upload import MetrikaBaseUploadOperator
-from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
 from airflow_provider_metrika.uploads import Uploading, UploadState
 from airflow_provider_metrika.version_compat import Context
 from airflow_provider_metrika.waiting import fetch_uploadings, metrika_waiter
@@ -51,11 +45,11 @@ class MetrikaUploadExpensesOperator(MetrikaBaseUploadOperator):
     def __init__(self, *, provider: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.provider = provider
-        if self.policy.min_linked_ratio is not None:
-            raise MetrikaConfigError(f"{type(self).__name__}: expenses link no rows, min_linked_ratio does not apply")
+        if self.wait_policy.min_linked_ratio is not None:
+            raise ProviderConfigError(f"{type(self).__name__}: expenses link no rows, min_linked_ratio does not apply")
 
-    def upload_params(self, comment: str, source: PreparedInput) -> dict[str, Any]:
-        params = super().upload_params(comment, source)
+    def upload_params(self, part: Part) -> dict[str, Any]:
+        params = super().upload_params(part)
         if self.provider:
             params["provider"] = self.provider
         return params
@@ -94,7 +88,7 @@ class MetrikaReplaceExpensesOperator(MetrikaUploadExpensesOperator):
         first = _day(self.date_from, "date_from")
         last = first if self.date_to in (None, "") else _day(self.date_to, "date_to")
         if first > last:
-            raise MetrikaConfigError(f"date_to ({last}) is before date_from ({first})")
+            raise ProviderConfigError(f"date_to ({last}) is before date_from ({first})")
         return first, last
 
     @property
@@ -106,79 +100,70 @@ class MetrikaReplaceExpensesOperator(MetrikaUploadExpensesOperator):
         self.date_range()
 
     # -- delete, then upload -------------------------------------------------------------
-    def upload(
-        self, hook: MetrikaHook, counter_id: int, context: Context, tmpdir: str
-    ) -> tuple[list[Uploading], dict[str, Any]]:
-        """Upload as any operator does (``before_upload`` deletes the range); no rows: delete only."""
+    def send_input(self, context: Context, tmpdir: str) -> tuple[list[JobRecord], dict[str, Any]]:
+        """Upload as any operator does (``before_send`` deletes the range); no rows: delete only."""
         try:
-            return super().upload(hook, counter_id, context, tmpdir)
-        except MetrikaNoRowsError:
+            return super().send_input(context, tmpdir)
+        except NoRowsError:
             if self.if_empty == "fail":
                 raise
         self.log.info("No expense rows: deleting %s and uploading nothing", self._range_text())
-        removal = self.remove_range(hook, counter_id, context, "empty")
-        return [removal], {"replaced": self._range_text()}
+        removal = self.remove_range(context, "empty")
+        return [removal.to_record()], {"replaced": self._range_text(), "removal_uploading_id": removal.uploading_id}
 
-    def before_upload(self, hook: MetrikaHook, counter_id: int, context: Context, marks: Sequence[str]) -> dict:
+    def before_send(self, context: Context, fingerprints: Sequence[str]) -> dict[str, Any]:
         """Delete the range unless this data's upload already exists (deleting then would delete it)."""
-        made = find_uploading(hook, self.kind, counter_id, marks[0])
+        made = find_uploading(self.hook, self.kind, self.counter, fingerprints[0])
         if made is not None:
             self.log.info("The upload exists already (%s): the range is not deleted again", made.describe())
-            return {"replaced": self._range_text()}
-        removal = self.remove_range(hook, counter_id, context, marks[0])
+            removal = find_uploading(self.hook, REMOVALS, self.counter, self.removal_mark(context, fingerprints[0]))
+            extra = {"replaced": self._range_text()}
+            return extra if removal is None else {**extra, "removal_uploading_id": removal.uploading_id}
+        removal = self.remove_range(context, fingerprints[0])
         return {"replaced": self._range_text(), "removal_uploading_id": removal.uploading_id}
 
-    def remove_range(self, hook: MetrikaHook, counter_id: int, context: Context, data_mark: str) -> Uploading:
+    def removal_mark(self, context: Context, data_mark: str) -> str:
+        """The fingerprint of this data's deletion of the range."""
+        first, last = self.date_range()
+        return fingerprint(context, f"remove:{first}:{last}:{self.provider or ''}:{data_mark}")
+
+    def remove_range(self, context: Context, data_mark: str) -> Uploading:
         """This data's deletion of the range (reused when it exists), waited for until Metrika processed it."""
         first, last = self.date_range()
-        mark = fingerprint(context, f"remove:{first}:{last}:{self.provider or ''}:{data_mark}")
-        removal = find_uploading(hook, REMOVALS, counter_id, mark)
+        mark = self.removal_mark(context, data_mark)
+        removal = find_uploading(self.hook, REMOVALS, self.counter, mark)
         if removal is not None:
             self.log.info("Reusing the deletion %s (fingerprint %s)", removal.describe(), mark)
         else:
             comment = comment_with(self.comment, mark)
             self.current_try.check(f"the expense deletion {mark}")  # a superseded try deletes nothing
             try:
-                removal = hook.delete_expenses(counter_id, first, last, provider=self.provider, comment=comment)
-            except MetrikaAmbiguousResponseError:
-                removal = find_uploading(hook, REMOVALS, counter_id, mark)
+                removal = self.hook.delete_expenses(self.counter, first, last, provider=self.provider, comment=comment)
+            except AmbiguousResponseError:
+                removal = find_uploading(self.hook, REMOVALS, self.counter, mark)
                 if removal is None:
                     raise
             self.log.info("Deleting the expenses of %s: %s", self._range_text(), removal.describe())
         if removal.state is not UploadState.SUCCESS:
-            removal = self.wait_for_removal(hook, counter_id, removal)
+            removal = self.wait_for_removal(removal)
         return removal
 
-    def wait_for_removal(self, hook: MetrikaHook, counter_id: int, removal: Uploading) -> Uploading:
+    def wait_for_removal(self, removal: Uploading) -> Uploading:
         """Block until the deletion is processed (its final state), or defer (the task resumes in
         ``execute_after_removal``)."""
-        if self.deferrable:
-            trigger = MetrikaUploadingTrigger(
-                kind=REMOVALS,
-                scope=counter_id,
-                job_ids=[removal.uploading_id],
-                conn_id=self.metrika_conn_id,
-                poll_interval=self.poll_interval,
-                max_poll_interval=self.max_poll_interval,
-                max_consecutive_failures=self.max_consecutive_failures,
-            )
-            defer_until_terminal(self, trigger, timeout=self.wait_timeout, method_name="execute_after_removal")
+        ids = [removal.uploading_id]
         waiter = metrika_waiter(
-            REMOVALS,
-            counter_id,
-            [removal.uploading_id],
-            max_consecutive_failures=self.max_consecutive_failures,
-            logger=self.log,
+            REMOVALS, self.counter, ids, max_consecutive_failures=self.max_consecutive_failures, logger=self.log
         )
-        event = wait_blocking(
-            fetch_uploadings(hook, REMOVALS, counter_id, [removal.uploading_id]),
+        event = self.await_jobs(
+            [removal.to_record()],
             waiter,
-            poll_interval=self.poll_interval,
-            timeout=self.wait_timeout,
-            log=self.log,
+            lambda: self.trigger_for(REMOVALS, ids),
+            fetch_uploadings(self.hook, REMOVALS, self.counter, ids),
+            method_name="execute_after_removal",
         )
         finish_wait(event, self.log)
-        return hook.get_uploading(REMOVALS, counter_id, removal.uploading_id)
+        return self.hook.get_uploading(REMOVALS, self.counter, removal.uploading_id)
 
     def execute_after_removal(self, context: Context, event: Mapping[str, Any]) -> Any:
         """The deletion is processed: run again; the fingerprints find the deletion, so the upload follows."""
@@ -197,4 +182,4 @@ def _day(value: Any, name: str) -> date:
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise MetrikaConfigError(f"{name}={value!r}: expected a date YYYY-MM-DD") from None
+        raise ProviderConfigError(f"{name}={value!r}: expected a date YYYY-MM-DD") from None

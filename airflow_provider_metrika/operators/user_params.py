@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.exceptions import ProviderConfigError
 from airflow_provider_metrika.fingerprint import comment_with
 from airflow_provider_metrika.formats.user_params import is_triples_header
-from airflow_provider_metrika.hooks.metrika import MetrikaHook
-from airflow_provider_metrika.jobs.inputs import PreparedInput
-from airflow_provider_metrika.jobs.journal import SendJournal, SentRecord
+from airflow_provider_metrika.jobs.record import JobRecord
+from airflow_provider_metrika.jobs.sending import Part, with_fingerprint
 from airflow_provider_metrika.operators.upload import MetrikaBaseUploadOperator
-from airflow_provider_metrika.uploads import USER_PARAMS_CONFIRMED_STATUSES, Uploading
-from airflow_provider_metrika.version_compat import Context
+from airflow_provider_metrika.uploads import USER_PARAMS_CONFIRMED_STATUSES
 
 ACTIONS = ("update", "delete_keys")
 #: ``content_id_type`` as the docs' enum and production clients write it (lower case).
@@ -48,58 +46,46 @@ class MetrikaUploadUserParamsOperator(MetrikaBaseUploadOperator):
         super().__init__(**kwargs)
         self.action = action
         self.content_id_type = content_id_type
-        self._confirm_comments: dict[str, str] = {}
 
     def check_params(self) -> None:
         super().check_params()
         if self.action not in ACTIONS:
-            raise MetrikaConfigError(f"action={self.action!r}: expected one of {', '.join(ACTIONS)}")
+            raise ProviderConfigError(f"action={self.action!r}: expected one of {', '.join(ACTIONS)}")
         if self.content_id_type is not None and str(self.content_id_type).lower() not in CONTENT_ID_TYPES:
-            raise MetrikaConfigError(
+            raise ProviderConfigError(
                 f"content_id_type={self.content_id_type!r}: expected one of {', '.join(CONTENT_ID_TYPES)}"
             )
 
-    def upload_params(self, comment: str, source: PreparedInput) -> dict[str, Any]:
+    def upload_params(self, part: Part) -> dict[str, Any]:
+        source = part.source
         if self.content_id_type is None and is_triples_header(source.first_row()):
-            raise MetrikaConfigError(
+            raise ProviderConfigError(
                 f"{source.name} has no header (id,key,value triples): give content_id_type='client_id' or "
                 "'user_id', which the confirm must declare"
             )
-        return {"action": self.action, "comment": comment}
+        return {"action": self.action, "comment": self.part_comment(part)}
 
-    def upload_once(
-        self, hook: MetrikaHook, counter_id: int, source: PreparedInput, opener: Any, comment: str, mark: str
-    ) -> Uploading:
-        uploading = super().upload_once(hook, counter_id, source, opener, comment, mark)
-        self._confirm_comments[uploading.uploading_id] = comment
-        return uploading
-
-    def resume(
-        self, hook: MetrikaHook, counter_id: int, context: Context, digest: str
-    ) -> tuple[SendJournal, SentRecord | None, list[Uploading] | None]:
-        journal, record, reattached = super().resume(hook, counter_id, context, digest)
-        if record is not None and reattached is not None:
-            for uploading, mark in zip(reattached, record.marks, strict=False):
-                self._confirm_comments[uploading.uploading_id] = comment_with(self.comment, mark)
-        return journal, record, reattached
-
-    def after_upload(self, hook: MetrikaHook, counter_id: int, uploading: Uploading) -> Uploading:
-        if uploading.status in CONFIRMED_STATUSES:
-            return uploading
-        self.log.info("Confirming user-params uploading %s", uploading.uploading_id)
-        comment = self._confirm_comments.get(uploading.uploading_id, uploading.comment)
+    def after_send(self, record: JobRecord) -> JobRecord:
+        """Confirm the uploading unless it is confirmed already (a retry may find an unconfirmed one of its own)."""
+        if record.status in CONFIRMED_STATUSES:
+            return record
+        self.log.info("Confirming user-params uploading %s", record.job_id)
+        mark = record.extra.get("fingerprint")
+        uploading = self.uploadings.get(record.job_id)
+        comment = comment_with(self.comment, mark) if mark else (uploading.comment if uploading else "")
         body: dict[str, Any] = {"action": self.action, "comment": comment}
-        content_id_type = str(self.content_id_type or uploading.raw.get("content_id_type") or "").lower()
+        raw_type = uploading.raw.get("content_id_type") if uploading else None
+        content_id_type = str(self.content_id_type or raw_type or "").lower()
         if content_id_type:
             body["content_id_type"] = content_id_type
-        confirmed = hook.confirm_user_params(counter_id, uploading.uploading_id, body)
+        confirmed = self.hook.confirm_user_params(self.counter, record.job_id, body)
         if comment and confirmed.comment != comment:
-            confirmed = hook.get_uploading(self.kind, counter_id, uploading.uploading_id)
+            confirmed = self.hook.get_uploading(self.kind, self.counter, record.job_id)
         if comment and confirmed.comment != comment:
             self.log.warning(
                 "Metrika did not keep the comment of user-params uploading %s (it reads %r): its fingerprint is "
                 "lost, so below Airflow 3.3 a retry of this task cannot find it and would upload again",
-                uploading.uploading_id,
+                record.job_id,
                 confirmed.comment,
             )
-        return confirmed
+        return self.record_of(confirmed) if not mark else with_fingerprint(self.record_of(confirmed), mark)

@@ -27,11 +27,11 @@ import pytest
 
 from airflow_provider_metrika.emulator.testing import TEST_TOKEN, EmulatorClient, EmulatorProcess
 from airflow_provider_metrika.exceptions import MetrikaError
-from airflow_provider_metrika.fingerprint import comment_with
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.jobs.fingerprint import fingerprint
+from airflow_provider_metrika.jobs.record import JobRecord
+from airflow_provider_metrika.jobs.sending import Part
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
-from airflow_provider_metrika.uploads import Uploading
 from tests.adversarial.cutting_proxy import CuttingProxy
 
 CONN_ID = "metrika_behind_cutting_proxy"
@@ -67,14 +67,17 @@ def test_a_reset_at_any_byte_of_the_upload_exchange_never_duplicates_or_loses_it
 ):
     data = tmp_path / "conversions.csv"
     data.write_bytes(b"ClientId,Target,DateTime\n1,paid,1600000000\n")
-    operator = MetrikaUploadOfflineConversionsOperator(task_id="upload", src=str(data), metrika_conn_id=CONN_ID)
-    hook = MetrikaHook(CONN_ID, sleep=lambda seconds: None)
+    operator = MetrikaUploadOfflineConversionsOperator(
+        task_id="upload", src=str(data), metrika_conn_id=CONN_ID, comment="crm"
+    )
+    operator.__dict__["hook"] = MetrikaHook(CONN_ID, sleep=lambda seconds: None)
     mark = fingerprint({"ti": _TaskInstance()}, "digest")
     counters = iter(range(FIRST_COUNTER, FIRST_COUNTER + 10_000))
 
-    def task_try(counter_id: int) -> Uploading:
+    def task_try(counter_id: int) -> JobRecord:
         """One try of the operators' exactly-once step (search, upload, search again after a lost answer)."""
-        return operator.upload_once(hook, counter_id, _Source(data.name), data, comment_with("crm", mark), mark)
+        operator.__dict__["counter"] = counter_id
+        return operator.send_once(Part(0, 1, _Source(data.name), data, mark))
 
     task_try(next(counters))
     request, response = proxy.last_exchange
@@ -96,7 +99,7 @@ def test_a_reset_at_any_byte_of_the_upload_exchange_never_duplicates_or_loses_it
             assert proxy.fired == fired + 1, f"the {direction} was shorter than {after + 1} bytes"
 
             stored = emulator.uploadings(counter_id=counter_id)
-            assert [item["id"] for item in stored] == [int(uploading.uploading_id)], (
+            assert [item["id"] for item in stored] == [int(uploading.job_id)], (
                 f"cut after {after} {direction} bytes: {len(stored)} uploadings"
             )
     assert failures, "no cut ever failed a try: the proxy did not cut"

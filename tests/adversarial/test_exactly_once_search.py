@@ -27,6 +27,7 @@ from tests.adversarial.conftest import COUNTER
 from tests.adversarial.hostile_server import Answer, error_answer, error_chain
 from tests.integration.conftest import FakeTaskInstance
 from tests.unit.operators.fakes import FakeStore
+from tests.xcom import one_upload
 
 pytestmark = pytest.mark.adversarial
 
@@ -127,7 +128,7 @@ def test_unreadable_list_after_an_ambiguous_upload_never_uploads_twice(hostile, 
     assert metrika.posts == 1
     metrika.list_answer = None
     result = op.execute(context)
-    assert result["uploading_id"] == "7" and metrika.posts == 1
+    assert one_upload(result)["uploading_id"] == "7" and metrika.posts == 1
 
 
 @pytest.mark.parametrize("unreadable", UNREADABLE_LISTS)

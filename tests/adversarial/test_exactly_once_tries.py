@@ -67,7 +67,7 @@ def test_a_stale_try_stops_when_a_newer_try_claimed_the_upload(metrika_conn, emu
 
     monkeypatch.setattr(upload_module, "find_uploading", real_find)
     fresh = MetrikaUploadOfflineConversionsOperator(task_id="task", src=str(path))
-    assert fresh.execute({"ti": fresh_ti, "task_state_store": store})["uploading_id"]
+    assert fresh.execute({"ti": fresh_ti, "task_state_store": store})["ids"]
     assert len(emulator.uploadings(kind="offline_conversions")) == 1
 
 

@@ -10,6 +10,7 @@ from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.operators.cdp import MetrikaUploadContactsOperator, MetrikaUploadOrdersOperator
 from airflow_provider_metrika.operators.cdp_schema import MetrikaCdpEnsureSchemaOperator
 from airflow_provider_metrika.version_compat import AirflowFailException
+from tests.xcom import one_upload
 
 pytestmark = pytest.mark.integration
 
@@ -148,19 +149,19 @@ def test_orders_after_the_schema_step_pass_and_without_it_fail(metrika_conn, emu
     result = MetrikaUploadOrdersOperator(task_id="o2", rows=rows, merge_mode="SAVE", order_statuses=["new"]).execute(
         context
     )
-    assert result["status"] == "PASSED"
+    assert one_upload(result)["status"] == "PASSED"
 
 
 def test_default_columns_mapping_leaves_out_unknown_columns(metrika_conn, emulator, context, tmp_path):
     path = tmp_path / "contacts.csv"
     path.write_text("uniq_id,emails,note,age\nc1,a@b.ru,vip,42\n")
     result = MetrikaUploadContactsOperator(task_id="c", src=str(path), merge_mode="SAVE").execute(context)
-    assert result["status"] == "PASSED"
+    assert one_upload(result)["status"] == "PASSED"
     MetrikaCdpEnsureSchemaOperator(task_id="schema", attributes={"CONTACT": ["age"]}).execute(context)
     declared = MetrikaUploadContactsOperator(
         task_id="c2", src=str(path), merge_mode="SAVE", custom_attributes=["age"]
     ).execute(context)
-    assert declared["status"] == "PASSED"
+    assert one_upload(declared)["status"] == "PASSED"
     undeclared_but_mapped = MetrikaUploadContactsOperator(
         task_id="c3", src=str(path), merge_mode="SAVE", columns_mapping={"uniq_id": "uniq_id", "note": "note"}
     )

@@ -9,7 +9,7 @@ import pytest
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.operators.upload import MetrikaUploadChatsOperator
 from airflow_provider_metrika.sensors.uploading import MetrikaUploadingSensor
-from tests.xcom import only_job
+from tests.xcom import one_upload, only_job
 
 pytestmark = pytest.mark.integration
 
@@ -37,10 +37,10 @@ def test_a_retry_finds_its_chats_uploading_in_the_chats_list(metrika_api, metrik
     src = str(chats_file(tmp_path / "chats.csv"))
     first = MetrikaUploadChatsOperator(task_id="chats", src=src).execute(context)
     again = MetrikaUploadChatsOperator(task_id="chats", src=src).execute(context)
-    assert again["uploading_id"] == first["uploading_id"]
+    assert one_upload(again)["uploading_id"] == one_upload(first)["uploading_id"]
     assert len(emulator.uploadings()) == 2
     listed = MetrikaHook(metrika_conn).list_uploadings("chats", None)
-    assert [u.uploading_id for u in listed] == [first["uploading_id"]]
+    assert [u.uploading_id for u in listed] == [one_upload(first)["uploading_id"]]
 
 
 def test_the_sensor_waits_on_chats_from_the_operator_xcom(metrika_conn, emulator, context, tmp_path):

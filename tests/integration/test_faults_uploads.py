@@ -24,7 +24,7 @@ from tests.reliability.support import (
     quick_retries,
 )
 from tests.unit.operators.fakes import FakeStore
-from tests.xcom import only_job
+from tests.xcom import one_upload, only_job
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def test_lost_answer_reuses_the_stored_uploading(conn, emulator, tmp_path, actio
     emulator.inject_fault(method="POST", path=UPLOAD_PATH, action=action, seconds=3)
     result = upload(conversions_csv(tmp_path / "c.csv"), {"ti": FakeTaskInstance()})
     (only,) = stored(emulator)
-    assert str(only["id"]) == result["uploading_id"] and result["fingerprint"] in only["comment"]
+    assert str(only["id"]) == one_upload(result)["uploading_id"] and result["fingerprint"] in only["comment"]
 
 
 @pytest.mark.parametrize("action", ["reset_before", "status"])
@@ -59,7 +59,7 @@ def test_refused_upload_is_not_guessed_and_the_retry_uploads_once(conn, emulator
         upload(path, {"ti": FakeTaskInstance()})
     assert stored(emulator) == []
     result = upload(path, {"ti": FakeTaskInstance()})  # the task retry
-    assert [str(u["id"]) for u in stored(emulator)] == [result["uploading_id"]]
+    assert [str(u["id"]) for u in stored(emulator)] == [one_upload(result)["uploading_id"]]
 
 
 def test_read_timeout_on_post_is_ambiguous_at_the_hook(conn, emulator, tmp_path):
@@ -88,7 +88,10 @@ def test_upload_survives_an_emulator_restart_with_state_kept(conn, emulator, emu
     emulator_process.restart()
     point_connection(monkeypatch, emulator_process.url, timeout=1)
     again = upload(path, {"ti": FakeTaskInstance()})
-    assert again["uploading_id"] == first["uploading_id"] and len(stored(emulator_process.client)) == 1
+    assert (
+        one_upload(again)["uploading_id"] == one_upload(first)["uploading_id"]
+        and len(stored(emulator_process.client)) == 1
+    )
 
 
 @pytest.mark.parametrize(("status", "error_type"), [(429, "quota_requests_by_ip"), (420, "quota_parallel_requests")])
@@ -106,7 +109,7 @@ def test_quota_answers_back_off_and_honour_retry_after(conn, emulator, monkeypat
         times=1,
     )
     result = upload(conversions_csv(tmp_path / "c.csv"), {"ti": FakeTaskInstance()})
-    assert len(stored(emulator)) == 1 and result["uploading_id"]
+    assert len(stored(emulator)) == 1 and one_upload(result)["uploading_id"]
     assert len(delays) == 3 and delays.count(0.2) == 2  # the list backed off by policy, the upload by Retry-After
     assert emulator.request_stats()["throttled_total"] == 3
 
@@ -114,7 +117,7 @@ def test_quota_answers_back_off_and_honour_retry_after(conn, emulator, monkeypat
 def test_never_more_than_three_requests_in_flight_per_token(conn, emulator, emulator_process, monkeypatch, tmp_path):
     """Nine threads (as tasks sharing a worker) each poll a slow endpoint: the emulator never refuses one."""
     quick_retries(monkeypatch, max_retries=0)  # a refusal would fail the call outright
-    uid = upload(conversions_csv(tmp_path / "c.csv"), {"ti": FakeTaskInstance()})["uploading_id"]
+    (uid,) = upload(conversions_csv(tmp_path / "c.csv"), {"ti": FakeTaskInstance()})["ids"]
     emulator.inject_fault(method="GET", path=GET_PATH, action="delay", seconds=0.3, times=None)
     errors: list[BaseException] = []
 
@@ -163,4 +166,4 @@ def test_journal_reattaches_across_an_emulator_restart(conn, emulator, emulator_
     result = MetrikaUploadOfflineConversionsOperator(
         task_id="up", src=str(path), wait_for_completion=True, deferrable=False
     ).execute({"ti": FakeTaskInstance(), "task_state_store": store})
-    assert only_job(result)["uploading_id"] == first["uploading_id"]
+    assert only_job(result)["uploading_id"] == one_upload(first)["uploading_id"]

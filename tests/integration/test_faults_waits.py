@@ -78,7 +78,7 @@ def clock(emulator, monkeypatch):
 def uploading_id(conn, tmp_path):
     return MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(conversions_csv(tmp_path / "c.csv"))).execute(
         {"ti": FakeTaskInstance()}
-    )["uploading_id"]
+    )["ids"][0]
 
 
 @pytest.mark.parametrize("shared", [True, False])

@@ -19,7 +19,7 @@ from airflow_provider_metrika.operators.upload import (
 )
 from airflow_provider_metrika.operators.user_params import MetrikaUploadUserParamsOperator
 from airflow_provider_metrika.version_compat import AirflowFailException
-from tests.xcom import only_job
+from tests.xcom import one_upload, only_job
 
 pytestmark = pytest.mark.integration
 COUNTER = 12345
@@ -48,7 +48,7 @@ def test_offline_conversions_upload_and_wait(metrika_conn, emulator, emulated_wa
     assert emulated_waits and all(s == 60 for s in emulated_waits)
     (stored,) = emulator.uploadings(kind="offline_conversions")
     assert stored["comment"].startswith("crm20260101afm")
-    assert context["ti"].xcom["uploading_id"] == str(stored["id"])
+    assert context["ti"].xcom["uploading_id"] == [str(stored["id"])]  # always a list
     assert context["ti"].xcom["metrika_counter_id"] == COUNTER  # what the "Metrika: uploads" link reads
 
 
@@ -59,14 +59,14 @@ def test_rows_from_xcom_are_written_in_metrika_format(metrika_conn, emulator, co
         {"client_id": "8", "target": "paid", "date_time": int(paid.timestamp()), "price": 3, "currency": "USD"},
     ]
     result = MetrikaUploadOfflineConversionsOperator(task_id="up", rows=rows).execute(context)
-    assert result["source_quantity"] == 2 and result["source"].endswith(".csv")
+    assert one_upload(result)["source_quantity"] == 2 and result["source"].endswith(".csv")
 
 
 def test_task_retry_reuses_the_uploading(metrika_conn, emulator, context, tmp_path):
     src = str(conversions(tmp_path / "c.csv"))
     first = MetrikaUploadOfflineConversionsOperator(task_id="up", src=src).execute(context)
     again = MetrikaUploadOfflineConversionsOperator(task_id="up", src=src).execute(context)
-    assert again["uploading_id"] == first["uploading_id"]
+    assert one_upload(again)["uploading_id"] == one_upload(first)["uploading_id"]
     assert len(emulator.uploadings(kind="offline_conversions")) == 1
 
 
@@ -150,7 +150,7 @@ def test_contacts_csv_with_columns_mapping(metrika_conn, emulator, context, tmp_
         merge_mode="UPDATE",
         columns_mapping={"uniq_id": "ID", "emails": "Email", "phones": "Phone"},
     ).execute(context)
-    assert result["status"] == "PASSED" and result["elements_count"] == 2
+    assert one_upload(result)["status"] == "PASSED" and one_upload(result)["elements_count"] == 2
 
 
 def test_orders_json_rows(metrika_conn, emulator, context):
@@ -165,7 +165,7 @@ def test_orders_json_rows(metrika_conn, emulator, context):
         }
     ]
     result = MetrikaUploadOrdersOperator(task_id="orders", rows=rows, merge_mode="SAVE").execute(context)
-    assert result["status"] == "PASSED" and result["elements_count"] == 1
+    assert one_upload(result)["status"] == "PASSED" and one_upload(result)["elements_count"] == 1
 
 
 def test_simple_orders_csv(metrika_conn, emulator, context, tmp_path):
@@ -174,7 +174,7 @@ def test_simple_orders_csv(metrika_conn, emulator, context, tmp_path):
     result = MetrikaUploadSimpleOrdersOperator(
         task_id="simple", src=str(path), merge_mode="APPEND", delimiter_type="SEMICOLON"
     ).execute(context)
-    assert result["status"] == "PASSED"
+    assert one_upload(result)["status"] == "PASSED"
 
 
 def test_cdp_failed_validation_fails_the_task(metrika_conn, emulator, context, tmp_path):
@@ -250,7 +250,7 @@ def test_stale_rows_dropped_before_upload(metrika_conn, emulator, context, tmp_p
     path = tmp_path / "c.csv"
     path.write_text(f"ClientId,Target,DateTime\n1,paid,{now - 3600}\n2,paid,{now - 30 * 86400}\n")
     result = MetrikaUploadOfflineConversionsOperator(task_id="up", src=str(path), stale_rows="drop").execute(context)
-    assert result["source_quantity"] == 1
+    assert one_upload(result)["source_quantity"] == 1
 
 
 def test_stale_rows_fail_policy(metrika_conn, emulator, context, tmp_path):
@@ -269,7 +269,7 @@ def test_object_storage_sources(metrika_conn, emulator, context, tmp_path, as_ur
     url = f"file://{conversions(tmp_path / 'c.csv', rows=4)}"
     src = url if as_url == "file-url" else ObjectStoragePath(url)
     result = MetrikaUploadOfflineConversionsOperator(task_id="up", src=src).execute(context)
-    assert result["source_quantity"] == 4
+    assert one_upload(result)["source_quantity"] == 4
     (stored,) = emulator.uploadings(kind="offline_conversions")
     assert stored["rows"] == 4
 
@@ -288,13 +288,13 @@ def test_dataframe_rows(metrika_conn, emulator, context):
         }
     )
     result = MetrikaUploadOfflineConversionsOperator(task_id="up", rows=frame).execute(context)
-    assert result["source_quantity"] == result["line_quantity"] == 2
+    assert one_upload(result)["source_quantity"] == one_upload(result)["line_quantity"] == 2
 
 
 def test_orders_csv_and_contacts_rows(metrika_conn, emulator, context, tmp_path):
     contacts = [{"uniq_id": "c1", "emails": ["A@Example.com"], "phones": ["79995551111"]}]
     done = MetrikaUploadContactsOperator(task_id="contacts", rows=contacts, merge_mode="SAVE").execute(context)
-    assert done["status"] == "PASSED" and done["elements_count"] == 1
+    assert one_upload(done)["status"] == "PASSED" and one_upload(done)["elements_count"] == 1
     path = tmp_path / "orders.csv"
     path.write_text("OrderId,Customer,Type,Created,Status,Sum\no1,c1,CONTACT,2026-11-20 10:00:00,PAID,99.90\n")
     mapping = {
@@ -308,7 +308,7 @@ def test_orders_csv_and_contacts_rows(metrika_conn, emulator, context, tmp_path)
     done = MetrikaUploadOrdersOperator(
         task_id="orders", src=str(path), merge_mode="SAVE", columns_mapping=mapping
     ).execute(context)
-    assert done["status"] == "PASSED" and done["elements_count"] == 1
+    assert one_upload(done)["status"] == "PASSED" and one_upload(done)["elements_count"] == 1
     assert sorted(u["kind"] for u in emulator.uploadings()) == ["contacts", "orders"]
 
 
@@ -339,7 +339,7 @@ def test_object_storage_source_over_the_limit_is_split(metrika_conn, emulator, c
 
     src = ObjectStoragePath(f"file://{conversions(tmp_path / 'c.csv', rows=300)}")
     result = MetrikaUploadOfflineConversionsOperator(task_id="up", src=src, max_file_bytes=4000).execute(context)
-    assert len(result["uploadings"]) > 1
+    assert len(result["jobs"]) == len(result["ids"]) > 1
     assert sum(u["rows"] for u in emulator.uploadings()) == 300
 
 
@@ -360,4 +360,4 @@ def test_cdp_rows_with_aware_datetimes_need_and_use_the_counter_timezone(metrika
     done = MetrikaUploadOrdersOperator(
         task_id="o", rows=rows, merge_mode="SAVE", counter_timezone="Europe/Moscow"
     ).execute(context)
-    assert done["status"] == "PASSED"
+    assert one_upload(done)["status"] == "PASSED"

@@ -13,6 +13,7 @@ from airflow_provider_metrika.exceptions import MetrikaValidationError
 from airflow_provider_metrika.operators.cdp import MetrikaUploadContactsOperator
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
 from airflow_provider_metrika.version_compat import AirflowFailException, ObjectStoragePath
+from tests.xcom import one_upload
 
 pytestmark = pytest.mark.integration
 NOW = int(time.time())
@@ -46,7 +47,7 @@ def test_dropped_stale_rows_are_written_after_the_upload(metrika_conn, emulator,
     result = MetrikaUploadOfflineConversionsOperator(
         task_id="up", src=str(src), stale_rows="drop", validation=validation, rejected_rows_path=str(target)
     ).execute(context)
-    assert result["line_quantity"] == 1 and result["rejected_rows"] == {"path": str(target), "rows": 1}
+    assert one_upload(result)["line_quantity"] == 1 and result["rejected_rows"] == {"path": str(target), "rows": 1}
     (dropped,) = read_csv(target)[1:]
     assert dropped[0] == "3"
     assert "linkage window; dropped" in dropped[2] and dropped[3] == "2"

@@ -15,7 +15,7 @@ from airflow_provider_metrika.sensors.uploading import MetrikaUploadingSensor
 from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
 from airflow_provider_metrika.version_compat import AirflowFailException, TaskDeferred
 from tests.reliability.support import COUNTER, TriggerTime, run_trigger
-from tests.xcom import only_job
+from tests.xcom import one_upload, only_job
 
 pytestmark = pytest.mark.integration
 
@@ -118,11 +118,11 @@ async def test_the_trigger_reaches_the_same_verdicts(metrika_conn, emulator, mon
         )
 
     low_event, restarts = await run_trigger(
-        trigger("offline_conversions", low["uploading_id"], min_linked_ratio=0.5), clock, restart_after=1
+        trigger("offline_conversions", one_upload(low)["uploading_id"], min_linked_ratio=0.5), clock, restart_after=1
     )
     assert restarts == 1  # rebuilt from serialize(): the policy travelled with it
     assert low_event["status"] == "error" and low_event["terminal"] and "only 1 of 4" in low_event["message"]
-    calls_event, _ = await run_trigger(trigger("calls", static["uploading_id"]), clock)
+    calls_event, _ = await run_trigger(trigger("calls", one_upload(static)["uploading_id"]), clock)
     assert calls_event["status"] == "success" and "static calls" in calls_event["warnings"][0]
 
 

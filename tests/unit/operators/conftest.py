@@ -12,7 +12,7 @@ def hook(mocker):
     instance = mocker.Mock()
     instance.resolve_counter_id.return_value = 5
     instance.iter_uploadings.side_effect = lambda *args, **kwargs: iter(())
-    mocker.patch.object(upload_module, "MetrikaHook", return_value=instance)
+    mocker.patch.object(upload_module.MetrikaSendOperator, "hook_class", return_value=instance)
     return instance
 
 

@@ -31,9 +31,13 @@ def no_connection(mocker):
 
 
 def run(**kwargs):
-    return MetrikaValidateUploadOperator(task_id="dry", kind="offline_conversions", **kwargs).execute(
+    """The dry run's report, with the result's own keys beside it (a JobsResult that lists no job)."""
+    result = MetrikaValidateUploadOperator(task_id="dry", kind="offline_conversions", **kwargs).execute(
         {"ti": FakeTaskInstance()}
     )
+    assert result["vendor"] == "metrika" and result["ids"] == [] and result["jobs"] == []
+    assert result["warnings"] == result["report"]["warnings"]
+    return {**result["report"], **{key: value for key, value in result.items() if key != "report"}}
 
 
 def test_a_clean_file_reports_ok(tmp_path):

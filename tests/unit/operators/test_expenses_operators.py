@@ -11,8 +11,7 @@ from airflow_provider_metrika.exceptions import (
     MetrikaConfigError,
     MetrikaSupersededError,
 )
-from airflow_provider_metrika.operators import expenses as expenses_module
-from airflow_provider_metrika.operators import upload as upload_module
+from airflow_provider_metrika.jobs import sending as sending_module
 from airflow_provider_metrika.operators.expenses import MetrikaReplaceExpensesOperator, MetrikaUploadExpensesOperator
 from airflow_provider_metrika.uploads import Uploading
 from tests.integration.conftest import FakeTaskInstance
@@ -80,7 +79,7 @@ def test_replace_deletes_then_uploads(hook, context, costs):
     result = MetrikaReplaceExpensesOperator(
         task_id="r", src=costs, date_from=DAY, provider="crm", wait_for_completion=False
     ).execute(context)
-    assert result["removal_uploading_id"] == "1" and result["replaced"] == DAY and result["uploading_id"] == "2"
+    assert result["removal_uploading_id"] == "1" and result["replaced"] == DAY and result["ids"] == ["2"]
     args, kwargs = hook.delete_expenses.call_args
     assert args == (5, date(2026, 11, 20), date(2026, 11, 20)) and kwargs["provider"] == "crm"
     assert "afm" in kwargs["comment"]
@@ -95,7 +94,7 @@ def test_a_lost_deletion_answer_that_metrika_never_got_fails_this_try(hook, cont
 
 def test_a_failed_deletion_wait_stops_before_the_upload(hook, context, costs, mocker):
     hook.delete_expenses.return_value = uploading("expense_removals", "UPLOADED", "1")
-    mocker.patch.object(expenses_module, "wait_blocking", return_value={"status": "error", "message": "gave up"})
+    mocker.patch.object(sending_module, "wait_blocking", return_value={"status": "error", "message": "gave up"})
     with pytest.raises(Exception, match="gave up"):
         MetrikaReplaceExpensesOperator(task_id="r", src=costs, date_from=DAY).execute(context)
     hook.upload_file.assert_not_called()
@@ -112,7 +111,7 @@ def test_empty_input_with_if_empty_fail_deletes_nothing(hook, context, tmp_path)
 def test_a_superseded_try_deletes_nothing(hook, context, costs, mocker):
     claim = mocker.Mock()
     claim.check.side_effect = MetrikaSupersededError("a newer try runs")
-    mocker.patch.object(upload_module.CurrentTry, "of", return_value=claim)
+    mocker.patch.object(sending_module.CurrentTry, "of", return_value=claim)
     with pytest.raises(MetrikaSupersededError):
         MetrikaReplaceExpensesOperator(task_id="r", src=costs, date_from=DAY).execute(context)
     hook.delete_expenses.assert_not_called()

@@ -25,7 +25,7 @@ def hook(mocker):
     instance = mocker.Mock()
     instance.resolve_counter_id.return_value = 5
     instance.iter_uploadings.return_value = iter(())
-    mocker.patch.object(upload_module, "MetrikaHook", return_value=instance)
+    mocker.patch.object(upload_module.MetrikaSendOperator, "hook_class", return_value=instance)
     return instance
 
 
@@ -57,10 +57,12 @@ def test_wait_for_completion_defers_to_the_polling_trigger(hook, context, tmp_pa
     assert isinstance(trigger, MetrikaUploadingTrigger)
     assert (trigger.kind, trigger.counter_id, trigger.uploading_ids) == ("offline_conversions", 5, ["9"])
     assert deferred.value.timeout.total_seconds() == 600
-    assert context["ti"].xcom["uploading_id"] == "9"  # pushed before deferring
+    assert context["ti"].xcom["uploading_id"] == ["9"]  # pushed before deferring, always a list
     result = {"vendor": "metrika", "ids": ["9"], "jobs": [], "warnings": []}
     done = {"status": "success", "terminal": True, "message": "ok", "warnings": [], "result": result}
-    assert op.execute_complete(context, done) == result
+    extras = deferred.value.kwargs["extras"]  # the send's extras come back with the event
+    assert set(extras) == {"fingerprint", "source"}
+    assert op.execute_complete(context, done, **deferred.value.kwargs) == {**result, **extras}
     with pytest.raises(AirflowFailException):
         op.execute_complete(context, {"status": "error", "terminal": True, "message": "LINKAGE_FAILURE"})
 
@@ -80,12 +82,13 @@ def test_unknown_validation_mode_is_refused():
 def test_user_params_confirms_only_unconfirmed_uploadings(hook, mocker):
     op = MetrikaUploadUserParamsOperator(task_id="p", src="x.csv")
     confirmed = Uploading.from_api("user_params", 5, {"id": 1, "status": "is_processed"})
-    assert op.after_upload(hook, 5, confirmed) is confirmed
+    assert op.after_send(confirmed.to_record()) == confirmed.to_record()
     hook.confirm_user_params.assert_not_called()
     fresh = Uploading.from_api("user_params", 5, {"id": 1, "status": "uploaded", "action": "update", "comment": "c"})
     kept = Uploading.from_api("user_params", 5, {"id": 1, "status": "is_processed", "comment": "c"})
     hook.confirm_user_params.return_value = kept
-    assert op.after_upload(hook, 5, fresh) is kept
+    op.record_of(fresh)  # as the send or the search would have seen it
+    assert op.after_send(fresh.to_record()) == kept.to_record()
     hook.confirm_user_params.assert_called_once_with(5, "1", {"action": "update", "comment": "c"})
     hook.get_uploading.assert_not_called()
 
@@ -197,7 +200,7 @@ def test_cdp_json_retry_reattaches_through_the_task_state_store(hook, tmp_path):
     context = {"ti": FakeTaskInstance(), "task_state_store": FakeStore()}
     first = MetrikaUploadOrdersOperator(task_id="o", rows=rows, merge_mode="APPEND").execute(context)
     again = MetrikaUploadOrdersOperator(task_id="o", rows=rows, merge_mode="APPEND").execute(context)
-    assert first["uploading_id"] == again["uploading_id"] == "u1"
+    assert first["ids"] == again["ids"] == ["u1"]
     hook.upload_json.assert_called_once()
     changed = [dict(rows[0], order_status="CANCELLED")]
     MetrikaUploadOrdersOperator(task_id="o", rows=changed, merge_mode="APPEND").execute(context)
@@ -246,7 +249,7 @@ def test_rows_are_resolved_but_not_kept_in_rendered_fields(hook, mocker):
     mocker.patch("airflow_provider_metrika.version_compat.BaseOperator.render_template_fields")
     op.render_template_fields(context)
     op.render_template_fields(context)  # a second render must not lose the rows kept aside
-    assert json.loads(op.rows) == {"rows": 1, "not_shown": "CRM data"}
+    assert json.loads(op.rows) == {"rows": 1, "not_shown": "input data"}
     assert "a@example.com" not in str({f: getattr(op, f) for f in op.template_fields})
     op.execute(context)
     assert hook.upload_json.call_args.args[2]["contacts"][0]["uniq_id"] == "c1"

@@ -9,9 +9,9 @@ import logging
 import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaValidationError
+from airflow_provider_metrika.jobs import sending as sending_module
 from airflow_provider_metrika.jobs.inputs import PreparedInput
 from airflow_provider_metrika.jobs.rejects import open_target, server_rejections, write_server_rejections
-from airflow_provider_metrika.operators import upload as upload_module
 from airflow_provider_metrika.operators.cdp import MetrikaUploadOrdersOperator
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
 from airflow_provider_metrika.uploads import Uploading
@@ -92,7 +92,7 @@ def test_open_target_creates_local_folders(tmp_path):
 def test_a_failing_artifact_never_hides_the_validation_error(hook, tmp_path, mocker):
     src = tmp_path / "c.csv"
     src.write_text("ClientId,Target,DateTime\nx,paid,1\n")
-    mocker.patch.object(upload_module, "open_target", side_effect=PermissionError("read-only bucket"))
+    mocker.patch.object(sending_module, "open_target", side_effect=PermissionError("read-only bucket"))
     op = MetrikaUploadOfflineConversionsOperator(task_id="u", src=str(src), rejected_rows_path="s3://b/r.csv")
     with pytest.raises(MetrikaValidationError, match="ClientId"):
         op.execute({"ti": FakeTaskInstance()})
@@ -101,7 +101,7 @@ def test_a_failing_artifact_never_hides_the_validation_error(hook, tmp_path, moc
 def test_without_a_path_nothing_is_written(hook, tmp_path, mocker):
     src = tmp_path / "c.csv"
     src.write_text("ClientId,Target,DateTime\nx,paid,1\n")
-    opened = mocker.patch.object(upload_module, "open_target")
+    opened = mocker.patch.object(sending_module, "open_target")
     context = {"ti": FakeTaskInstance()}
     with pytest.raises(MetrikaValidationError):
         MetrikaUploadOfflineConversionsOperator(task_id="u", src=str(src)).execute(context)

@@ -26,7 +26,7 @@ LOG = logging.getLogger("test.resume")
 @pytest.fixture
 def metrika(mocker):
     fake = FakeMetrika()
-    mocker.patch.object(upload_module, "MetrikaHook", return_value=fake)
+    mocker.patch.object(upload_module.MetrikaSendOperator, "hook_class", return_value=fake)
     return fake
 
 
@@ -154,7 +154,7 @@ def test_first_try_journals_the_uploading_id(metrika, csv_path):
     store = FakeStore()
     result = operator(csv_path).execute(context_with(store))
     record = recorded(store)
-    assert record.complete and record.job_ids == (result["uploading_id"],)
+    assert record.complete and record.job_ids == (only_job(result)["uploading_id"],)
     assert record.marks == (result["fingerprint"],) and record.source == result["fingerprint"]
     assert metrika.calls == ["list", "upload"]
 
@@ -166,9 +166,9 @@ def test_each_part_is_journaled_as_soon_as_it_exists(metrika, tmp_path):
     store = FakeStore()
     result = operator(path, max_file_bytes=2000).execute(context_with(store))
     writes = [SentRecord.from_json(value) for key, value in store.writes if key == JOURNAL_KEY]
-    assert len(writes) == len(result["uploadings"]) > 1
+    assert len(writes) == len(result["jobs"]) > 1
     assert [sum(uid is not None for uid in w.job_ids) for w in writes] == list(range(1, len(writes) + 1))
-    assert list(writes[-1].marks) == result["fingerprint"]
+    assert list(writes[-1].marks) == [job["extra"]["fingerprint"] for job in result["jobs"]]
 
 
 @pytest.mark.parametrize(
@@ -195,11 +195,13 @@ def test_retry_reattaches_without_validating_or_uploading(metrika, csv_path, moc
     elif outcome == "deferred":
         with pytest.raises(TaskDeferred) as deferred:
             retry.execute(context_with(store))
-        assert deferred.value.trigger.uploading_ids == [first["uploading_id"]]
+        assert deferred.value.trigger.uploading_ids == [only_job(first)["uploading_id"]]
     else:
         result = retry.execute(context_with(store))
-        result = only_job(result) if outcome == "finished" else result  # after a wait: a JobsResult
-        assert (result["uploading_id"], result["status"]) == (first["uploading_id"], status)
+        assert (only_job(result)["uploading_id"], only_job(result)["status"]) == (
+            only_job(first)["uploading_id"],
+            status,
+        )
     assert metrika.calls == ["get"] and plan.call_count == 0
     assert len(metrika.uploadings) == 1
 
@@ -209,8 +211,8 @@ def test_retry_with_changed_data_uploads_the_new_data(metrika, csv_path):
     first = operator(csv_path).execute(context_with(store))
     csv_path.write_text(csv_path.read_text() + "999,paid,1700000000\n")
     second = operator(csv_path, validation="none").execute(context_with(store))
-    assert second["uploading_id"] != first["uploading_id"] and len(metrika.uploadings) == 2
-    assert recorded(store).job_ids == (second["uploading_id"],)
+    assert only_job(second)["uploading_id"] != only_job(first)["uploading_id"] and len(metrika.uploadings) == 2
+    assert recorded(store).job_ids == (only_job(second)["uploading_id"],)
 
 
 def test_journal_naming_a_vanished_uploading_falls_back_to_the_search(metrika, csv_path):
@@ -219,7 +221,7 @@ def test_journal_naming_a_vanished_uploading_falls_back_to_the_search(metrika, c
     metrika.uploadings.clear()
     metrika.calls.clear()
     again = operator(csv_path).execute(context_with(store))
-    assert again["uploading_id"] != first["uploading_id"]
+    assert only_job(again)["uploading_id"] != only_job(first)["uploading_id"]
     assert metrika.calls == ["get", "list", "upload"]
 
 
@@ -243,7 +245,7 @@ def test_incomplete_journal_resumes_by_fingerprint(metrika, tmp_path):
     assert not recorded(store).complete
     metrika.upload_file = real_upload
     result = operator(path, max_file_bytes=2000).execute(context_with(store))
-    ids = [u["uploading_id"] for u in result["uploadings"]]
+    ids = result["ids"]
     assert ids[0] == sent[0].uploading_id and len(set(ids)) == len(ids) == len(metrika.uploadings)
     assert recorded(store).complete
 
@@ -253,16 +255,16 @@ def test_user_params_reattached_unconfirmed_is_confirmed(metrika, tmp_path):
     path.write_text("ClientId,age\n1,30\n")
     store = FakeStore()
     op = MetrikaUploadUserParamsOperator(task_id="task", src=str(path))
-    op.after_upload = lambda hook, counter_id, uploading: uploading  # the first try dies before confirming
+    op.after_send = lambda record: record  # the first try dies before confirming
     op.execute(context_with(store))
     metrika.calls.clear()
     result = MetrikaUploadUserParamsOperator(task_id="task", src=str(path)).execute(context_with(store))
-    assert metrika.calls == ["get", "confirm"] and result["status"] == "is_processed"
+    assert metrika.calls == ["get", "confirm"] and only_job(result)["status"] == "is_processed"
 
 
 def test_store_failures_do_not_fail_the_upload(metrika, csv_path):
     result = operator(csv_path).execute(context_with(FakeStore(fail_get=True, fail_set=True)))
-    assert result["status"] == "PREPARED" and metrika.calls == ["list", "upload"]
+    assert only_job(result)["status"] == "PREPARED" and metrika.calls == ["list", "upload"]
 
 
 # -- the compat path: no task state store (Airflow < 3.3) --------------------------------------
@@ -272,7 +274,7 @@ def test_without_a_store_the_fingerprint_finds_the_earlier_upload(metrika, csv_p
     first = operator(csv_path).execute(context_with())
     metrika.calls.clear()
     again = operator(csv_path).execute(context_with())
-    assert again["uploading_id"] == first["uploading_id"] and metrika.calls == ["list"]
+    assert only_job(again)["uploading_id"] == only_job(first)["uploading_id"] and metrika.calls == ["list"]
 
 
 def test_without_a_store_and_nothing_found_it_uploads(metrika, csv_path):
@@ -295,7 +297,7 @@ def test_lost_answer_is_found_by_fingerprint_and_journaled(metrika, csv_path):
     store = FakeStore()
     result = operator(csv_path).execute(context_with(store))
     assert metrika.calls == ["list", "upload", "list"] and len(metrika.uploadings) == 1
-    assert recorded(store).job_ids == (result["uploading_id"],)
+    assert recorded(store).job_ids == (only_job(result)["uploading_id"],)
 
 
 def test_lost_request_is_not_resent_blindly(metrika, csv_path):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
+from airflow_provider_metrika.jobs.sending import with_fingerprint
 from airflow_provider_metrika.operators import upload as upload_module
 from airflow_provider_metrika.operators.user_params import MetrikaUploadUserParamsOperator
 from airflow_provider_metrika.uploads import Uploading
 from tests.integration.conftest import FakeTaskInstance
+from tests.xcom import only_job
 
 
 def uploading(**fields) -> Uploading:
@@ -39,7 +41,7 @@ def test_confirm_carries_the_fingerprinted_comment_even_when_the_upload_dropped_
     assert sent_comment.startswith("crmafm")
     body = hook.confirm_user_params.call_args.args[2]
     assert body == {"action": "update", "comment": sent_comment, "content_id_type": "client_id"}
-    assert result["comment"] == sent_comment and result["status"] == "is_processed"
+    assert only_job(result)["comment"] == sent_comment and only_job(result)["status"] == "is_processed"
     assert not any("did not keep" in str(call.args[0]) for call in warning.call_args_list)
 
 
@@ -71,7 +73,7 @@ def test_a_comment_only_a_fresh_read_shows_is_accepted(hook, tmp_path, warning):
     hook.get_uploading.side_effect = read_back
     op = MetrikaUploadUserParamsOperator(task_id="p", src=params_file(tmp_path))
     result = op.execute({"ti": FakeTaskInstance()})
-    assert result["comment"].startswith("afm")
+    assert only_job(result)["comment"].startswith("afm")
     assert not any("did not keep" in str(call.args[0]) for call in warning.call_args_list)
 
 
@@ -101,11 +103,8 @@ def test_unknown_content_id_type_is_refused_before_reading(hook, tmp_path, value
 
 def test_journal_reattach_confirms_with_the_recorded_fingerprint(hook, tmp_path, mocker):
     op = MetrikaUploadUserParamsOperator(task_id="p", src=params_file(tmp_path), comment="crm")
-    record = mocker.Mock(marks=("afm" + "1" * 20,))
-    unconfirmed = uploading(status="uploaded", comment="")
-    mocker.patch.object(
-        upload_module.MetrikaBaseUploadOperator, "resume", return_value=(mocker.Mock(), record, [unconfirmed])
-    )
+    unconfirmed = with_fingerprint(uploading(status="uploaded", comment="").to_record(), "afm" + "1" * 20)
+    mocker.patch.object(upload_module.MetrikaSendOperator, "reattach", return_value=[unconfirmed])
     hook.confirm_user_params.side_effect = lambda c, u, body: uploading(status="is_processed", comment=body["comment"])
     op.execute({"ti": FakeTaskInstance()})
     assert hook.confirm_user_params.call_args.args[2]["comment"] == "crm" + "afm" + "1" * 20
