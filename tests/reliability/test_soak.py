@@ -30,6 +30,7 @@ from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.jobs import waiting
 from airflow_provider_metrika.jobs.fingerprint import fingerprint
 from airflow_provider_metrika.jobs.inputs import prepare_file
+from airflow_provider_metrika.jobs.sending import JobSendOperator
 from airflow_provider_metrika.operators import upload as upload_module
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
 from airflow_provider_metrika.version_compat import AirflowException, AirflowFailException, TaskDeferred
@@ -115,15 +116,19 @@ class Soak:
 
     def _count_recoveries(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Count how tries avoided a second upload: the journal, or the fingerprint search."""
-        for name, figure in (("reattach", "reattached_by_journal"), ("find_uploading", "found_by_fingerprint")):
-            real = getattr(upload_module, name)
+        # the journal's read-back lives in the sending kernel, the fingerprint search is Metrika's
+        for owner, name, figure in (
+            (JobSendOperator, "reattach", "reattached_by_journal"),
+            (upload_module, "find_uploading", "found_by_fingerprint"),
+        ):
+            real = getattr(owner, name)
 
             def counted(*args, _real=real, _figure=figure, **kwargs):
                 found = _real(*args, **kwargs)
                 self.figures[_figure] += found is not None
                 return found
 
-            monkeypatch.setattr(upload_module, name, counted)
+            monkeypatch.setattr(owner, name, counted)
 
     def _connect(self) -> None:
         # Hook-level retries are off for the triggers' async hook (failed polls reach the trigger's budget);
