@@ -64,12 +64,3 @@ def check_poll_intervals(
     if longest < interval:
         raise MetrikaConfigError(f"max_poll_interval ({max_poll_interval}) must not be below {name} ({poll_interval})")
     return interval, longest
-
-
-def check_waiting(
-    *, interval_name: str, interval: Any, max_interval: Any, timeout_name: str, timeout: Any, max_failures: Any
-) -> None:
-    """The waiting parameters every upload operator and the sensor take (0 failures: give up at the first)."""
-    check_poll_intervals(interval, max_interval, name=interval_name)
-    check_seconds(timeout_name, timeout)
-    check_count("max_consecutive_failures", max_failures, minimum=0)

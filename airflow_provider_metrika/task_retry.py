@@ -29,7 +29,9 @@ from airflow_provider_metrika.exceptions import (
     MetrikaValidationError,
 )
 from airflow_provider_metrika.hooks.retry import DAILY_QUOTAS
-from airflow_provider_metrika.version_compat import AIRFLOW_RETRY_POLICY, RetryDecision, RetryPolicy
+from airflow_provider_metrika.jobs.task_retry import DEFAULT_RETRY_POLICY
+from airflow_provider_metrika.jobs.task_retry import retry_policy_kwargs as kernel_retry_policy_kwargs
+from airflow_provider_metrika.version_compat import RetryDecision, RetryPolicy
 
 #: Where a daily quota resets. The current quota pages say 00:00 GMT, older ones midnight Moscow time
 #: (https://yandex.com/dev/metrika/en/intro/quotas); the retry comes after the next of either.
@@ -138,18 +140,16 @@ class MetrikaRetryPolicy(RetryPolicy):  # type: ignore[misc,valid-type]
         return cls(quota_reset_zones=data.get("quota_reset_zones", QUOTA_RESET_ZONES))
 
 
-#: Marks "no retry_policy given": the operators then use MetrikaRetryPolicy where Airflow has the API.
-DEFAULT_RETRY_POLICY: Any = object()
-
-
 def retry_policy_kwargs(value: Any, owner: str) -> dict[str, Any]:
-    """The ``retry_policy`` keyword to hand to BaseOperator: ours by default on 3.3+, nothing below.
+    """The ``retry_policy`` keyword of a Metrika task: :class:`MetrikaRetryPolicy` by default on 3.3+, nothing below."""
+    return kernel_retry_policy_kwargs(value, owner, MetrikaRetryPolicy)
 
-    ``None`` turns the policy off. A policy given explicitly on an Airflow without the API is
-    an error rather than silently ignored.
-    """
-    if not AIRFLOW_RETRY_POLICY:
-        if value is not DEFAULT_RETRY_POLICY and value is not None:
-            raise MetrikaConfigError(f"{owner}: retry_policy needs Airflow 3.3 or later")
-        return {}
-    return {"retry_policy": MetrikaRetryPolicy() if value is DEFAULT_RETRY_POLICY else value}
+
+__all__ = [
+    "DEFAULT_RETRY_POLICY",
+    "MetrikaRetryPolicy",
+    "RetryVerdict",
+    "judge_failure",
+    "next_quota_reset",
+    "retry_policy_kwargs",
+]

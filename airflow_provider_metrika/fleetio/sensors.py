@@ -13,6 +13,7 @@ returns the JobsResult (XCom ``return_value``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
@@ -23,18 +24,17 @@ from airflow_provider_metrika.fleetio.status import VENDOR, FleetioStatusReader,
 from airflow_provider_metrika.fleetio.triggers import FleetioImportTrigger, check_partial_policy, judge_import
 from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS
 from airflow_provider_metrika.jobs.record import read_job_ref
-from airflow_provider_metrika.jobs.trigger import defer_until_terminal
-from airflow_provider_metrika.jobs.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES, Waiter, finish_wait
-from airflow_provider_metrika.parameters import check_optional_text, check_waiting
-from airflow_provider_metrika.version_compat import BaseSensorOperator, Context, PokeReturnValue, default_deferrable
+from airflow_provider_metrika.jobs.sensor import JobWaitSensor
+from airflow_provider_metrika.jobs.waiting import Waiter
+from airflow_provider_metrika.parameters import check_optional_text
+from airflow_provider_metrika.version_compat import Context
 
-THREE_HOURS = 3 * 60 * 60
 #: XCom key of a failed wait's JobsResult (the failed rows of each import), pushed before the task fails.
 FAILED_RESULT_KEY = "failed_jobs"
 FILTER_PARAMETERS = ("import_type", "file_name", "note", "created_after")
 
 
-class FleetioImportSensor(BaseSensorOperator):
+class FleetioImportSensor(JobWaitSensor):
     """Wait until a Fleetio import, or the imports matching a filter, are terminal.
 
     :param import_id: an import id, a list of ids, or an upstream task's XCom (a ``JobsResult``)
@@ -46,11 +46,13 @@ class FleetioImportSensor(BaseSensorOperator):
     :param partially_complete: ``fail`` (default) or ``succeed`` (with a warning and the failed rows)
     :param row_issues: read the failed rows of a failed import into the message and the XCom (default True)
     :param fleetio_conn_id: Airflow connection of type ``fleetio``
-    :param deferrable: free the worker while waiting (default ``[operators] default_deferrable``)
-    :param max_poll_interval: deferred polls back off from ``poke_interval`` up to this
-    :param max_consecutive_failures: transient poll errors tolerated in a row
+
+    The waiting parameters (``deferrable``, ``poke_interval``, ``max_poll_interval``,
+    ``max_consecutive_failures``, ``timeout``, ``retry_policy``, ``start_from_trigger``, ``end_from_trigger``)
+    are :class:`~airflow_provider_metrika.jobs.sensor.JobWaitSensor`'s.
     """
 
+    vendor = VENDOR
     template_fields: Sequence[str] = ("import_id", *FILTER_PARAMETERS, "fleetio_conn_id")
     ui_color = "#3cb371"
 
@@ -65,35 +67,19 @@ class FleetioImportSensor(BaseSensorOperator):
         partially_complete: str = "fail",
         row_issues: bool = True,
         fleetio_conn_id: str = FleetioHook.default_conn_name,
-        deferrable: bool | None = None,
-        max_poll_interval: float | None = None,
-        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
-        poke_interval: float = 60,
-        timeout: float = THREE_HOURS,
         **kwargs: Any,
     ) -> None:
-        check_waiting(
-            interval_name="poke_interval",
-            interval=poke_interval,
-            max_interval=max_poll_interval,
-            timeout_name="timeout",
-            timeout=timeout,
-            max_failures=max_consecutive_failures,
-        )
-        kwargs.setdefault("mode", "reschedule")
-        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        policy = check_partial_policy(partially_complete)
+        conn_id = check_optional_text("fleetio_conn_id", fleetio_conn_id) or FleetioHook.default_conn_name
+        super().__init__(**kwargs)
         self.import_id = import_id
         self.import_type = import_type
         self.file_name = file_name
         self.note = note
         self.created_after = created_after
-        self.partially_complete = check_partial_policy(partially_complete)
+        self.partially_complete = policy
         self.row_issues = bool(row_issues)
-        self.fleetio_conn_id = check_optional_text("fleetio_conn_id", fleetio_conn_id) or FleetioHook.default_conn_name
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.max_poll_interval = max_poll_interval
-        self.max_consecutive_failures = max_consecutive_failures
-        self._waiter: Waiter | None = None
+        self.fleetio_conn_id = conn_id
         self._found: list[str] = []
 
     # -- what to wait for ---------------------------------------------------------------------------------
@@ -118,76 +104,69 @@ class FleetioImportSensor(BaseSensorOperator):
             )
         return [], api.import_match(**filters)
 
+    @cached_property
+    def hook(self) -> FleetioHook:
+        return FleetioHook(self.fleetio_conn_id)
+
     # -- waiting --------------------------------------------------------------------------------------------
 
-    def poke(self, context: Context) -> PokeReturnValue:
-        hook = FleetioHook(self.fleetio_conn_id)
+    def make_waiter(self) -> Waiter:
+        ids, match = self.target()
+        what = f"Fleetio imports {', '.join(ids)}" if ids else f"Fleetio {match.describe()}"  # type: ignore[union-attr]
+        return Waiter(
+            lambda record: judge_import(record, self.partially_complete),
+            vendor=VENDOR,
+            what=f"{what} in account {self.hook.settings.account}",
+            max_consecutive_failures=self.max_consecutive_failures,
+            logger=self.log,
+        )
+
+    def poll(self, waiter: Waiter) -> dict[str, Any] | None:
+        """One poll; with a filter and nothing found yet, one search for the matching imports first."""
+        hook = self.hook
         ids, match = self.target()
         reader = FleetioStatusReader(hook, scope=hook.settings.account, row_issues=self.row_issues)
-        waiter = self._waiter_for(ids, match, hook.settings.account)
         if match is not None and not self._found:
             try:
                 self._found = run_plan(search_plan(match, requests=reader.requests), hook.request)
             except PERMANENT_ERRORS:
                 raise
             except Exception as error:
-                failed = waiter.poll_failed(error)
-                if failed is None:
-                    return PokeReturnValue(is_done=False)
-                return PokeReturnValue(is_done=True, xcom_value=self._finish(context, failed))
+                return waiter.poll_failed(error)
             if not self._found:
                 self.log.info("No %s yet", match.describe())
-                return PokeReturnValue(is_done=False)
-        event = waiter.step(lambda: reader.read(ids or self._found))
-        if event is None:
-            self.log.info("Still processing: %s", waiter.last)
-            return PokeReturnValue(is_done=False)
-        return PokeReturnValue(is_done=True, xcom_value=self._finish(context, event))
+                return None
+        return waiter.step(lambda: reader.read(ids or self._found))
 
-    def _waiter_for(self, ids: list[str], match: api.ImportMatch | None, account: str) -> Waiter:
-        if self._waiter is None:  # lives as long as this try (a rescheduled poke starts afresh)
-            what = f"Fleetio imports {', '.join(ids)}" if ids else f"Fleetio {match.describe()}"  # type: ignore[union-attr]
-            self._waiter = Waiter(
-                lambda record: judge_import(record, self.partially_complete),
-                vendor=VENDOR,
-                what=f"{what} in account {account}",
-                max_consecutive_failures=self.max_consecutive_failures,
-                logger=self.log,
-            )
-        return self._waiter
-
-    def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return completed(self, context, super().execute(context))
-        first = self.poke(context)
-        if first.is_done:
-            return completed(self, context, first.xcom_value)
+    def wait_trigger(self) -> FleetioImportTrigger:
         ids, match = self.target()
-        account = FleetioHook(self.fleetio_conn_id).settings.account
-        trigger = FleetioImportTrigger(
+        return self._trigger(
+            self.hook.settings.account,
+            ids or self._found,
+            None if (ids or self._found) else match.to_dict(),  # type: ignore[union-attr]
+        )
+
+    def _trigger(self, scope: str, ids: Any, match: dict[str, Any] | None) -> FleetioImportTrigger:
+        return FleetioImportTrigger(
             conn_id=self.fleetio_conn_id,
-            scope=account,
-            job_ids=ids or self._found,
-            match=None if (ids or self._found) else match.to_dict(),  # type: ignore[union-attr]
+            scope=scope,
+            job_ids=ids,
+            match=match,
             partially_complete=self.partially_complete,
             row_issues=self.row_issues,
-            poll_interval=self.poke_interval,
-            max_poll_interval=self.max_poll_interval,
-            max_consecutive_failures=self.max_consecutive_failures,
+            **self.wait_kwargs(),
         )
-        defer_until_terminal(self, trigger, timeout=self.timeout)
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        """Resume on the worker with the trigger's event."""
-        return completed(self, context, self._finish(context, event))
-
-    def _finish(self, context: Context, event: dict[str, Any]) -> Any:
+    def finish(self, context: Context, event: dict[str, Any]) -> Any:
         """The wait's JobsResult; a failed wait pushes it as ``failed_jobs`` first, then fails."""
         result = event.get("result")
         ti = context.get("ti") if hasattr(context, "get") else None
         if event.get("status") != "success" and ti is not None and isinstance(result, dict) and result.get("jobs"):
             ti.xcom_push(key=FAILED_RESULT_KEY, value=result)
-        return finish_wait(event, self.log)
+        return super().finish(context, event)
+
+    def completed(self, context: Context, result: Any) -> Any:
+        return completed(self, context, result)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """The account's import types the sensor saw as inputs, the import ids as a run facet."""

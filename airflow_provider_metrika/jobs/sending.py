@@ -43,12 +43,12 @@ from airflow_provider_metrika.jobs.waiting import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
     Verdict,
     Waiter,
+    WaitSettings,
     finish_wait,
     judge_by_state,
     wait_blocking,
 )
-from airflow_provider_metrika.parameters import check_waiting
-from airflow_provider_metrika.version_compat import AirflowSkipException, BaseOperator, Context, default_deferrable
+from airflow_provider_metrika.version_compat import AirflowSkipException, BaseOperator, Context
 
 #: The longest a sending operator waits for its jobs by default (seconds).
 DEFAULT_WAIT_TIMEOUT = 3 * 60 * 60
@@ -396,20 +396,16 @@ class JobWaitMixin(JobSendOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_waiting(
-            interval_name="poll_interval",
-            interval=poll_interval,
-            max_interval=max_poll_interval,
-            timeout_name="wait_timeout",
-            timeout=wait_timeout,
-            max_failures=max_consecutive_failures,
-        )
+        WaitSettings.checked(
+            deferrable,
+            max_poll_interval,
+            max_consecutive_failures,
+            interval=("poll_interval", poll_interval),
+            timeout=("wait_timeout", wait_timeout),
+        ).apply(self)
         self.wait_for_completion = wait_for_completion
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
         self.wait_timeout = wait_timeout
-        self.max_consecutive_failures = max_consecutive_failures
 
     # -- what a vendor provides ------------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS, TRANSIENT_ERRORS
 from airflow_provider_metrika.jobs.record import JobRecord, JobsResult, JobState, jobs_result
-from airflow_provider_metrika.version_compat import AirflowException, AirflowFailException
+from airflow_provider_metrika.parameters import check_count, check_poll_intervals, check_seconds
+from airflow_provider_metrika.version_compat import AirflowException, AirflowFailException, default_deferrable
 
 #: Transient poll failures tolerated in a row (the sensors', operators' and triggers' default).
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 10
@@ -58,6 +59,44 @@ def judge_by_state(record: JobRecord) -> Verdict:
 def is_transient(error: BaseException) -> bool:
     """A poll error worth another poll (the failure budget decides how many)."""
     return isinstance(error, TRANSIENT_ERRORS) and not isinstance(error, PERMANENT_ERRORS)
+
+
+@dataclasses.dataclass(frozen=True)
+class WaitSettings:
+    """The waiting parameters every waiting task takes (a sensor, a sending operator's wait), checked.
+
+    Checked before the task is built, so a wrong value fails with its parameter's name (rather than
+    Airflow's own message), then set on the task by :meth:`apply`.
+    """
+
+    deferrable: bool
+    max_poll_interval: float | None
+    max_consecutive_failures: int
+
+    @classmethod
+    def checked(
+        cls,
+        deferrable: bool | None,
+        max_poll_interval: Any,
+        max_consecutive_failures: Any,
+        *,
+        interval: tuple[str, Any],
+        timeout: tuple[str, Any],
+    ) -> WaitSettings:
+        """The settings once every value is checked: ``interval`` and ``timeout`` are ``(parameter name, value)``
+        (a sensor's ``poke_interval``, an operator's ``poll_interval``); ``deferrable=None`` follows
+        ``[operators] default_deferrable``. Zero failures allowed gives up at the first."""
+        check_poll_intervals(interval[1], max_poll_interval, name=interval[0])
+        check_seconds(*timeout)
+        check_count("max_consecutive_failures", max_consecutive_failures, minimum=0)
+        deferrable = default_deferrable() if deferrable is None else deferrable
+        return cls(deferrable, max_poll_interval, max_consecutive_failures)
+
+    def apply(self, task: Any) -> None:
+        """Set ``deferrable``, ``max_poll_interval`` and ``max_consecutive_failures`` on ``task``."""
+        task.deferrable = self.deferrable
+        task.max_poll_interval = self.max_poll_interval
+        task.max_consecutive_failures = self.max_consecutive_failures
 
 
 class Waiter:

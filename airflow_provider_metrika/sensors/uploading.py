@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from typing import Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.jobs.record import read_job_ref
-from airflow_provider_metrika.jobs.trigger import defer_until_terminal
-from airflow_provider_metrika.jobs.trigger_start import ids_for_trigger, require_rendering, start_trigger_args
-from airflow_provider_metrika.jobs.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES, Waiter, finish_wait
+from airflow_provider_metrika.jobs.sensor import THREE_HOURS, JobWaitSensor
+from airflow_provider_metrika.jobs.waiting import Waiter
 from airflow_provider_metrika.lineage import completed, operator_lineage
 from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
-from airflow_provider_metrika.parameters import check_waiting
-from airflow_provider_metrika.task_retry import DEFAULT_RETRY_POLICY, retry_policy_kwargs
+from airflow_provider_metrika.task_retry import MetrikaRetryPolicy
 from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
 from airflow_provider_metrika.uploads import VENDOR
-from airflow_provider_metrika.version_compat import (
-    BaseSensorOperator,
-    Context,
-    PokeReturnValue,
-    default_deferrable,
-)
+from airflow_provider_metrika.version_compat import Context
 from airflow_provider_metrika.waiting import WaitPolicy, fetch_uploadings, metrika_waiter, require_pollable
 
-THREE_HOURS = 3 * 60 * 60
+__all__ = ["THREE_HOURS", "MetrikaUploadingSensor", "target_from"]
 
 
 def target_from(uploading_id: Any, kind: str | None, counter_id: Any) -> tuple[str, Any, list[str]]:
@@ -54,7 +48,7 @@ def _legacy_xcom(value: Any) -> Any:
     return value
 
 
-class MetrikaUploadingSensor(BaseSensorOperator):
+class MetrikaUploadingSensor(JobWaitSensor):
     """Wait until Metrika reports every given uploading as processed.
 
     Succeeds on the kind's success status (``PROCESSED`` / ``processed``) and pushes a
@@ -69,9 +63,6 @@ class MetrikaUploadingSensor(BaseSensorOperator):
     :param kind: ``offline_conversions`` (default), ``calls``, ``chats`` or ``user_params``; from the XCom when omitted
     :param counter_id: counter id; from the XCom or the connection's default when omitted
     :param metrika_conn_id: Airflow connection of type ``yandex_metrika``
-    :param deferrable: free the worker while waiting
-    :param max_poll_interval: deferred polls back off from ``poke_interval`` up to this
-    :param max_consecutive_failures: transient poll errors tolerated in a row
     :param linkage_failure: ``fail`` or ``warn`` on a linkage failure; by default a calls uploading of static
         calls only warns (Metrika never links static calls and keeps them for call reports), any other fails
     :param min_linked_ratio: share of rows (0..1) that must link to visitors, from Metrika's counters
@@ -79,12 +70,16 @@ class MetrikaUploadingSensor(BaseSensorOperator):
     :param start_from_trigger: the scheduler defers the task straight to the triggerer (no worker runs the
         first poll); needs ``kind`` and ``counter_id``. Ids from an upstream XCom need Airflow 3, whose
         triggerer renders them; Airflow 2.11 takes only ids known when the DAG is parsed
-    :param end_from_trigger: a successful wait ends in the triggerer (no worker runs the last step; the asset
-        event counters and lineage facets of the worker-side end are then not produced)
     :param retry_policy: Airflow 3.3+: defaults to :class:`~airflow_provider_metrika.task_retry.MetrikaRetryPolicy`
         (``None`` leaves the task's own retries alone); not available below 3.3
+
+    The waiting parameters (``deferrable``, ``poke_interval``, ``max_poll_interval``,
+    ``max_consecutive_failures``, ``timeout``, ``end_from_trigger``) are
+    :class:`~airflow_provider_metrika.jobs.sensor.JobWaitSensor`'s.
     """
 
+    vendor = VENDOR
+    default_retry_policy = MetrikaRetryPolicy
     template_fields: Sequence[str] = ("uploading_id", "kind", "counter_id", "metrika_conn_id")
     ui_color = "#ffcc00"
     operator_extra_links = (MetrikaUploadsLink(),)
@@ -96,46 +91,21 @@ class MetrikaUploadingSensor(BaseSensorOperator):
         kind: str | None = None,
         counter_id: int | str | None = None,
         metrika_conn_id: str = MetrikaHook.default_conn_name,
-        deferrable: bool | None = None,
-        max_poll_interval: float | None = None,
-        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
-        poke_interval: float = 60,
-        timeout: float = THREE_HOURS,
         linkage_failure: str | None = None,
         min_linked_ratio: float | None = None,
         on_low_linkage: str = "fail",
-        retry_policy: Any = DEFAULT_RETRY_POLICY,
-        start_from_trigger: bool = False,
-        end_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
-        check_waiting(
-            interval_name="poke_interval",
-            interval=poke_interval,
-            max_interval=max_poll_interval,
-            timeout_name="timeout",
-            timeout=timeout,
-            max_failures=max_consecutive_failures,
-        )
         self.policy = WaitPolicy(linkage_failure, min_linked_ratio, on_low_linkage)
-        kwargs.setdefault("mode", "reschedule")
-        kwargs |= retry_policy_kwargs(retry_policy, type(self).__name__)
-        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        super().__init__(**kwargs)
         self.uploading_id = uploading_id
         self.kind = kind
         self.counter_id = counter_id
         self.metrika_conn_id = metrika_conn_id
-        self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.max_poll_interval = max_poll_interval
-        self.max_consecutive_failures = max_consecutive_failures
-        self._waiter: Waiter | None = None
-        self.end_from_trigger = bool(end_from_trigger)
-        if start_from_trigger:
-            self.start_trigger_args = start_trigger_args(self._trigger_from_start(), timeout=timeout)
-            self.start_from_trigger = True
+        self.prepare_start_in_triggerer()
 
-    def _trigger_from_start(self) -> MetrikaUploadingTrigger:
-        """The trigger the scheduler starts: everything known when the DAG is parsed, ids as a template."""
+    def trigger_at_start(self) -> MetrikaUploadingTrigger:
+        """Everything known when the DAG is parsed, ids as a template."""
         if not isinstance(self.kind, str) or "{{" in self.kind:
             raise MetrikaConfigError("kind: start_from_trigger=True needs the upload kind given (not from XCom)")
         counter = self.counter_id
@@ -144,8 +114,8 @@ class MetrikaUploadingSensor(BaseSensorOperator):
                 f"counter_id: start_from_trigger=True needs the counter id given as a number, got {counter!r}"
             )
         kind = require_pollable(self.kind)
-        require_rendering("uploading_id", self.uploading_id)
-        return self._trigger(kind, int(counter), ids_for_trigger(self.uploading_id, parameter="uploading_id"))
+        self.known_at_start("metrika_conn_id", self.metrika_conn_id)
+        return self._trigger(kind, int(counter), self.ids_at_start("uploading_id", self.uploading_id))
 
     def _trigger(self, kind: str, counter_id: int, ids: Any) -> MetrikaUploadingTrigger:
         return MetrikaUploadingTrigger(
@@ -153,50 +123,42 @@ class MetrikaUploadingSensor(BaseSensorOperator):
             scope=counter_id,
             job_ids=ids,
             conn_id=self.metrika_conn_id,
-            poll_interval=self.poke_interval,
-            max_poll_interval=self.max_poll_interval,
-            max_consecutive_failures=self.max_consecutive_failures,
-            end_from_trigger=self.end_from_trigger,
+            **self.wait_kwargs(),
             **self.policy.to_kwargs(),
         )
 
-    def _target(self, hook: MetrikaHook) -> tuple[str, int, list[str]]:
-        kind, counter_id, ids = target_from(self.uploading_id, self.kind, self.counter_id)
-        return kind, hook.resolve_counter_id(counter_id), ids
-
-    def poke(self, context: Context) -> PokeReturnValue:
+    @cached_property
+    def _target(self) -> tuple[MetrikaHook, str, int, list[str]]:
+        """The hook, kind, counter and ids of this try (after templates are rendered)."""
         hook = MetrikaHook(self.metrika_conn_id)
-        kind, counter_id, ids = self._target(hook)
-        if self._waiter is None:  # its failure budget lives as long as this try (a rescheduled poke starts afresh)
-            self._waiter = metrika_waiter(
-                kind,
-                counter_id,
-                ids,
-                policy=self.policy,
-                max_consecutive_failures=self.max_consecutive_failures,
-                logger=self.log,
-            )
-        event = self._waiter.step(fetch_uploadings(hook, kind, counter_id, ids))
-        if event is None:
-            if self._waiter.failures == 0:
-                self.log.info("Still processing: %s", self._waiter.last)
-            return PokeReturnValue(is_done=False)
-        return PokeReturnValue(is_done=True, xcom_value=finish_wait(event, self.log))
+        kind, counter_id, ids = target_from(self.uploading_id, self.kind, self.counter_id)
+        return hook, kind, hook.resolve_counter_id(counter_id), ids
 
-    def execute(self, context: Context) -> Any:
-        remember_counter(context, self._target(MetrikaHook(self.metrika_conn_id))[1])
-        if not self.deferrable:
-            return completed(self, context, super().execute(context))
-        first = self.poke(context)
-        if first.is_done:
-            return completed(self, context, first.xcom_value)
-        kind, counter_id, ids = self._target(MetrikaHook(self.metrika_conn_id))
-        defer_until_terminal(self, self._trigger(kind, counter_id, ids), timeout=self.timeout)
+    def make_waiter(self) -> Waiter:
+        _, kind, counter_id, ids = self._target
+        return metrika_waiter(
+            kind,
+            counter_id,
+            ids,
+            policy=self.policy,
+            max_consecutive_failures=self.max_consecutive_failures,
+            logger=self.log,
+        )
+
+    def poll(self, waiter: Waiter) -> dict[str, Any] | None:
+        hook, kind, counter_id, ids = self._target
+        return waiter.step(fetch_uploadings(hook, kind, counter_id, ids))
+
+    def wait_trigger(self) -> MetrikaUploadingTrigger:
+        _, kind, counter_id, ids = self._target
+        return self._trigger(kind, counter_id, ids)
+
+    def before_wait(self, context: Context) -> None:
+        remember_counter(context, self._target[2])
+
+    def completed(self, context: Context, result: Any) -> Any:
+        return completed(self, context, result)
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """The counter and kind as output, Metrika's counters as run facets (a sensor reads no file)."""
         return operator_lineage(self)
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
-        """Resume on the worker with the trigger's event."""
-        return completed(self, context, finish_wait(event, self.log))

@@ -414,7 +414,7 @@ def test_jobs_already_terminal_end_the_wait_without_deferring(server, data):
 
 
 def test_deferrable_defaults_to_the_operators_setting(mocker, data):
-    mocker.patch("airflow_provider_metrika.jobs.sending.default_deferrable", return_value=True)
+    mocker.patch("airflow_provider_metrika.jobs.waiting.default_deferrable", return_value=True)
     assert AcmeImportOperator(task_id="t", src=str(data)).deferrable is True
 
 
