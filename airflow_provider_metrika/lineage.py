@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 from typing import Any
-from urllib.parse import urlsplit
 
-from airflow_provider_metrika.assets import SCHEME, annotate_outlets, asset_uri, event_extra, uploadings_of
+from airflow_provider_metrika.assets import ASSETS, annotate_outlets, asset_uri, event_extra, uploadings_of
+from airflow_provider_metrika.jobs.lineage import grouped, jobs_lineage, keep_result, source_dataset
+
+__all__ = ["RESULT_ATTRIBUTE", "completed", "operator_lineage", "report_hook_lineage", "source_dataset"]
 
 RESULT_ATTRIBUTE = "_metrika_final_result"
 
@@ -40,65 +42,42 @@ if RunFacet is not None:
 
 def completed(task: Any, context: Any, result: Any) -> Any:
     """Every final success of a Metrika task goes through here: kept for lineage, marked on the outlets."""
-    setattr(task, RESULT_ATTRIBUTE, result)
-    return annotate_outlets(task, context, result)
-
-
-def source_dataset(src: Any) -> tuple[str, str] | None:
-    """OpenLineage ``(namespace, name)`` of an upload's source: ``s3://bucket`` + key, or ``file`` + path."""
-    if src is None:
-        return None
-    text = str(src)
-    if "://" in text:
-        parts = urlsplit(text)
-        return f"{parts.scheme}://{parts.netloc}", parts.path.lstrip("/") or "/"
-    return "file", os.path.abspath(text)
+    return annotate_outlets(task, context, keep_result(task, RESULT_ATTRIBUTE, result))
 
 
 def operator_lineage(task: Any) -> Any:
     """``OperatorLineage`` for a finished task: inputs, one output per counter and kind, run facets."""
-    from airflow.providers.common.compat.openlineage.facet import (
-        Dataset,
-        ExternalQueryRunFacet,
-        OutputDataset,
-        OutputStatisticsOutputDatasetFacet,
+    return jobs_lineage(
+        grouped(uploadings_of(getattr(task, RESULT_ATTRIBUTE, None)), _counter_and_kind),
+        scheme=ASSETS,
+        describe=event_extra,
+        ids_key="uploading_ids",
+        rows_key="rows_accepted",
+        src=getattr(task, "src", None),
+        run_facets=_metrika_facet,
     )
-    from airflow.providers.openlineage.extractors import OperatorLineage
 
-    uploadings = uploadings_of(getattr(task, RESULT_ATTRIBUTE, None))
-    source = source_dataset(getattr(task, "src", None))
-    inputs = [Dataset(namespace=source[0], name=source[1])] if source else []
-    outputs, run_facets = [], {}
-    for (counter_id, kind), group in _grouped(uploadings).items():
-        extra = event_extra(group)
-        facets = {}
-        if extra.get("rows_accepted") is not None:
-            facets["outputStatistics"] = OutputStatisticsOutputDatasetFacet(rowCount=extra["rows_accepted"])
-        outputs.append(OutputDataset(namespace=f"{SCHEME}://{counter_id}", name=kind, outputFacets=facets))
-        run_facets["externalQuery"] = ExternalQueryRunFacet(
-            externalQueryId=",".join(extra["uploading_ids"]), source=f"{SCHEME}://{counter_id}"
+
+def _counter_and_kind(uploading: Any) -> tuple[int, str] | None:
+    counter_id, kind = uploading.get("counter_id"), uploading.get("kind")
+    return (counter_id, kind) if isinstance(counter_id, int) and isinstance(kind, str) else None
+
+
+def _metrika_facet(counter_id: int, kind: str, extra: dict[str, Any]) -> dict[str, Any]:
+    if RunFacet is None:
+        return {}
+    return {
+        "metrika": MetrikaUploadRunFacet(
+            counterId=counter_id,
+            kind=kind,
+            uploadingIds=extra["uploading_ids"],
+            statuses=extra["statuses"],
+            rowsSent=extra.get("rows_sent"),
+            rowsAccepted=extra.get("rows_accepted"),
+            rowsLinked=extra.get("rows_linked"),
+            linkedRatio=extra.get("linked_ratio"),
         )
-        if RunFacet is not None:
-            run_facets["metrika"] = MetrikaUploadRunFacet(
-                counterId=counter_id,
-                kind=kind,
-                uploadingIds=extra["uploading_ids"],
-                statuses=extra["statuses"],
-                rowsSent=extra.get("rows_sent"),
-                rowsAccepted=extra.get("rows_accepted"),
-                rowsLinked=extra.get("rows_linked"),
-                linkedRatio=extra.get("linked_ratio"),
-            )
-    return OperatorLineage(inputs=inputs, outputs=outputs, run_facets=run_facets)
-
-
-def _grouped(uploadings: list[Any]) -> dict[tuple[int, str], list[Any]]:
-    groups: dict[tuple[int, str], list[Any]] = {}
-    for uploading in uploadings:
-        counter_id, kind = uploading.get("counter_id"), uploading.get("kind")
-        if isinstance(counter_id, int) and isinstance(kind, str):
-            groups.setdefault((counter_id, kind), []).append(uploading)
-    return groups
+    }
 
 
 def report_hook_lineage(hook: Any, kind: str, counter_id: int, source: Any) -> None:
