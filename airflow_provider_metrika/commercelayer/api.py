@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError
 from airflow_provider_metrika.hooks.connection import require_int
@@ -143,18 +143,26 @@ def page_count(body: Mapping[str, Any]) -> int | None:
     return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
-def create_document(
-    resource_type: str,
-    inputs: list[Any] | str,
-    *,
-    format: str,
-    parent_resource_id: str | None,
-    skip_errors: bool,
-    reference: str | None,
-    reference_origin: str | None,
-    metadata: Mapping[str, Any] | None,
-) -> dict[str, Any]:
+class ImportOptions(TypedDict, total=False):
+    """A new import's attributes besides its resource type and inputs
+    (https://docs.commercelayer.io/core/v/api-reference/imports/create)."""
+
+    #: ``json`` (default) or ``csv``
+    format: str
+    parent_resource_id: str | None
+    #: keep importing past invalid inputs (default False)
+    skip_errors: bool
+    reference: str | None
+    reference_origin: str | None
+    metadata: Mapping[str, Any] | None
+
+
+def create_document(resource_type: str, inputs: list[Any] | str, **options: Unpack[ImportOptions]) -> dict[str, Any]:
     """The POST body of a new import, parameters checked (each error names its parameter)."""
+    format = options.get("format", "json")
+    unknown = sorted(set(options) - set(ImportOptions.__annotations__))
+    if unknown:
+        raise MetrikaConfigError(f"an import takes no parameter {', '.join(unknown)}")
     if not isinstance(resource_type, str) or not resource_type.strip():
         raise MetrikaConfigError("resource_type must be a Commerce Layer resource type such as 'skus'")
     if format not in FORMATS:
@@ -176,14 +184,15 @@ def create_document(
         "resource_type": resource_type.strip(),
         "format": format,
         "inputs": inputs,
-        "skip_errors": bool(skip_errors),
+        "skip_errors": bool(options.get("skip_errors", False)),
     }
-    optional = {"parent_resource_id": parent_resource_id, "reference": reference, "reference_origin": reference_origin}
-    for name, value in optional.items():
+    for name in ("parent_resource_id", "reference", "reference_origin"):
+        value = options.get(name)
         if value is not None:
             if not isinstance(value, str):
                 raise MetrikaConfigError(f"{name} must be a string, got {type(value).__name__}")
             attributes[name] = value
+    metadata = options.get("metadata")
     if metadata is not None:
         if not isinstance(metadata, Mapping):
             raise MetrikaConfigError(f"metadata must be a mapping, got {type(metadata).__name__}")

@@ -150,6 +150,10 @@ class BearerAttempts:
         self.used.append(token)
         return {"Authorization": f"Bearer {token}"}
 
+    def options(self, token: str, params: Mapping[str, Any] | None, body: Any) -> dict[str, Any]:
+        """The send options of one try with ``token`` (every token of the call withheld from its errors)."""
+        return {"headers": self.headers(token), "params": params, "body": body, "secrets": self.used}
+
     def again(self, error: MetrikaClientError) -> bool:
         """True when ``error`` is a 401 with a try left (the refused token is dropped)."""
         if error.status != 401 or len(self.used) >= self.MAX_ATTEMPTS:

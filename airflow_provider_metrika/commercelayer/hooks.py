@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from airflow_provider_metrika.commercelayer import CONN_TYPE, api
 from airflow_provider_metrika.commercelayer.auth import (
@@ -84,11 +84,16 @@ class CommerceLayerHook(RestApiHook):
         return self._tokens.get(token_key(self.settings), self._fetch_token)
 
     def _fetch_token(self) -> tuple[str, float]:
-        base_url, path, body = token_request(self.settings)
-        answer = self.send("POST", path, base_url=base_url, dialect=TOKEN_DIALECT, body=body, idempotent=True)
-        token, lifetime = read_token(answer.body)
+        path, options = self.token_call(self.settings)
+        token, lifetime = read_token(self.send("POST", path, idempotent=True, **options).body)
         mask_secret(token)
         return token, lifetime
+
+    @staticmethod
+    def token_call(settings: CommerceLayerSettings) -> tuple[str, dict[str, Any]]:
+        """Path and send options of the token request (both hooks): the auth host, plain JSON, the credentials."""
+        base_url, path, body = token_request(settings)
+        return path, {"base_url": base_url, "dialect": TOKEN_DIALECT, "body": body}
 
     # -- requests ---------------------------------------------------------------------------------------
 
@@ -106,17 +111,9 @@ class CommerceLayerHook(RestApiHook):
         idempotent = method != "POST" if idempotent is None else idempotent
         attempts = BearerAttempts(self._tokens, token_key(self.settings))
         while True:
-            headers = attempts.headers(self.access_token())
+            options = attempts.options(self.access_token(), params, body)
             try:
-                return self.send(
-                    method,
-                    path,
-                    headers=headers,
-                    params=params,
-                    body=body,
-                    secrets=attempts.used,
-                    idempotent=idempotent,
-                ).body
+                return self.send(method, path, idempotent=idempotent, **options).body
             except MetrikaClientError as error:
                 if not attempts.again(error):
                     raise
@@ -128,29 +125,15 @@ class CommerceLayerHook(RestApiHook):
         self,
         resource_type: str,
         inputs: list[Any] | str,
-        *,
-        format: str = "json",
-        parent_resource_id: str | None = None,
-        skip_errors: bool = False,
-        reference: str | None = None,
-        reference_origin: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
+        **options: Unpack[api.ImportOptions],
     ) -> api.CommerceLayerImport:
         """Create one import (at most 10,000 inputs); the answer is read without its inputs.
 
         A failure after the request may have arrived raises MetrikaAmbiguousResponseError
-        instead of sending it again: look the import up by ``reference`` first.
+        instead of sending it again: look the import up by ``reference`` first. ``options`` are
+        :class:`~airflow_provider_metrika.commercelayer.api.ImportOptions` (format, skip_errors, reference, ...).
         """
-        document = api.create_document(
-            resource_type,
-            inputs,
-            format=format,
-            parent_resource_id=parent_resource_id,
-            skip_errors=skip_errors,
-            reference=reference,
-            reference_origin=reference_origin,
-            metadata=metadata,
-        )
+        document = api.create_document(resource_type, inputs, **options)
         params = {"fields[imports]": api.fields_param(api.STATUS_FIELDS)}
         return api.import_from_document(self.request("POST", api.IMPORTS_PATH, params=params, body=document))
 

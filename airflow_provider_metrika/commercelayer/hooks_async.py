@@ -18,9 +18,8 @@ from airflow_provider_metrika.commercelayer.auth import (
     TokenCache,
     read_token,
     token_key,
-    token_request,
 )
-from airflow_provider_metrika.commercelayer.hooks import TOKEN_DIALECT, CommerceLayerHook
+from airflow_provider_metrika.commercelayer.hooks import CommerceLayerHook
 from airflow_provider_metrika.exceptions import MetrikaClientError
 from airflow_provider_metrika.hooks.rest_async import AsyncRestApiHook
 from airflow_provider_metrika.version_compat import amask_secret
@@ -47,9 +46,8 @@ class CommerceLayerAsyncHook(AsyncRestApiHook):
         return await self._tokens.aget(token_key(await self.settings()), self._fetch_token)
 
     async def _fetch_token(self) -> tuple[str, float]:
-        base_url, path, body = token_request(await self.settings())
-        answer = await self.send("POST", path, base_url=base_url, dialect=TOKEN_DIALECT, body=body, idempotent=True)
-        token, lifetime = read_token(answer.body)
+        path, options = self.sync_hook.token_call(await self.settings())
+        token, lifetime = read_token((await self.send("POST", path, idempotent=True, **options)).body)
         await amask_secret(token)
         return token, lifetime
 
@@ -60,17 +58,9 @@ class CommerceLayerAsyncHook(AsyncRestApiHook):
         method = method.upper()
         attempts = BearerAttempts(self._tokens, token_key(await self.settings()))
         while True:
-            headers = attempts.headers(await self.access_token())
+            options = attempts.options(await self.access_token(), params, body)
             try:
-                answer = await self.send(
-                    method,
-                    path,
-                    headers=headers,
-                    params=params,
-                    body=body,
-                    secrets=attempts.used,
-                    idempotent=method != "POST",
-                )
+                answer = await self.send(method, path, idempotent=method != "POST", **options)
             except MetrikaClientError as error:
                 if not attempts.again(error):
                     raise

@@ -19,6 +19,8 @@ from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigEr
 from airflow_provider_metrika.hooks.retry import json_or_none, plain_text, scrub
 
 SERVICE = "Fleetio"
+#: What the connection's credentials are called where server text quoting one is withheld.
+SECRET_NAME = "API key or account token"
 #: List Imports (https://developer.fleetio.com/docs/api/v-1-imports).
 IMPORTS_PATH = "/api/v1/imports"
 #: List Row Results for an Import (https://developer.fleetio.com/docs/api/v-1-imports-results; an older
@@ -184,7 +186,7 @@ def row_issue(row: Mapping[str, Any], secrets: Sequence[str] = ()) -> str:
     where = f"row {number}" if isinstance(number, int) and not isinstance(number, bool) else "a row"
     message = row.get("message")
     text = plain_text(message) if isinstance(message, str) else ""
-    return f"{where}: {scrub(text[:500], secrets) or 'no message given'}"
+    return f"{where}: {scrub(text[:500], secrets, SECRET_NAME) or 'no message given'}"
 
 
 @dataclasses.dataclass(frozen=True)

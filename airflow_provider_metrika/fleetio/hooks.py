@@ -19,7 +19,7 @@ from airflow_provider_metrika.fleetio.connection import FIELDS_HINT, SERVICE, Fl
 from airflow_provider_metrika.hooks.connection import ConnectionLike
 from airflow_provider_metrika.hooks.rest import Dialect, RestApiHook
 
-DIALECT = Dialect(SERVICE, api.error_details, secret_name="API key or account token")
+DIALECT = Dialect(SERVICE, api.error_details, secret_name=api.SECRET_NAME)
 
 
 class FleetioHook(RestApiHook):

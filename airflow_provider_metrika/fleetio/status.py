@@ -17,7 +17,7 @@ Statuses read as: ``complete`` success, ``partially_complete`` partial, ``failed
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaClientError, MetrikaError
 from airflow_provider_metrika.fleetio import api
@@ -223,34 +223,48 @@ def search_plan(match: api.ImportMatch, *, requests: dict[str, int]) -> Generato
     return found[::-1]
 
 
+class PlanSteps(Generic[T]):
+    """A plan between its requests, for either driver: the next request to carry, the answer (or the error)
+    it got, and the plan's result once it returns."""
+
+    def __init__(self, plan: Generator[Request, dict[str, Any], T]) -> None:
+        self.plan = plan
+        self.answer: dict[str, Any] | BaseException | None = None
+        self.result: T | None = None
+
+    def next_request(self) -> Request | None:
+        """The plan's next request after the last answer; None once the plan has returned its result."""
+        try:
+            if isinstance(self.answer, BaseException):
+                return self.plan.throw(self.answer)
+            return self.plan.send(self.answer)  # type: ignore[arg-type]
+        except StopIteration as done:
+            self.result = done.value
+            return None
+
+
 def run_plan(plan: Generator[Request, dict[str, Any], T], get: Callable[[str, dict[str, Any]], dict[str, Any]]) -> T:
     """Carry a plan's requests with a blocking ``get(path, params)``."""
-    answer: dict[str, Any] | BaseException | None = None
-    while True:
+    steps = PlanSteps(plan)
+    while (request := steps.next_request()) is not None:
         try:
-            request = plan.throw(answer) if isinstance(answer, BaseException) else plan.send(answer)  # type: ignore[arg-type]
-        except StopIteration as done:
-            return done.value
-        try:
-            answer = get(*request)
+            steps.answer = get(*request)
         except Exception as error:
-            answer = error
+            steps.answer = error
+    return steps.result  # type: ignore[return-value]
 
 
 async def arun_plan(
     plan: Generator[Request, dict[str, Any], T], get: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 ) -> T:
     """Carry a plan's requests with an async ``get(path, params)``."""
-    answer: dict[str, Any] | BaseException | None = None
-    while True:
+    steps = PlanSteps(plan)
+    while (request := steps.next_request()) is not None:
         try:
-            request = plan.throw(answer) if isinstance(answer, BaseException) else plan.send(answer)  # type: ignore[arg-type]
-        except StopIteration as done:
-            return done.value
-        try:
-            answer = await get(*request)
+            steps.answer = await get(*request)
         except Exception as error:
-            answer = error
+            steps.answer = error
+    return steps.result  # type: ignore[return-value]
 
 
 class FleetioStatusSource:

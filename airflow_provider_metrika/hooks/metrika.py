@@ -42,17 +42,20 @@ from airflow_provider_metrika.hooks.connection import (
     settings_from_connection,
 )
 from airflow_provider_metrika.hooks.metrika_api import (
+    DIALECT,
     LAST_UPLOADINGS_MAX_LIMIT,
     ApiCall,
+    Read,
+    T,
     auth_headers,
     list_items,
-    list_request,
     path_id,
     prepare_call,
     transport_timeout,
     uploading_from_body,
-    uploading_path,
+    uploading_read,
     uploadings_from_body,
+    uploadings_page_read,
 )
 from airflow_provider_metrika.hooks.progress import UploadProgressLogger
 from airflow_provider_metrika.hooks.retry import RetryPolicy, raise_transport_failure, scrub
@@ -289,7 +292,10 @@ class MetrikaHook(BaseHook):
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(max_retries=self.settings.max_retries if self._max_retries is None else self._max_retries)
+        return RetryPolicy(
+            max_retries=self.settings.max_retries if self._max_retries is None else self._max_retries,
+            service=DIALECT.service,
+        )
 
     @cached_property
     def session(self) -> requests.Session:
@@ -357,7 +363,9 @@ class MetrikaHook(BaseHook):
                         **body_kwargs,
                     )
                 except requests.RequestException as error:
-                    raise_transport_failure(error, idempotent=call.idempotent, method=call.method, path=call.path)
+                    raise_transport_failure(
+                        error, idempotent=call.idempotent, method=call.method, path=call.path, service=DIALECT.service
+                    )
                 with response:
                     return call.read(
                         response.status_code,
@@ -443,11 +451,12 @@ class MetrikaHook(BaseHook):
 
     # -- status and lists ---------------------------------------------------------------------------
 
+    def read(self, read: Read[T]) -> T:
+        """Send a read of the request/response layer and parse its answer."""
+        return read.parse(self.request("GET", read.path, params=read.params))
+
     def get_uploading(self, kind: str | UploadKind, counter_id: int | str | None, uploading_id: int | str) -> Uploading:
-        upload_kind = get_upload_kind(kind)
-        counter = self.resolve_counter_id(counter_id)
-        body = self.request("GET", uploading_path(upload_kind, counter, uploading_id))
-        return uploading_from_body(upload_kind, counter, body)
+        return self.read(uploading_read(kind, self.resolve_counter_id(counter_id), uploading_id))
 
     def list_uploadings(
         self,
@@ -463,10 +472,7 @@ class MetrikaHook(BaseHook):
         supported) and it holds the counter's CDP uploadings of every kind — Metrika does
         not say which entity each one was — labelled with the kind asked for.
         """
-        upload_kind = get_upload_kind(kind)
-        counter = self.resolve_counter_id(counter_id)
-        path, query = list_request(upload_kind, counter, limit, offset)
-        return uploadings_from_body(upload_kind, counter, self.request("GET", path, params=query))
+        return self.read(uploadings_page_read(kind, self.resolve_counter_id(counter_id), limit, offset))
 
     def iter_uploadings(
         self, kind: str | UploadKind, counter_id: int | str | None, *, page_size: int = 1000
@@ -673,7 +679,7 @@ class MetrikaHook(BaseHook):
                 self.get_connection(self.metrika_conn_id), self.metrika_conn_id, described_as="the tested connection"
             )
             secrets = (settings.token,)
-            once = RetryPolicy(max_retries=0)
+            once = RetryPolicy(max_retries=0, service=DIALECT.service)
             if settings.counter_id is not None:
                 path = COUNTER_PATH.format(counter_id=settings.counter_id)
                 self._call(prepare_call(settings, "GET", path), policy=once)
@@ -681,7 +687,7 @@ class MetrikaHook(BaseHook):
             self._call(prepare_call(settings, "GET", COUNTERS_PATH, {"per_page": 1}), policy=once)
             return True, f"Connected to {settings.base_url}; the token is accepted"
         except Exception as error:
-            return False, scrub(f"{type(error).__name__}: {error}", secrets)
+            return False, scrub(f"{type(error).__name__}: {error}", secrets, DIALECT.secret_name)
 
     @classmethod
     def get_connection_form_widgets(cls) -> dict[str, Any]:

@@ -11,23 +11,45 @@ a connection asks for, and how an answer becomes a dict or an :class:`~airflow_p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.metadata
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
 
 from airflow_provider_metrika import __version__
 from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError
 from airflow_provider_metrika.hooks.connection import DEFAULT_CONNECT_TIMEOUT, MetrikaConnectionSettings, require_int
+from airflow_provider_metrika.hooks.redaction import OAUTH_TOKEN
 from airflow_provider_metrika.hooks.rest import query_params
-from airflow_provider_metrika.hooks.retry import decode_response
-from airflow_provider_metrika.uploads import Uploading, UploadKind
+from airflow_provider_metrika.hooks.retry import Dialect, decode_response, json_or_none, plain_text
+from airflow_provider_metrika.uploads import Uploading, UploadKind, get_upload_kind
+
+T = TypeVar("T")
 
 #: Methods that may be resent after an ambiguous failure (HTTP semantics); POST is not among them.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 LAST_UPLOADINGS_MAX_LIMIT = 1000
 
 _PATH_ID = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+def error_details(body: str) -> tuple[str, str]:
+    """Metrika's ``error_type`` and reason from its error body
+    (https://yandex.com/dev/metrika/en/intro/errors); checked for secrets where the error is built."""
+    decoded = json_or_none(body)
+    if isinstance(decoded, dict):
+        listed = decoded.get("errors")
+        errors = [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
+        error_type = next((str(e["error_type"]) for e in errors if e.get("error_type")), "unknown")
+        messages = [str(e["message"]) for e in errors if e.get("message")]
+        message = "; ".join(messages) or str(decoded.get("message") or "")
+        return error_type, message or "no reason given"
+    return "unknown", plain_text(body) or "empty response body"
+
+
+#: How Metrika's answers read: its error body, ``Retry-After``, and its OAuth token withheld by that name.
+DIALECT = Dialect("Metrika", error_details, secret_name=OAUTH_TOKEN)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +77,7 @@ class ApiCall:
             retry_after=retry_after,
             secrets=(self.token,),
             idempotent=self.idempotent,
+            dialect=DIALECT,
         )
 
 
@@ -118,6 +141,31 @@ def path_id(uploading_id: int | str) -> str:
 def uploading_path(kind: UploadKind, counter_id: int, uploading_id: int | str) -> str:
     """The by-id path of an uploading."""
     return kind.path(kind.get_path, counter_id, uploading_id=path_id(uploading_id))
+
+
+@dataclasses.dataclass(frozen=True)
+class Read(Generic[T]):
+    """A read both hooks send alike: ``GET path?params``, its JSON object parsed by ``parse``."""
+
+    path: str
+    params: Mapping[str, str] | None
+    parse: Callable[[Mapping[str, Any]], T]
+
+
+def uploading_read(kind: str | UploadKind, counter_id: int, uploading_id: int | str) -> Read[Uploading]:
+    """The read of one uploading by id."""
+    upload_kind = get_upload_kind(kind)
+    path = uploading_path(upload_kind, counter_id, uploading_id)
+    return Read(path, None, functools.partial(uploading_from_body, upload_kind, counter_id))
+
+
+def uploadings_page_read(
+    kind: str | UploadKind, counter_id: int, limit: int | None, offset: int | None
+) -> Read[list[Uploading]]:
+    """The read of one page of a kind's uploadings (see :func:`list_request`)."""
+    upload_kind = get_upload_kind(kind)
+    path, query = list_request(upload_kind, counter_id, limit, offset)
+    return Read(path, query, functools.partial(uploadings_from_body, upload_kind, counter_id))
 
 
 def list_request(

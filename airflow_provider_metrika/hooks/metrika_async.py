@@ -25,16 +25,18 @@ from airflow_provider_metrika.hooks.connection import (
     resolve_counter_id,
 )
 from airflow_provider_metrika.hooks.metrika_api import (
+    DIALECT,
+    Read,
+    T,
     auth_headers,
-    list_request,
     prepare_call,
     transport_timeout,
-    uploading_from_body,
-    uploading_path,
-    uploadings_from_body,
+    uploading_read,
+    uploadings_page_read,
 )
+from airflow_provider_metrika.hooks.rest_async import client_timeout
 from airflow_provider_metrika.hooks.retry import RetryPolicy, raise_transport_failure
-from airflow_provider_metrika.uploads import Uploading, UploadKind, get_upload_kind
+from airflow_provider_metrika.uploads import Uploading, UploadKind
 
 #: Answers longer than this are decoded (JSON, and every string checked for the token) on a worker thread: a list
 #: page of a thousand uploadings is tens of milliseconds of CPU, which would stall every trigger of the triggerer.
@@ -85,7 +87,7 @@ class MetrikaAsyncHook:
         call = prepare_call(settings, method, path, params)
         if self.retry_policy is None:
             max_retries = settings.max_retries if self._max_retries is None else self._max_retries
-            self.retry_policy = RetryPolicy(max_retries=max_retries)
+            self.retry_policy = RetryPolicy(max_retries=max_retries, service=DIALECT.service)
 
         async def attempt() -> dict[str, Any]:
             session = await self._get_session(settings)
@@ -98,7 +100,9 @@ class MetrikaAsyncHook:
                         retry_after = response.headers.get("Retry-After")
                         text = await response.text(encoding="utf-8", errors="replace")
                 except (TimeoutError, aiohttp.ClientError) as error:
-                    raise_transport_failure(error, idempotent=call.idempotent, method=call.method, path=call.path)
+                    raise_transport_failure(
+                        error, idempotent=call.idempotent, method=call.method, path=call.path, service=DIALECT.service
+                    )
             decode = functools.partial(call.read, status, text, retry_after)
             return await asyncio.to_thread(decode) if len(text) > OFF_LOOP_CHARS else decode()
 
@@ -107,10 +111,7 @@ class MetrikaAsyncHook:
     async def get_uploading(
         self, kind: str | UploadKind, counter_id: int | str | None, uploading_id: int | str
     ) -> Uploading:
-        upload_kind = get_upload_kind(kind)
-        counter = await self.resolve_counter_id(counter_id)
-        body = await self.request("GET", uploading_path(upload_kind, counter, uploading_id))
-        return uploading_from_body(upload_kind, counter, body)
+        return await self.read(uploading_read(kind, await self.resolve_counter_id(counter_id), uploading_id))
 
     async def list_uploadings(
         self,
@@ -121,10 +122,11 @@ class MetrikaAsyncHook:
         offset: int | None = None,
     ) -> list[Uploading]:
         """One page of uploadings (see :meth:`MetrikaHook.list_uploadings` for the CDP caveat)."""
-        upload_kind = get_upload_kind(kind)
-        counter = await self.resolve_counter_id(counter_id)
-        path, query = list_request(upload_kind, counter, limit, offset)
-        return uploadings_from_body(upload_kind, counter, await self.request("GET", path, params=query))
+        return await self.read(uploadings_page_read(kind, await self.resolve_counter_id(counter_id), limit, offset))
+
+    async def read(self, read: Read[T]) -> T:
+        """Send a read of the request/response layer (as :meth:`MetrikaHook.read`) and parse its answer."""
+        return read.parse(await self.request("GET", read.path, params=read.params))
 
     async def close(self) -> None:
         session, self._session, self._session_loop = self._session, None, None
@@ -142,9 +144,7 @@ class MetrikaAsyncHook:
     def client_timeout(self, settings: MetrikaConnectionSettings) -> aiohttp.ClientTimeout:
         """This hook's ``timeout`` for the whole attempt, else the connection's (connect, read), as MetrikaHook's."""
         connect, read = transport_timeout(settings, None)
-        if self.timeout is not None:
-            return aiohttp.ClientTimeout(total=self.timeout, connect=min(self.timeout, connect))
-        return aiohttp.ClientTimeout(total=connect + read, connect=connect, sock_read=read)
+        return client_timeout(read, connect=connect, whole=self.timeout)
 
     async def _get_session(self, settings: MetrikaConnectionSettings) -> aiohttp.ClientSession:
         """This hook's session on the running loop (a session cannot outlive or change its loop)."""

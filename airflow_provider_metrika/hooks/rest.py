@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn, TypedDict, Unpack
 
 import requests
 
@@ -27,33 +27,28 @@ from airflow_provider_metrika.hooks.connection import (
     parse_max_retries,
 )
 from airflow_provider_metrika.hooks.retry import (
-    ErrorDetails,
+    Dialect,
     RetryPolicy,
     decode_response,
     raise_transport_failure,
+    retry_after_header,
     scrub,
 )
 from airflow_provider_metrika.version_compat import BaseHook, mask_secret
 
-
-def retry_after_header(status: int, headers: Mapping[str, str]) -> str | None:
-    """``Retry-After`` as sent (https://www.rfc-editor.org/rfc/rfc9110#field.retry-after)."""
-    return headers.get("Retry-After")
-
-
-@dataclasses.dataclass(frozen=True)
-class Dialect:
-    """How a vendor's answers read: its name, its error body, and where it says how long to wait.
-
-    ``secret_name`` is what the connection's secrets are called where server text quoting one
-    is withheld (``"client secret or access token"``, ``"API key or account token"``).
-    """
-
-    service: str
-    error_details: ErrorDetails
-    retry_after: Callable[[int, Mapping[str, str]], str | None] = retry_after_header
-    media_type: str = "application/json"
-    secret_name: str = "secret"
+__all__ = [
+    "Answer",
+    "Dialect",
+    "Outgoing",
+    "Prepared",
+    "RequestOptions",
+    "RestApiHook",
+    "decode_answer",
+    "outgoing",
+    "query_params",
+    "retry_after_header",
+    "send_json",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,11 +115,88 @@ def decode_answer(
         retry_after=dialect.retry_after(status, headers),
         secrets=secrets,
         idempotent=idempotent,
-        details=dialect.error_details,
-        service=dialect.service,
-        secret_name=dialect.secret_name,
+        dialect=dialect,
     )
     return Answer(decoded, headers)
+
+
+class RequestOptions(TypedDict, total=False):
+    """What a hook's ``send`` takes besides the method, the path and whether the request may be resent."""
+
+    headers: Mapping[str, str] | None
+    params: Mapping[str, Any] | None
+    body: Any
+    #: credentials of this request besides the connection's (withheld from every message)
+    secrets: Sequence[str]
+    #: another host than the connection's (a token endpoint)
+    base_url: str | None
+    #: another dialect than the hook's (a token endpoint's plain JSON)
+    dialect: Dialect | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """One request ready for either transport (``requests`` or aiohttp): the wire form, its URL, how to read it."""
+
+    dialect: Dialect
+    request: Outgoing
+    url: str
+    path: str
+    secrets: tuple[str, ...]
+    idempotent: bool
+
+    @property
+    def what(self) -> str:
+        return f"{self.request.method} {self.path}"
+
+    @property
+    def wire(self) -> dict[str, Any]:
+        """The keyword arguments of ``requests``' and aiohttp's ``session.request`` (never a redirect followed)."""
+        return {
+            "params": self.request.query,
+            "data": self.request.data,
+            "headers": self.request.headers,
+            "allow_redirects": False,
+        }
+
+    def transport_failed(self, error: BaseException) -> NoReturn:
+        """Raise the verdict on a transport error (an ambiguity error for a write that may have arrived)."""
+        raise_transport_failure(
+            error, idempotent=self.idempotent, method=self.request.method, path=self.path, service=self.dialect.service
+        )
+
+    def read(self, status: int, text: str, headers: Mapping[str, str]) -> Answer:
+        """The received answer decoded (typed errors, secrets withheld)."""
+        return decode_answer(
+            self.dialect,
+            self.request,
+            self.path,
+            status,
+            text,
+            headers,
+            secrets=self.secrets,
+            idempotent=self.idempotent,
+        )
+
+
+def prepare(
+    default_dialect: Dialect,
+    default_base_url: str,
+    method: str,
+    path: str,
+    /,
+    *,
+    idempotent: bool,
+    **options: Unpack[RequestOptions],
+) -> Prepared:
+    """``method path`` to the default base URL in the default dialect (unless the options name others), I/O-free."""
+    dialect = options.get("dialect") or default_dialect
+    request = outgoing(
+        dialect, method, headers=options.get("headers"), params=options.get("params"), body=options.get("body")
+    )
+    base_url = options.get("base_url")
+    url = (default_base_url if base_url is None else base_url) + path
+    return Prepared(dialect, request, url, path, tuple(options.get("secrets", ())), idempotent)
 
 
 def send_json(
@@ -137,44 +209,38 @@ def send_json(
     path: str,
     timeout: tuple[float, float],
     sleep: Callable[[float], None],
-    secrets: Sequence[str],
-    headers: Mapping[str, str] | None = None,
-    params: Mapping[str, Any] | None = None,
-    body: Any = None,
     idempotent: bool,
+    **options: Unpack[RequestOptions],
 ) -> Answer:
     """Send one request (retried per ``policy``) and decode its answer; typed errors otherwise."""
-    request = outgoing(dialect, method, headers=headers, params=params, body=body)
+    return send_prepared(
+        session,
+        prepare(dialect, base_url, method, path, idempotent=idempotent, **options),
+        policy,
+        timeout=timeout,
+        sleep=sleep,
+    )
+
+
+def send_prepared(
+    session: requests.Session,
+    call: Prepared,
+    policy: RetryPolicy,
+    *,
+    timeout: tuple[float, float],
+    sleep: Callable[[float], None],
+) -> Answer:
+    """Send a prepared request over ``requests`` (retried per ``policy``) and decode its answer."""
 
     def attempt() -> Answer:
         try:
-            response = session.request(
-                request.method,
-                base_url + path,
-                params=request.query,
-                data=request.data,
-                headers=request.headers,
-                timeout=timeout,
-                allow_redirects=False,
-            )
+            response = session.request(call.request.method, call.url, timeout=timeout, **call.wire)
         except requests.RequestException as error:
-            raise_transport_failure(
-                error, idempotent=idempotent, method=request.method, path=path, service=dialect.service
-            )
+            call.transport_failed(error)
         with response:
-            text = response.content.decode("utf-8", errors="replace")
-            return decode_answer(
-                dialect,
-                request,
-                path,
-                response.status_code,
-                text,
-                response.headers,
-                secrets=secrets,
-                idempotent=idempotent,
-            )
+            return call.read(response.status_code, response.content.decode("utf-8", errors="replace"), response.headers)
 
-    return policy.call(attempt, sleep=sleep, what=f"{request.method} {path}")
+    return policy.call(attempt, sleep=sleep, what=call.what)
 
 
 class RestApiHook(BaseHook):
@@ -238,8 +304,22 @@ class RestApiHook(BaseHook):
 
     @cached_property
     def retry_policy(self) -> RetryPolicy:
-        retries = self.settings.max_retries if self._max_retries is None else self._max_retries
-        return RetryPolicy(max_retries=retries, service=self.dialect.service)
+        return self.policy_for(self.settings, self._max_retries)
+
+    @classmethod
+    def policy_for(cls, settings: Any, max_retries: int | None) -> RetryPolicy:
+        """The retry policy of a hook: its own ``max_retries`` when given, else the connection's."""
+        return RetryPolicy(
+            max_retries=settings.max_retries if max_retries is None else max_retries, service=cls.dialect.service
+        )
+
+    @classmethod
+    def prepare(
+        cls, settings: Any, method: str, path: str, *, idempotent: bool, **options: Unpack[RequestOptions]
+    ) -> Prepared:
+        """One request of this vendor's hooks (sync and async), the connection's credentials withheld from errors."""
+        secrets = (*options.pop("secrets", ()), *cls.secrets_of(settings))
+        return prepare(cls.dialect, settings.base_url, method, path, idempotent=idempotent, secrets=secrets, **options)
 
     @cached_property
     def session(self) -> requests.Session:
@@ -253,35 +333,12 @@ class RestApiHook(BaseHook):
         if session is not None:
             session.close()
 
-    def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        idempotent: bool,
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        secrets: Sequence[str] = (),
-        base_url: str | None = None,
-        dialect: Dialect | None = None,
-    ) -> Answer:
-        """One request to ``base_url`` (the connection's by default), every credential withheld from errors."""
-        return send_json(
-            self.session,
-            dialect or self.dialect,
-            self.retry_policy,
-            method=method,
-            base_url=self.settings.base_url if base_url is None else base_url,
-            path=path,
-            timeout=(DEFAULT_CONNECT_TIMEOUT, self.settings.timeout),
-            sleep=self._sleep,
-            secrets=(*secrets, *self.secrets_of(self.settings)),
-            headers=headers,
-            params=params,
-            body=body,
-            idempotent=idempotent,
-        )
+    def send(self, method: str, path: str, *, idempotent: bool, **options: Unpack[RequestOptions]) -> Answer:
+        """One request to the connection's ``base_url`` (unless ``base_url`` says otherwise), every credential
+        withheld from errors."""
+        call = self.prepare(self.settings, method, path, idempotent=idempotent, **options)
+        timeout = (DEFAULT_CONNECT_TIMEOUT, self.settings.timeout)
+        return send_prepared(self.session, call, self.retry_policy, timeout=timeout, sleep=self._sleep)
 
     def test_connection(self) -> tuple[bool, str]:
         """:meth:`probe` without retries; the message never holds a credential.

@@ -1,26 +1,37 @@
 """The asynchronous twin of :class:`~airflow_provider_metrika.hooks.rest.RestApiHook`, for triggers.
 
 Same connection parsing, dialect, retry policy and secret handling as the vendor's sync hook
-(:func:`~airflow_provider_metrika.hooks.rest.outgoing` and
-:func:`~airflow_provider_metrika.hooks.rest.decode_answer` are shared), over aiohttp so the
-triggerer's event loop never blocks; the connection's read timeout bounds every read, as
-``requests``' (connect, read) timeout does for the sync hook
+(:meth:`~airflow_provider_metrika.hooks.rest.RestApiHook.prepare` builds the request and reads the
+answer for both), over aiohttp so the triggerer's event loop never blocks. Every async hook of the
+provider (this base and Metrika's) bounds an attempt by one rule, :func:`client_timeout`
 (https://docs.aiohttp.org/en/stable/client_quickstart.html#timeouts).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 import aiohttp
 
 from airflow_provider_metrika.hooks.connection import DEFAULT_CONNECT_TIMEOUT, afetch_connection, parse_max_retries
-from airflow_provider_metrika.hooks.rest import Answer, Dialect, RestApiHook, decode_answer, outgoing
-from airflow_provider_metrika.hooks.retry import RetryPolicy, raise_transport_failure
+from airflow_provider_metrika.hooks.rest import Answer, Dialect, RequestOptions, RestApiHook
+from airflow_provider_metrika.hooks.retry import RetryPolicy
 from airflow_provider_metrika.version_compat import amask_secret
+
+
+def client_timeout(read: float, *, connect: float = DEFAULT_CONNECT_TIMEOUT, whole: float | None = None) -> Any:
+    """An attempt's ``aiohttp.ClientTimeout``, as the sync hooks' ``requests`` (connect, read) timeout bounds it.
+
+    ``whole`` (a hook's own timeout) bounds the attempt as a whole; without it ``connect`` seconds to
+    connect, ``read`` (the connection's timeout) between reads and their sum in all, so a server that
+    trickles bytes cannot hold a poll forever.
+    """
+    if whole is not None:
+        return aiohttp.ClientTimeout(total=whole, connect=min(whole, connect))
+    return aiohttp.ClientTimeout(total=connect + read, connect=connect, sock_read=read)
 
 
 class AsyncRestApiHook:
@@ -62,53 +73,25 @@ class AsyncRestApiHook:
         return self._settings
 
     async def retry_policy(self) -> RetryPolicy:
-        settings = await self.settings()
-        retries = settings.max_retries if self._max_retries is None else self._max_retries
-        return RetryPolicy(max_retries=retries, service=self.dialect.service)
+        return self.sync_hook.policy_for(await self.settings(), self._max_retries)
 
-    async def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        idempotent: bool,
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        secrets: Sequence[str] = (),
-        base_url: str | None = None,
-        dialect: Dialect | None = None,
-    ) -> Answer:
+    async def send(self, method: str, path: str, *, idempotent: bool, **options: Unpack[RequestOptions]) -> Answer:
         """One request (retried per the shared policy), decoded; every credential withheld from errors."""
         settings = await self.settings()
-        dialect = dialect or self.dialect
-        request = outgoing(dialect, method, headers=headers, params=params, body=body)
-        url = (settings.base_url if base_url is None else base_url) + path
-        withheld = (*secrets, *self.sync_hook.secrets_of(settings))
+        call = self.sync_hook.prepare(settings, method, path, idempotent=idempotent, **options)
 
         async def attempt() -> Answer:
             session = self._get_session(settings.timeout)
             try:
-                async with session.request(
-                    request.method,
-                    url,
-                    params=request.query,
-                    data=request.data,
-                    headers=request.headers,
-                    allow_redirects=False,
-                ) as response:
+                async with session.request(call.request.method, call.url, **call.wire) as response:
                     status, answer_headers = response.status, response.headers
                     text = await response.text(encoding="utf-8", errors="replace")
             except (TimeoutError, aiohttp.ClientError) as error:
-                raise_transport_failure(
-                    error, idempotent=idempotent, method=request.method, path=path, service=dialect.service
-                )
-            return decode_answer(
-                dialect, request, path, status, text, answer_headers, secrets=withheld, idempotent=idempotent
-            )
+                call.transport_failed(error)
+            return call.read(status, text, answer_headers)
 
         policy = await self.retry_policy()
-        return await policy.acall(attempt, sleep=self._sleep, what=f"{request.method} {path}")
+        return await policy.acall(attempt, sleep=self._sleep, what=call.what)
 
     async def close(self) -> None:
         session, self._session, self._session_loop = self._session, None, None
@@ -127,10 +110,6 @@ class AsyncRestApiHook:
         """This hook's session on the running loop (a session cannot outlive or change its loop)."""
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._session_loop is not loop:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=min(DEFAULT_CONNECT_TIMEOUT, read_timeout), sock_read=read_timeout
-                )
-            )
+            self._session = aiohttp.ClientSession(timeout=client_timeout(read_timeout))
             self._session_loop = loop
         return self._session

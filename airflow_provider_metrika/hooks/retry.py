@@ -4,8 +4,10 @@ Every hook (Metrika's sync and async ones, Commerce Layer's, Fleetio's) sends re
 own way but decides identically here: what is worth retrying (connection errors, 429/420,
 5xx — never another 4xx), how long to wait (exponential backoff with full jitter, or the
 server's ``Retry-After``), and what a failed answer means (the vendor's error code and a
-truncated reason, never headers, the token or a whole body). Vendors differ only in how an
-error body reads: ``details`` turns one into (error code, reason); Metrika's is the default.
+truncated reason, never headers, the token or a whole body). Vendors differ only in what their
+answers say, and each hook passes its own :class:`Dialect`: its name, how its error body reads,
+where it says how long to wait, and what its credentials are called where server text quoting
+one is withheld. Nothing here assumes a vendor.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import Any, NoReturn, NotRequired, TypedDict, TypeVar, Unpack
 
 import aiohttp
 import requests
@@ -35,7 +37,7 @@ from airflow_provider_metrika.exceptions import (
     ProviderConfigError,
     ProviderError,
 )
-from airflow_provider_metrika.hooks.redaction import OAUTH_TOKEN, Redactor, redactor_for
+from airflow_provider_metrika.hooks.redaction import Redactor, redactor_for
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ MAX_DELAY = 60.0
 MAX_RETRY_AFTER = 300.0
 DEFAULT_MAX_RETRIES = 5
 MAX_RETRIES_LIMIT = 20
+#: The name of a vendor in log lines when a policy is built without one.
+ANY_SERVICE = "API"
 
 #: Transport failures worth another attempt (for idempotent requests, or before anything was sent).
 TRANSIENT_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
@@ -69,7 +73,7 @@ _CONNECT_FAILURES: tuple[type[BaseException], ...] = (
     aiohttp.ConnectionTimeoutError,
 )
 _TAGS = re.compile(r"<[^>]*>")
-#: Metrika's error types are identifiers (``invalid_token``, ``quota_requests_by_uid``); anything else is not one.
+#: Error codes are identifiers (``invalid_token``, ``VALIDATION_ERROR``); anything else is not one.
 _ERROR_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 _SPACES = re.compile(r"\s+")
 
@@ -96,9 +100,7 @@ def is_connect_failure(error: BaseException) -> bool:
     return any(isinstance(cause, _CONNECT_FAILURES) for cause in _causes(error))
 
 
-def transport_failure(
-    error: BaseException, *, idempotent: bool, method: str, path: str, service: str = "Metrika"
-) -> BaseException:
+def transport_failure(error: BaseException, *, idempotent: bool, method: str, path: str, service: str) -> BaseException:
     """What to raise for a transport error: the error itself, or an ambiguity error for a maybe-sent write.
 
     A non-idempotent request that failed after the connection was up (read timeout,
@@ -114,7 +116,7 @@ def transport_failure(
 
 
 def raise_transport_failure(
-    error: BaseException, *, idempotent: bool, method: str, path: str, service: str = "Metrika"
+    error: BaseException, *, idempotent: bool, method: str, path: str, service: str
 ) -> NoReturn:
     """Raise :func:`transport_failure`'s verdict on ``error`` (chained when it is a new error)."""
     failure = transport_failure(error, idempotent=idempotent, method=method, path=path, service=service)
@@ -154,73 +156,74 @@ def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time
 ErrorDetails = Callable[[str], tuple[str, str]]
 
 
-def error_from_response(
-    status: int,
-    body: str,
-    *,
-    method: str,
-    path: str,
-    retry_after: str | None = None,
-    secrets: Iterable[str] = (),
-    details: ErrorDetails | None = None,
-    service: str = "Metrika",
-    secret_name: str = OAUTH_TOKEN,
-) -> ApiError:
+def retry_after_header(status: int, headers: Mapping[str, str]) -> str | None:
+    """``Retry-After`` as sent (https://www.rfc-editor.org/rfc/rfc9110#field.retry-after)."""
+    return headers.get("Retry-After")
+
+
+@dataclasses.dataclass(frozen=True)
+class Dialect:
+    """How a vendor's answers read: its name, its error body, and where it says how long to wait.
+
+    ``error_details`` turns an error body into (error code, reason). ``secret_name`` is what the
+    connection's secrets are called where server text quoting one is withheld (``"OAuth token"``,
+    ``"client secret or access token"``, ``"API key or account token"``).
+    """
+
+    service: str
+    error_details: ErrorDetails
+    retry_after: Callable[[int, Mapping[str, str]], str | None] = retry_after_header
+    media_type: str = "application/json"
+    secret_name: str = "secret"
+
+
+class Answered(TypedDict):
+    """What reading an answer needs besides its status and body: the request, the vendor, what to withhold."""
+
+    method: str
+    path: str
+    dialect: Dialect
+    retry_after: NotRequired[str | None]
+    secrets: NotRequired[Iterable[str]]
+
+
+def error_from_response(status: int, body: str, **answered: Unpack[Answered]) -> ApiError:
     """Turn an error answer into a typed exception carrying the vendor's error code and reason.
 
-    ``details`` reads the vendor's error body (Metrika's by default). This and
-    :func:`decode_response` are where server text leaves the hooks: text that quotes a
-    secret in any common encoding is withheld (see :mod:`.redaction`); ``secret_name`` says what the
-    secrets are in the placeholder.
+    The dialect reads the vendor's error body. This and :func:`decode_response` are where server
+    text leaves the hooks: text that quotes a secret in any common encoding is withheld (see
+    :mod:`.redaction`), the placeholder naming the dialect's ``secret_name``.
     """
-    error_type, message = _shown(*(details or _error_details)(body), redactor_for(tuple(secrets), secret_name))
+    dialect, method, path = answered["dialect"], answered["method"], answered["path"]
+    redactor = redactor_for(tuple(answered.get("secrets", ())), dialect.secret_name)
+    error_type, message = _shown(*dialect.error_details(body), redactor)
     if is_retryable_status(status):
+        retry_after = parse_retry_after(answered.get("retry_after"))
         return ApiRetryableError(
-            status, error_type, message, method, path, retry_after=parse_retry_after(retry_after), service=service
+            status, error_type, message, method, path, retry_after=retry_after, service=dialect.service
         )
-    return ApiClientError(status, error_type, message, method, path, service=service)
+    return ApiClientError(status, error_type, message, method, path, service=dialect.service)
 
 
-def decode_response(
-    status: int,
-    body: str,
-    *,
-    method: str,
-    path: str,
-    retry_after: str | None = None,
-    secrets: Iterable[str] = (),
-    idempotent: bool = True,
-    details: ErrorDetails | None = None,
-    service: str = "Metrika",
-    secret_name: str = OAUTH_TOKEN,
-) -> dict[str, Any]:
+def decode_response(status: int, body: str, *, idempotent: bool = True, **answered: Unpack[Answered]) -> dict[str, Any]:
     """The JSON object of a 2xx answer, or the typed error of any other answer.
 
     For a request that must not be repeated (an upload), an answer that may follow a
     processed request raises AmbiguousResponseError, so it is not resent blindly.
     Every string of the answer that quotes a secret is withheld, decoded values included.
     """
+    dialect, method, path = answered["dialect"], answered["method"], answered["path"]
     if not 200 <= status < 300:
-        error = error_from_response(
-            status,
-            body,
-            method=method,
-            path=path,
-            retry_after=retry_after,
-            secrets=secrets,
-            details=details,
-            service=service,
-            secret_name=secret_name,
-        )
+        error = error_from_response(status, body, **answered)
         if not idempotent and maybe_processed(status):
             raise AmbiguousResponseError(
                 f"{method} {path} was answered with HTTP {status} {error.error_type}, which may come after "
-                f"{service} stored the request; it was not resent — look the job up before sending it again"
+                f"{dialect.service} stored the request; it was not resent — look the job up before sending it again"
             ) from error
         raise error
     if not body.strip():
         return {}
-    redactor = redactor_for(tuple(secrets), secret_name)
+    redactor = redactor_for(tuple(answered.get("secrets", ())), dialect.secret_name)
     try:
         decoded = json.loads(body)
     except ValueError:
@@ -232,12 +235,12 @@ def decode_response(
             "expected a JSON object, got: " + redactor.text(plain_text(body)),
             method,
             path,
-            service=service,
+            service=dialect.service,
         )
     return redactor.value(decoded)
 
 
-def scrub(text: str, secrets: Iterable[str], secret_name: str = OAUTH_TOKEN) -> str:
+def scrub(text: str, secrets: Iterable[str], secret_name: str) -> str:
     """``text``, or a placeholder naming ``secret_name`` when it quotes one of ``secrets`` in any common encoding."""
     return redactor_for(tuple(secrets), secret_name).text(text)
 
@@ -255,7 +258,7 @@ class RetryPolicy:
     base_delay: float = BASE_DELAY
     max_delay: float = MAX_DELAY
     jitter: Callable[[], float] = random.random
-    service: str = "Metrika"
+    service: str = ANY_SERVICE
 
     def delay(self, retry_number: int, error: BaseException | None = None) -> float:
         """Seconds to wait before retry number ``retry_number`` (1-based) after ``error``."""
@@ -314,19 +317,6 @@ def json_or_none(body: str) -> Any:
         return json.loads(body)
     except ValueError:
         return None
-
-
-def _error_details(body: str) -> tuple[str, str]:
-    """Metrika's ``error_type`` and reason (checked for secrets by :func:`_shown`)."""
-    decoded = json_or_none(body)
-    if isinstance(decoded, dict):
-        listed = decoded.get("errors")
-        errors = [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
-        error_type = next((str(e["error_type"]) for e in errors if e.get("error_type")), "unknown")
-        messages = [str(e["message"]) for e in errors if e.get("message")]
-        message = "; ".join(messages) or str(decoded.get("message") or "")
-        return error_type, message or "no reason given"
-    return "unknown", plain_text(body) or "empty response body"
 
 
 def _shown(error_type: str, message: str, redactor: Redactor) -> tuple[str, str]:

@@ -117,6 +117,7 @@ def test_create_document_carries_what_was_given():
         ({"inputs": [{"code": "A"}, "B"]}, r"inputs\[1\]"),
         ({"reference": 5}, "reference"),
         ({"metadata": [1]}, "metadata"),
+        ({"skip_error": True}, "no parameter skip_error"),
     ],
 )
 def test_create_document_names_the_bad_parameter(overrides, match):

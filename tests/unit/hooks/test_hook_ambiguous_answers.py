@@ -9,6 +9,7 @@ from airflow_provider_metrika.exceptions import (
     MetrikaClientError,
     MetrikaRetryableError,
 )
+from airflow_provider_metrika.hooks.metrika_api import DIALECT as METRIKA
 from airflow_provider_metrika.hooks.metrika_async import MetrikaAsyncHook
 from airflow_provider_metrika.hooks.retry import RetryPolicy, decode_response, maybe_processed
 from tests.unit.hooks.conftest import error_body, response
@@ -28,17 +29,17 @@ def test_which_answers_may_follow_a_processed_request(status, expected):
 def test_decode_turns_them_ambiguous_only_for_non_idempotent_requests(status):
     body = '{"errors": [{"error_type": "backend_error", "message": "gateway"}]}'
     with pytest.raises(MetrikaRetryableError):
-        decode_response(status, body, method="GET", path="/x")
+        decode_response(status, body, method="GET", path="/x", dialect=METRIKA)
     with pytest.raises(MetrikaAmbiguousResponseError, match=f"POST /x was answered with HTTP {status}") as info:
-        decode_response(status, body, method="POST", path="/x", idempotent=False)
+        decode_response(status, body, method="POST", path="/x", dialect=METRIKA, idempotent=False)
     assert isinstance(info.value.__cause__, MetrikaRetryableError)
 
 
 def test_decode_keeps_refusals_and_client_errors_typed():
     with pytest.raises(MetrikaRetryableError):
-        decode_response(503, "", method="POST", path="/x", idempotent=False)
+        decode_response(503, "", method="POST", path="/x", dialect=METRIKA, idempotent=False)
     with pytest.raises(MetrikaClientError):
-        decode_response(400, "", method="POST", path="/x", idempotent=False)
+        decode_response(400, "", method="POST", path="/x", dialect=METRIKA, idempotent=False)
 
 
 @pytest.mark.parametrize("status", [500, 502, 504])

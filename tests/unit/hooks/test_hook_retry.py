@@ -19,6 +19,7 @@ from airflow_provider_metrika.exceptions import (
     MetrikaClientError,
     MetrikaRetryableError,
 )
+from airflow_provider_metrika.hooks.metrika_api import DIALECT as METRIKA
 from airflow_provider_metrika.hooks.redaction import WITHHELD
 from airflow_provider_metrika.hooks.retry import (
     MAX_RETRY_AFTER,
@@ -50,7 +51,9 @@ def test_retryable_statuses(status, retryable):
     ],
 )
 def test_daily_quotas_are_not_retried(status, error_type, retryable):
-    error = error_from_response(status, json.dumps(error_body(status, error_type, "quota")), method="GET", path="/x")
+    error = error_from_response(
+        status, json.dumps(error_body(status, error_type, "quota")), method="GET", path="/x", dialect=METRIKA
+    )
     assert error.error_type == error_type
     assert is_retryable(error) is retryable
 
@@ -58,7 +61,7 @@ def test_daily_quotas_are_not_retried(status, error_type, retryable):
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 406, 409, 413])
 def test_other_4xx_never_retryable(status):
     assert not is_retryable_status(status)
-    assert not is_retryable(error_from_response(status, "", method="GET", path="/x"))
+    assert not is_retryable(error_from_response(status, "", method="GET", path="/x", dialect=METRIKA))
 
 
 def connection_refused() -> requests.ConnectionError:
@@ -122,21 +125,21 @@ def test_connect_failure_found_through_exception_chaining():
 class TestTransportFailure:
     def test_idempotent_requests_keep_the_error(self):
         error = requests.ReadTimeout()
-        assert transport_failure(error, idempotent=True, method="GET", path="/x") is error
+        assert transport_failure(error, idempotent=True, method="GET", path="/x", service="Metrika") is error
 
     def test_connect_failures_keep_the_error_even_for_post(self):
         error = connection_refused()
-        assert transport_failure(error, idempotent=False, method="POST", path="/x") is error
+        assert transport_failure(error, idempotent=False, method="POST", path="/x", service="Metrika") is error
 
     def test_non_transient_errors_are_untouched(self):
         error = requests.exceptions.InvalidURL()
-        assert transport_failure(error, idempotent=False, method="POST", path="/x") is error
+        assert transport_failure(error, idempotent=False, method="POST", path="/x", service="Metrika") is error
 
     @pytest.mark.parametrize(
         "error", [requests.ReadTimeout(), connection_aborted(), requests.exceptions.ChunkedEncodingError()]
     )
     def test_maybe_sent_post_becomes_ambiguous(self, error):
-        failure = transport_failure(error, idempotent=False, method="POST", path="/upload")
+        failure = transport_failure(error, idempotent=False, method="POST", path="/upload", service="Metrika")
         assert isinstance(failure, MetrikaAmbiguousResponseError)
         assert "POST /upload" in str(failure) and type(error).__name__ in str(failure)
         assert not is_retryable(failure)
@@ -170,6 +173,7 @@ class TestErrorMapping:
             '{"errors":[{"error_type":"invalid_uploading","message":"bad header"}],"code":400,"message":"x"}',
             method="POST",
             path="/up",
+            dialect=METRIKA,
         )
         assert isinstance(error, MetrikaClientError)
         assert (error.status, error.error_type, error.message) == (400, "invalid_uploading", "bad header")
@@ -177,19 +181,21 @@ class TestErrorMapping:
 
     def test_several_errors_are_joined(self):
         body = {"errors": [{"error_type": "a", "message": "one"}, {"error_type": "b", "message": "two"}]}
-        error = error_from_response(400, json.dumps(body), method="GET", path="/")
+        error = error_from_response(400, json.dumps(body), method="GET", path="/", dialect=METRIKA)
         assert (error.error_type, error.message) == ("a", "one; two")
 
     def test_top_level_message_only(self):
-        error = error_from_response(404, '{"code":404,"message":"no such counter"}', method="GET", path="/")
+        error = error_from_response(
+            404, '{"code":404,"message":"no such counter"}', method="GET", path="/", dialect=METRIKA
+        )
         assert (error.error_type, error.message) == ("unknown", "no such counter")
 
     def test_json_without_reason(self):
-        assert error_from_response(404, "{}", method="GET", path="/").message == "no reason given"
+        assert error_from_response(404, "{}", method="GET", path="/", dialect=METRIKA).message == "no reason given"
 
     def test_html_body_from_a_proxy(self):
         html = "<html><head><title>502 Bad Gateway</title></head><body>" + "<p>nginx</p>" * 500 + "</body></html>"
-        error = error_from_response(502, html, method="GET", path="/", retry_after="3")
+        error = error_from_response(502, html, method="GET", path="/", dialect=METRIKA, retry_after="3")
         assert isinstance(error, MetrikaRetryableError)
         assert error.error_type == "unknown"
         assert error.message.startswith("502 Bad Gateway nginx")
@@ -197,34 +203,36 @@ class TestErrorMapping:
         assert error.retry_after == 3.0
 
     def test_empty_body(self):
-        assert error_from_response(503, "", method="GET", path="/").message == "empty response body"
+        assert error_from_response(503, "", method="GET", path="/", dialect=METRIKA).message == "empty response body"
 
     def test_client_errors_ignore_retry_after(self):
-        assert error_from_response(400, "{}", method="GET", path="/", retry_after="5").retry_after is None
+        assert (
+            error_from_response(400, "{}", method="GET", path="/", dialect=METRIKA, retry_after="5").retry_after is None
+        )
 
     def test_token_is_scrubbed_from_messages(self):
         body = error_body(403, "invalid_token", f"token {TOKEN} is not valid")
-        error = error_from_response(403, json.dumps(body), method="GET", path="/", secrets=[TOKEN])
+        error = error_from_response(403, json.dumps(body), method="GET", path="/", dialect=METRIKA, secrets=[TOKEN])
         assert TOKEN not in str(error) and error.message == WITHHELD and error.error_type == "invalid_token"
 
     def test_decode_success(self):
-        assert decode_response(200, '{"a": 1}', method="GET", path="/") == {"a": 1}
-        assert decode_response(204, "", method="GET", path="/") == {}
+        assert decode_response(200, '{"a": 1}', method="GET", path="/", dialect=METRIKA) == {"a": 1}
+        assert decode_response(204, "", method="GET", path="/", dialect=METRIKA) == {}
 
     @pytest.mark.parametrize("body", ["[1]", "<html>ok</html>"])
     def test_decode_non_object_success(self, body):
         with pytest.raises(MetrikaApiError, match="invalid_response") as info:
-            decode_response(200, body, method="GET", path="/")
+            decode_response(200, body, method="GET", path="/", dialect=METRIKA)
         assert not is_retryable(info.value)
 
     def test_decode_raises_typed_errors(self):
         with pytest.raises(MetrikaRetryableError):
-            decode_response(429, "{}", method="GET", path="/")
+            decode_response(429, "{}", method="GET", path="/", dialect=METRIKA)
         with pytest.raises(MetrikaClientError):
-            decode_response(301, "", method="GET", path="/")
+            decode_response(301, "", method="GET", path="/", dialect=METRIKA)
 
     def test_describe(self):
-        assert describe(error_from_response(503, "", method="GET", path="/")) == "HTTP 503 unknown"
+        assert describe(error_from_response(503, "", method="GET", path="/", dialect=METRIKA)) == "HTTP 503 unknown"
         assert describe(requests.ReadTimeout()) == "ReadTimeout"
 
 
@@ -264,7 +272,9 @@ class TestRetryPolicy:
             raise MetrikaRetryableError(503, "backend_error", "down")
 
         with pytest.raises(MetrikaRetryableError, match="backend_error"):
-            RetryPolicy(max_retries=2, jitter=lambda: 0.0).call(attempt, sleep=lambda _: None, what="GET /x")
+            RetryPolicy(max_retries=2, jitter=lambda: 0.0, service="Metrika").call(
+                attempt, sleep=lambda _: None, what="GET /x"
+            )
         assert len(calls) == 3
         assert "Metrika GET /x failed (HTTP 503 backend_error); retry 1 of 2" in caplog.text
 

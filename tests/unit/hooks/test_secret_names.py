@@ -10,6 +10,7 @@ import requests
 from airflow_provider_metrika import exceptions
 from airflow_provider_metrika.commercelayer.hooks import JSON_API, TOKEN_DIALECT
 from airflow_provider_metrika.fleetio.hooks import DIALECT as FLEETIO
+from airflow_provider_metrika.hooks.metrika_api import DIALECT as METRIKA
 from airflow_provider_metrika.hooks.redaction import WITHHELD, withheld
 from airflow_provider_metrika.hooks.rest import Dialect, send_json
 from airflow_provider_metrika.hooks.retry import RetryPolicy, error_from_response, scrub
@@ -80,7 +81,12 @@ def test_a_lost_answer_to_a_write_names_the_vendor() -> None:
 def test_metrika_keeps_its_oauth_token_wording_and_a_bare_dialect_says_secret() -> None:
     assert withheld("OAuth token") == WITHHELD
     metrika = error_from_response(
-        403, json.dumps({"errors": [{"error_type": "x", "message": SECRET}]}), method="GET", path="/", secrets=[SECRET]
+        403,
+        json.dumps({"errors": [{"error_type": "x", "message": SECRET}]}),
+        method="GET",
+        path="/",
+        dialect=METRIKA,
+        secrets=[SECRET],
     )
     assert metrika.message == WITHHELD
     assert scrub(f"boom {SECRET}", [SECRET], "API key") == withheld("API key")
@@ -118,3 +124,27 @@ def test_the_placeholder_is_not_withheld_again_when_the_secret_resembles_its_nam
     assert scrub(f"{message} {secret}", [secret], "client secret or access token") == withheld(
         "client secret or access token"
     )
+
+
+def test_a_fleetio_row_message_quoting_the_secret_names_fleetios_secret() -> None:
+    from airflow_provider_metrika.fleetio.api import row_issue
+
+    issue = row_issue({"row_number": 3, "message": f"bad {SECRET}"}, [SECRET])
+    assert issue == f"row 3: {withheld('API key or account token')}"
+    assert "OAuth" not in issue
+
+
+async def test_every_async_hook_bounds_an_attempt_by_one_rule() -> None:
+    """The REST base (Commerce Layer, Fleetio) and Metrika's async hook: connect, read, and their sum in all."""
+    from airflow_provider_metrika.fleetio.hooks_async import FleetioAsyncHook
+    from airflow_provider_metrika.hooks.rest_async import client_timeout
+
+    hook = FleetioAsyncHook("fleetio_unused")
+    session = hook._get_session(30.0)
+    assert (session.timeout.connect, session.timeout.sock_read, session.timeout.total) == (10.0, 30.0, 40.0)
+    await hook.close()
+
+    timeout = client_timeout(30.0)
+    assert (timeout.connect, timeout.sock_read, timeout.total) == (10.0, 30.0, 40.0)
+    whole = client_timeout(30.0, whole=5.0)
+    assert (whole.total, whole.connect, whole.sock_read) == (5.0, 5.0, None)
