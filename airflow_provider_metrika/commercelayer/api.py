@@ -12,41 +12,23 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypedDict, Unpack
 
+from airflow_provider_metrika.commercelayer.import_object import (
+    ATTRIBUTES,
+    MAX_INPUTS,
+    MAX_PAGE_SIZE,
+    OPEN_STATUSES,
+)
+from airflow_provider_metrika.commercelayer.import_object import STATUSES as STATUSES
 from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError
 from airflow_provider_metrika.hooks.connection import require_int
 from airflow_provider_metrika.hooks.retry import json_or_none, plain_text
 
 MEDIA_TYPE = "application/vnd.api+json"
 IMPORTS_PATH = "/api/imports"
-#: Inputs per import (the official tools split larger inputs at this size).
-MAX_INPUTS = 10_000
-MAX_PAGE_SIZE = 25
 FORMATS = ("json", "csv")
-STATUSES = ("pending", "in_progress", "completed", "interrupted")
-OPEN_STATUSES = ("pending", "in_progress")
-#: What a wait reads: everything but ``inputs`` (sparse fieldset, https://jsonapi.org/format/#fetching-sparse-fieldsets).
-STATUS_FIELDS = (
-    "resource_type",
-    "format",
-    "parent_resource_id",
-    "status",
-    "started_at",
-    "completed_at",
-    "interrupted_at",
-    "inputs_size",
-    "errors_count",
-    "warnings_count",
-    "processed_count",
-    "destroyed_count",
-    "errors_log",
-    "warnings_log",
-    "skip_errors",
-    "created_at",
-    "updated_at",
-    "reference",
-    "reference_origin",
-    "metadata",
-)
+#: What a wait reads: every attribute but ``inputs`` and the two it never needs
+#: (sparse fieldset, https://jsonapi.org/format/#fetching-sparse-fieldsets).
+STATUS_FIELDS = tuple(name for name in ATTRIBUTES if name not in ("inputs", "cleanup_records", "attachment_url"))
 _PATH_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 SERVICE = "Commerce Layer"
 

@@ -8,9 +8,10 @@ faults, persisted settings and ``/_emulator/`` endpoints without repeating them.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from aiohttp import web
 
@@ -40,6 +41,9 @@ class HarnessState:
 
     #: The vendor this state serves (``--vendor``), named in the startup line.
     vendor = "Metrika"
+    #: A vendor's own SQLite tables, created at start and wiped by :meth:`reset` like the rest: schema and names.
+    schema: ClassVar[str] = ""
+    tables: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, store: Store, defaults: Any, clock_mode: str = "frozen", speed: float = 1.0):
         self.store = store
@@ -53,6 +57,9 @@ class HarnessState:
         self.faults = FaultBook(store)
         #: Sliding-window rate limits of vendors that have them (in memory, cleared by reset).
         self.windows = SlidingWindows(self.now)
+        if self.tables:
+            #: The connection to the vendor's own tables.
+            self.db: sqlite3.Connection = store.add_tables(self.schema, self.tables)
 
     def now(self) -> float:
         return self.clock.now()

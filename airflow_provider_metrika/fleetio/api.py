@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from airflow_provider_metrika.exceptions import MetrikaApiError, MetrikaConfigError
+from airflow_provider_metrika.fleetio.import_list import BOUNDS, ROW_STATUSES, SORT_FIELDS, STATUSES, TERMINAL
 from airflow_provider_metrika.hooks.retry import json_or_none, plain_text, scrub
 
 SERVICE = "Fleetio"
@@ -26,23 +27,7 @@ IMPORTS_PATH = "/api/v1/imports"
 #: List Row Results for an Import (https://developer.fleetio.com/docs/api/v-1-imports-results; an older
 #: page, https://developer.fleetio.com/docs/api/imports-results, showed it without ``/v1``).
 RESULTS_PATH = IMPORTS_PATH + "/{import_id}/results"
-#: Import statuses (https://developer.fleetio.com/docs/api/v-1-imports).
-STATUSES = (
-    "new",
-    "queued",
-    "processing",
-    "partially_complete",
-    "failed",
-    "complete",
-    "incomplete",
-    "rolled_back",
-    "rolling_back",
-    "unsupported",
-)
-TERMINAL_STATUSES = frozenset({"partially_complete", "failed", "complete", "incomplete", "rolled_back", "unsupported"})
-ROW_STATUSES = ("error", "updated", "created", "unaffected", "pending")
-SORT_FIELDS = ("id", "created_at", "updated_at")
-BOUNDS = ("lt", "lte", "gt", "gte")
+TERMINAL_STATUSES = frozenset(TERMINAL)
 MIN_PER_PAGE, MAX_PER_PAGE = 2, 100
 
 

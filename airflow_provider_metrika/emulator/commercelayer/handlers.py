@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from airflow_provider_metrika.commercelayer.import_object import MAX_PAGE_SIZE
 from airflow_provider_metrika.emulator.commercelayer import resources
 from airflow_provider_metrika.emulator.commercelayer.errors import MEDIA_TYPE, JsonApiError, validation_error
 from airflow_provider_metrika.emulator.commercelayer.pipeline import STATE
@@ -25,7 +26,6 @@ from airflow_provider_metrika.emulator.commercelayer.views import ATTRIBUTES, im
 from airflow_provider_metrika.emulator.config import token_hash
 from airflow_provider_metrika.emulator.errors import ApiError
 
-MAX_PAGE_SIZE = 25
 _CREATE_ATTRIBUTES = frozenset(
     {
         "resource_type",

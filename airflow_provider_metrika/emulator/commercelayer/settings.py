@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_provider_metrika.commercelayer.import_object import MAX_INPUTS
 from airflow_provider_metrika.emulator.config import token_hash
 from airflow_provider_metrika.emulator.errors import invalid_parameter
 from airflow_provider_metrika.emulator.settings import EmulatorSettings, boolean, number
@@ -46,7 +47,7 @@ class Settings(EmulatorSettings):
     oauth_interval: float = 60.0
     api_limit: int = 50
     api_interval: float = 10.0
-    max_inputs: int = 10_000
+    max_inputs: int = MAX_INPUTS
     max_open_imports: int = 10
     mode: str = "test"
     echo_credentials: bool = False

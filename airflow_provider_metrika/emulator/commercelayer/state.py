@@ -14,16 +14,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import secrets
-import sqlite3
 import string
 from typing import Any
 
+from airflow_provider_metrika.commercelayer.import_object import OPEN_STATUSES
 from airflow_provider_metrika.emulator.commercelayer import resources
 from airflow_provider_metrika.emulator.commercelayer.settings import Settings
 from airflow_provider_metrika.emulator.config import token_hash
 from airflow_provider_metrika.emulator.errors import ApiError
 from airflow_provider_metrika.emulator.harness import HarnessState
-from airflow_provider_metrika.emulator.store import Store
 from airflow_provider_metrika.emulator.windows import WindowCheck
 
 SCHEMA = """
@@ -39,7 +38,7 @@ CREATE TABLE IF NOT EXISTS cl_resources (
 );
 """
 TABLES = ("cl_tokens", "cl_imports", "cl_resources")
-OPEN = ("pending", "in_progress")
+OPEN = OPEN_STATUSES
 #: Above this share of failed inputs an import is interrupted unless ``skip_errors``.
 ERROR_RATIO = 0.10
 _ID_ALPHABET = string.ascii_letters
@@ -60,11 +59,9 @@ class StoredImport:
 
 class State(HarnessState):
     vendor = "Commerce Layer"
+    schema = SCHEMA
+    tables = TABLES
     config: Settings
-
-    def __init__(self, store: Store, defaults: Settings, clock_mode: str = "frozen", speed: float = 1.0):
-        super().__init__(store, defaults, clock_mode, speed)
-        self.db: sqlite3.Connection = store.add_tables(SCHEMA, TABLES)
 
     # -- rate limits ------------------------------------------------------------------------------
     def refuse(

@@ -5,36 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from airflow_provider_metrika.commercelayer.import_object import ATTRIBUTES
 from airflow_provider_metrika.emulator.clock import iso_millis
 from airflow_provider_metrika.emulator.commercelayer.state import StoredImport
 
-#: The import object's attributes, in the documented order
-#: (https://docs.commercelayer.io/core/v/api-reference/imports/object).
-ATTRIBUTES = (
-    "resource_type",
-    "format",
-    "parent_resource_id",
-    "status",
-    "started_at",
-    "completed_at",
-    "interrupted_at",
-    "inputs",
-    "inputs_size",
-    "errors_count",
-    "warnings_count",
-    "processed_count",
-    "destroyed_count",
-    "errors_log",
-    "warnings_log",
-    "cleanup_records",
-    "skip_errors",
-    "attachment_url",
-    "created_at",
-    "updated_at",
-    "reference",
-    "reference_origin",
-    "metadata",
-)
 _TIMES = frozenset({"started_at", "completed_at", "interrupted_at", "created_at", "updated_at"})
 
 

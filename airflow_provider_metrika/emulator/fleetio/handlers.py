@@ -26,19 +26,12 @@ from airflow_provider_metrika.emulator.fleetio.pipeline import (
     VERSION,
     field_error,
 )
-from airflow_provider_metrika.emulator.fleetio.state import (
-    ROW_ID_BASE,
-    ROW_STATUSES,
-    STATUSES,
-    TERMINAL,
-    State,
-    StoredImport,
-)
+from airflow_provider_metrika.emulator.fleetio.state import ROW_ID_BASE, State, StoredImport
+from airflow_provider_metrika.fleetio.import_list import BOUNDS, ROW_STATUSES, SORT_FIELDS, STATUSES, TERMINAL
 
 DEFAULT_PER_PAGE = 50
 _FILTER = re.compile(r"filter\[([a-z_]+)\]\[([a-z_]+)\]")
 _SORT = re.compile(r"sort\[([a-z_]+)\]")
-_BOUNDS = ("lt", "lte", "gt", "gte")
 
 
 def _time(epoch: float | None) -> str | None:
@@ -127,7 +120,7 @@ def _query(request: web.Request, statuses: tuple[str, ...], time_fields: tuple[s
                 if bad or not wanted:
                     raise field_error(key, f"must list statuses among {', '.join(statuses)}")
                 conditions.append(lambda r, wanted=frozenset(wanted): r["status"] in wanted)
-            elif field in time_fields and operator in _BOUNDS:
+            elif field in time_fields and operator in BOUNDS:
                 bound = _moment(key, value)
                 compare = {
                     "lt": lambda a, b: a < b,
@@ -201,9 +194,7 @@ async def list_imports(request: web.Request) -> web.Response:
         _, since = item.status_at(now, stage)
         record["_epoch"] = {"created_at": item.created, "updated_at": since}
         records.append(record)
-    return _respond(
-        request, records, STATUSES, ("created_at", "updated_at"), ("id", "created_at", "updated_at"), {"id": "desc"}
-    )
+    return _respond(request, records, STATUSES, ("created_at", "updated_at"), SORT_FIELDS, {"id": "desc"})
 
 
 async def import_results(request: web.Request) -> web.Response:

@@ -18,7 +18,6 @@ from typing import Any
 from airflow_provider_metrika.emulator.errors import ApiError
 from airflow_provider_metrika.emulator.fleetio.settings import Settings
 from airflow_provider_metrika.emulator.harness import HarnessState
-from airflow_provider_metrika.emulator.store import Store
 from airflow_provider_metrika.emulator.windows import WindowCheck
 
 SCHEMA = """
@@ -28,20 +27,6 @@ CREATE TABLE IF NOT EXISTS fl_imports (
 """
 TABLES = ("fl_imports",)
 STAGES = ("new", "queued", "processing")
-TERMINAL = ("complete", "partially_complete", "failed", "incomplete", "rolled_back", "unsupported")
-STATUSES = (
-    "new",
-    "queued",
-    "processing",
-    "partially_complete",
-    "failed",
-    "complete",
-    "incomplete",
-    "rolled_back",
-    "rolling_back",
-    "unsupported",
-)
-ROW_STATUSES = ("error", "updated", "created", "unaffected", "pending")
 #: Row ids are ``import id * ROW_ID_BASE + row number`` (unique across imports).
 ROW_ID_BASE = 1_000_000
 
@@ -80,11 +65,9 @@ class StoredImport:
 
 class State(HarnessState):
     vendor = "Fleetio"
+    schema = SCHEMA
+    tables = TABLES
     config: Settings
-
-    def __init__(self, store: Store, defaults: Settings, clock_mode: str = "frozen", speed: float = 1.0):
-        super().__init__(store, defaults, clock_mode, speed)
-        self.db: sqlite3.Connection = store.add_tables(SCHEMA, TABLES)
 
     def check_window(self, caller: str) -> WindowCheck:
         return self.windows.take(caller, self.config.rate_limit, self.config.rate_window)

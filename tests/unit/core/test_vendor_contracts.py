@@ -1,4 +1,5 @@
-"""Each emulator spells its API from the public docs; the clients keep their own tables. They must agree."""
+"""Each emulator models its API from the public docs; the documented tables (statuses, attributes, limits) are one
+module that the client and the emulator both read, and the paths must agree."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from airflow_provider_metrika.commercelayer import api as commercelayer
 from airflow_provider_metrika.emulator.commercelayer import resources
 from airflow_provider_metrika.emulator.commercelayer.routes import IMPORTS
 from airflow_provider_metrika.emulator.commercelayer.views import ATTRIBUTES
+from airflow_provider_metrika.emulator.fleetio import handlers as fleetio_handlers
 from airflow_provider_metrika.emulator.fleetio import routes as fleetio_routes
-from airflow_provider_metrika.emulator.fleetio import state as fleetio_state
 from airflow_provider_metrika.fleetio import api as fleetio
 
 
@@ -18,7 +19,7 @@ def test_commerce_layer_fields_paths_and_limits_agree():
 
 
 def test_fleetio_statuses_and_paths_agree():
-    assert set(fleetio.STATUSES) == set(fleetio_state.STATUSES)
-    assert set(fleetio.ROW_STATUSES) == set(fleetio_state.ROW_STATUSES)
-    assert set(fleetio_state.TERMINAL) == fleetio.TERMINAL_STATUSES
+    assert fleetio.STATUSES is fleetio_handlers.STATUSES
+    assert fleetio.ROW_STATUSES is fleetio_handlers.ROW_STATUSES
+    assert set(fleetio_handlers.TERMINAL) == fleetio.TERMINAL_STATUSES
     assert fleetio.IMPORTS_PATH == fleetio_routes.IMPORTS
