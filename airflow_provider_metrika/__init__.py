@@ -100,125 +100,124 @@ def get_provider_info() -> dict[str, Any]:
         # Airflow 3 reads asset-uris, Airflow 2 dataset-uris (same entries).
         "asset-uris": _ASSET_URIS,
         "dataset-uris": _ASSET_URIS,
-        "connection-types": [
-            {
-                "connection-type": CONN_TYPE,
-                "hook-class-name": "airflow_provider_metrika.hooks.metrika.MetrikaHook",
-                "hook-name": "Yandex Metrika",
-                "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login"],
-                    "relabeling": {"password": "OAuth token", "host": "API base URL"},
-                    "placeholders": {"host": DEFAULT_HOST, "password": "y0_AgAAAA..."},
-                },
-                "conn-fields": {
-                    "counter_id": {
-                        "label": "Default counter ID",
-                        "description": "Used when an operator or sensor is not given counter_id. On Airflow 3 "
-                        "this field sits in the collapsed 'Extra Fields' section of the form.",
-                        "schema": {"type": ["integer", "null"], "minimum": 1},
-                    },
-                    "timeout": {
-                        "label": "Read timeout (seconds)",
-                        "description": "Per-request read timeout; uploads of large files may need more.",
-                        "schema": {"type": ["integer", "null"], "minimum": 1},
-                    },
-                    "max_retries": {
-                        "label": "Max retries",
-                        "description": "Retries on connection errors, 429/420 and 5xx.",
-                        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
-                    },
-                },
-            },
-            _commercelayer_connection(),
-            _fleetio_connection(),
-        ],
+        "connection-types": [_metrika_connection(), _commercelayer_connection(), _fleetio_connection()],
+    }
+
+
+def _asset_uris(scheme: str, module: str) -> dict[str, Any]:
+    """One scheme's entry: the sanitizer, factory and OpenLineage converter of a vendor's ``assets`` module."""
+    return {
+        "schemes": [scheme],
+        "handler": f"{module}.sanitize_uri",
+        "factory": f"{module}.create_asset",
+        "to_openlineage_converter": f"{module}.convert_asset_to_openlineage",
     }
 
 
 _ASSET_URIS = [
-    {
-        "schemes": ["metrika"],
-        "handler": "airflow_provider_metrika.assets.sanitize_uri",
-        "factory": "airflow_provider_metrika.assets.create_asset",
-        "to_openlineage_converter": "airflow_provider_metrika.assets.convert_asset_to_openlineage",
-    },
-    {
-        "schemes": ["fleetio"],
-        "handler": "airflow_provider_metrika.fleetio.assets.sanitize_uri",
-        "factory": "airflow_provider_metrika.fleetio.assets.create_asset",
-        "to_openlineage_converter": "airflow_provider_metrika.fleetio.assets.convert_asset_to_openlineage",
-    },
-    {
-        "schemes": ["commercelayer"],
-        "handler": "airflow_provider_metrika.commercelayer.assets.sanitize_uri",
-        "factory": "airflow_provider_metrika.commercelayer.assets.create_asset",
-        "to_openlineage_converter": "airflow_provider_metrika.commercelayer.assets.convert_asset_to_openlineage",
-    },
+    _asset_uris("metrika", "airflow_provider_metrika.assets"),
+    _asset_uris("fleetio", "airflow_provider_metrika.fleetio.assets"),
+    _asset_uris("commercelayer", "airflow_provider_metrika.commercelayer.assets"),
 ]
 
-_TIMEOUT_FIELD = {
-    "label": "Read timeout (seconds)",
-    "description": "Per-request read timeout.",
-    "schema": {"type": ["integer", "null"], "minimum": 1},
-}
-_RETRIES_FIELD = {
-    "label": "Max retries",
-    "description": "Retries on connection errors, 429 and 5xx.",
-    "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20},
-}
+
+def _connection_type(
+    conn_type: str, hook_class: str, hook_name: str, *, form: dict[str, Any], fields: dict[str, Any]
+) -> dict[str, Any]:
+    """One connection type: its hook, the form's standard fields (``form``) and its extra fields (``fields``)."""
+    return {
+        "connection-type": conn_type,
+        "hook-class-name": hook_class,
+        "hook-name": hook_name,
+        "ui-field-behaviour": form,
+        "conn-fields": fields,
+    }
+
+
+def _number_field(label: str, description: str, minimum: int, maximum: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": ["integer", "null"], "minimum": minimum}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return {"label": label, "description": description, "schema": schema}
+
+
+def _text_field(label: str, description: str) -> dict[str, Any]:
+    return {"label": label, "description": description, "schema": {"type": ["string", "null"]}}
+
+
+def _metrika_connection() -> dict[str, Any]:
+    return _connection_type(
+        CONN_TYPE,
+        "airflow_provider_metrika.hooks.metrika.MetrikaHook",
+        "Yandex Metrika",
+        form={
+            "hidden-fields": ["schema", "port", "login"],
+            "relabeling": {"password": "OAuth token", "host": "API base URL"},
+            "placeholders": {"host": DEFAULT_HOST, "password": "y0_AgAAAA..."},
+        },
+        fields={
+            "counter_id": _number_field(
+                "Default counter ID",
+                "Used when an operator or sensor is not given counter_id. On Airflow 3 "
+                "this field sits in the collapsed 'Extra Fields' section of the form.",
+                1,
+            ),
+            "timeout": _number_field(
+                "Read timeout (seconds)", "Per-request read timeout; uploads of large files may need more.", 1
+            ),
+            "max_retries": _number_field("Max retries", "Retries on connection errors, 429/420 and 5xx.", 0, 20),
+        },
+    )
+
+
+_TIMEOUT_FIELD = _number_field("Read timeout (seconds)", "Per-request read timeout.", 1)
+_RETRIES_FIELD = _number_field("Max retries", "Retries on connection errors, 429 and 5xx.", 0, 20)
 
 
 def _commercelayer_connection() -> dict[str, Any]:
-    return {
-        "connection-type": "commercelayer",
-        "hook-class-name": "airflow_provider_metrika.commercelayer.hooks.CommerceLayerHook",
-        "hook-name": "Commerce Layer",
-        "ui-field-behaviour": {
+    return _connection_type(
+        "commercelayer",
+        "airflow_provider_metrika.commercelayer.hooks.CommerceLayerHook",
+        "Commerce Layer",
+        form={
             "hidden-fields": ["schema", "port"],
             "relabeling": {"login": "Client ID", "password": "Client secret", "host": "Base endpoint"},
             "placeholders": {"host": "https://<organization-slug>.commercelayer.io"},
         },
-        "conn-fields": {
-            "auth_url": {
-                "label": "Token endpoint",
-                "description": "Defaults to https://auth.commercelayer.io/oauth/token; older organizations "
+        fields={
+            "auth_url": _text_field(
+                "Token endpoint",
+                "Defaults to https://auth.commercelayer.io/oauth/token; older organizations "
                 "use https://<slug>.commercelayer.io/oauth/token.",
-                "schema": {"type": ["string", "null"]},
-            },
-            "scope": {
-                "label": "Scope",
-                "description": "Optional, e.g. market:code:europe or stock_location:id:xYZkjABcde.",
-                "schema": {"type": ["string", "null"]},
-            },
+            ),
+            "scope": _text_field("Scope", "Optional, e.g. market:code:europe or stock_location:id:xYZkjABcde."),
             "timeout": _TIMEOUT_FIELD,
             "max_retries": _RETRIES_FIELD,
         },
-    }
+    )
 
 
 def _fleetio_connection() -> dict[str, Any]:
-    return {
-        "connection-type": "fleetio",
-        "hook-class-name": "airflow_provider_metrika.fleetio.hooks.FleetioHook",
-        "hook-name": "Fleetio",
-        "ui-field-behaviour": {
+    return _connection_type(
+        "fleetio",
+        "airflow_provider_metrika.fleetio.hooks.FleetioHook",
+        "Fleetio",
+        form={
             "hidden-fields": ["schema", "port"],
             "relabeling": {"login": "Account token", "password": "API key", "host": "API base URL"},
             "placeholders": {"host": "https://secure.fleetio.com"},
         },
-        "conn-fields": {
-            "api_version": {
-                "label": "API version (X-Api-Version)",
-                "description": "Date version sent with every request; 2024-01-01 or later (the default).",
-                "schema": {"type": ["string", "null"]},
-            },
-            "account": {
-                "label": "Account name",
-                "description": "Names this account in asset URIs (fleetio://<account>/<import type>) and job "
+        fields={
+            "api_version": _text_field(
+                "API version (X-Api-Version)",
+                "Date version sent with every request; 2024-01-01 or later (the default).",
+            ),
+            "account": _text_field(
+                "Account name",
+                "Names this account in asset URIs (fleetio://<account>/<import type>) and job "
                 "records; lowercase letters, digits, '.', '_', '-'. Defaults to the connection id.",
-                "schema": {"type": ["string", "null"]},
-            },
+            ),
             "timeout": _TIMEOUT_FIELD,
             "max_retries": _RETRIES_FIELD,
         },
-    }
+    )

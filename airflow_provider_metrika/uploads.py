@@ -105,40 +105,52 @@ _EXPENSE_ENDPOINTS = dict(
     counters=("source_quantity",),
 )
 
+
+def _conversion_kind(name: str, upload: str, listed: str = "", **extra: Any) -> UploadKind:
+    """A kind of the offline-conversions family: ``<upload>``, ``<listed>uploadings``, ``<listed>uploading/{id}``."""
+    base = MANAGEMENT + "/offline_conversions/"
+    return UploadKind(
+        name=name,
+        upload_path=base + upload,
+        list_path=base + listed + "uploadings",
+        get_path=base + listed + "uploading/{uploading_id}",
+        file_format=name,
+        **({"counters": _CONVERSION_COUNTERS} | extra | _CONVERSION_STATUSES),  # type: ignore[arg-type]
+    )
+
+
+def _expense_kind(name: str, action: str) -> UploadKind:
+    """Expenses or their removals: ``.../expense/<action>``, one list of uploadings for both."""
+    return UploadKind(name=name, upload_path=f"{MANAGEMENT}/expense/{action}", file_format=name, **_EXPENSE_ENDPOINTS)  # type: ignore[arg-type]
+
+
+def _cdp_kind(name: str, *, json: bool = True) -> UploadKind:
+    """A CDP entity: ``/data/<name>/csv`` and ``/data/<name>/json`` (``{"<name>": [...]}``), or ``/data/<name>``."""
+    if not json:
+        return UploadKind(name=name, upload_path=f"{CDP}/data/{name}", file_format=name, **_CDP_STATUSES)  # type: ignore[arg-type]
+    return UploadKind(
+        name=name,
+        upload_path=f"{CDP}/data/{name}/csv",
+        json_path=f"{CDP}/data/{name}/json",
+        json_root=name,
+        file_format=name,
+        **_CDP_STATUSES,  # type: ignore[arg-type]
+    )
+
+
 UPLOAD_KINDS: dict[str, UploadKind] = {
     kind.name: kind
     for kind in (
-        UploadKind(
-            name="offline_conversions",
-            upload_path=MANAGEMENT + "/offline_conversions/upload",
-            list_path=MANAGEMENT + "/offline_conversions/uploadings",
-            get_path=MANAGEMENT + "/offline_conversions/uploading/{uploading_id}",
-            file_format="offline_conversions",
-            counters=_CONVERSION_COUNTERS,
-            **_CONVERSION_STATUSES,
-        ),
-        UploadKind(
-            name="calls",
-            upload_path=MANAGEMENT + "/offline_conversions/upload_calls",
-            list_path=MANAGEMENT + "/offline_conversions/calls_uploadings",
-            get_path=MANAGEMENT + "/offline_conversions/calls_uploading/{uploading_id}",
-            file_format="calls",
+        _conversion_kind("offline_conversions", "upload"),
+        _conversion_kind(
+            "calls",
+            "upload_calls",
+            "calls_",
             counters=(*_CONVERSION_COUNTERS, "static_calls_quantity", "dynamic_calls_quantity"),
-            **_CONVERSION_STATUSES,
         ),
-        UploadKind(
-            # Chats share the offline-conversions endpoints, told apart by ``type=CHATS``
-            # https://yandex.com/dev/metrika/en/management/openapi/chats/upload_chats
-            name="chats",
-            upload_path=MANAGEMENT + "/offline_conversions/upload",
-            list_path=MANAGEMENT + "/offline_conversions/uploadings",
-            get_path=MANAGEMENT + "/offline_conversions/uploading/{uploading_id}",
-            file_format="chats",
-            upload_params={"type": "CHATS"},
-            list_params={"type": "CHATS"},
-            counters=_CONVERSION_COUNTERS,
-            **_CONVERSION_STATUSES,
-        ),
+        # Chats share the offline-conversions endpoints, told apart by ``type=CHATS``
+        # https://yandex.com/dev/metrika/en/management/openapi/chats/upload_chats
+        _conversion_kind("chats", "upload", upload_params={"type": "CHATS"}, list_params={"type": "CHATS"}),
         UploadKind(
             name="user_params",
             upload_path=MANAGEMENT + "/user_params/uploadings/upload",
@@ -152,40 +164,11 @@ UPLOAD_KINDS: dict[str, UploadKind] = {
             failure_statuses=frozenset({"linkage_failure"}),
             counters=("line_quantity", "linked_quantity", "linked_percentage"),
         ),
-        UploadKind(
-            name="expenses",
-            upload_path=MANAGEMENT + "/expense/upload",
-            file_format="expenses",
-            **_EXPENSE_ENDPOINTS,
-        ),
-        UploadKind(
-            name="expense_removals",
-            upload_path=MANAGEMENT + "/expense/delete",
-            file_format="expense_removals",
-            **_EXPENSE_ENDPOINTS,
-        ),
-        UploadKind(
-            name="contacts",
-            upload_path=CDP + "/data/contacts/csv",
-            json_path=CDP + "/data/contacts/json",
-            json_root="contacts",
-            file_format="contacts",
-            **_CDP_STATUSES,
-        ),
-        UploadKind(
-            name="orders",
-            upload_path=CDP + "/data/orders/csv",
-            json_path=CDP + "/data/orders/json",
-            json_root="orders",
-            file_format="orders",
-            **_CDP_STATUSES,
-        ),
-        UploadKind(
-            name="simple_orders",
-            upload_path=CDP + "/data/simple_orders",
-            file_format="simple_orders",
-            **_CDP_STATUSES,
-        ),
+        _expense_kind("expenses", "upload"),
+        _expense_kind("expense_removals", "delete"),
+        _cdp_kind("contacts"),
+        _cdp_kind("orders"),
+        _cdp_kind("simple_orders", json=False),
     )
 }
 
