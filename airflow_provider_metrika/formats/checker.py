@@ -25,6 +25,7 @@ from airflow_provider_metrika.formats.values import (
     control_character_problem,
     has_control_character,
 )
+from airflow_provider_metrika.jobs.csv_limits import MAX_RECORD_CHARS
 
 if TYPE_CHECKING:
     from airflow_provider_metrika.formats.base import FileFormat
@@ -33,8 +34,8 @@ if TYPE_CHECKING:
 MAX_WARNINGS = 20
 #: Rows checked column-wise at once by the fast path.
 BATCH_ROWS = 256
-#: The longest record (one CSV row, quoted line breaks included) the checker reads, in characters.
-#:
+#: The longest record the checker reads is the kernel's cap for every CSV the provider reads,
+#: :data:`~airflow_provider_metrika.jobs.csv_limits.MAX_RECORD_CHARS` (131,072 characters). It suits Metrika:
 #: Metrika's longest documented values are lists: up to 500 ``client_ids`` (int64, about 10,500
 #: characters), 50 e-mails, 50 phones, 50 + 50 MD5s, 100 goals and a 1,000-character
 #: ``user_comment`` (https://yandex.ru/dev/metrika/en/management/openapi/schema/uploadContacts,
@@ -44,7 +45,6 @@ BATCH_ROWS = 256
 #: default field limit, so no field inside an accepted record can trip it. A longer record (a
 #: line end missing, a quote never closed) is reported at its first row and skipped, so the
 #: checker never holds more than this much of one row, whatever the file.
-MAX_RECORD_CHARS = 1 << 17
 _BOM = "\ufeff"
 _REPLACEMENT = "\ufffd"
 _NOT_UTF8 = "not valid UTF-8; save the file as UTF-8"

@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from airflow_provider_metrika.exceptions import InputValidationError, NoRowsError, ProviderConfigError
-from airflow_provider_metrika.formats.checker import MAX_RECORD_CHARS
+from airflow_provider_metrika.jobs.csv_limits import MAX_RECORD_BYTES
 from airflow_provider_metrika.version_compat import ObjectStoragePath
 
 #: Metrika's limit is "1 GB"; the stricter (decimal) reading keeps a split part safely below it.
 MAX_FILE_BYTES = 1_000_000_000
 HASH_CHUNK = 1024 * 1024
-#: The most bytes one CSV record can take within the validator's character cap (4 bytes per UTF-8 character).
-MAX_RECORD_BYTES = 4 * MAX_RECORD_CHARS
 #: Metadata keys under which object stores publish a checksum of the content.
 CHECKSUM_KEYS = ("ETag", "etag", "md5Hash", "md5", "crc32c", "content_md5")
 

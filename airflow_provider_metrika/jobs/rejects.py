@@ -1,8 +1,10 @@
 """Where the rejected-rows CSV goes: a local path, an fsspec URL or an ``ObjectStoragePath`` the user names.
 
-The operators write it when validation refuses rows, when ``stale_rows="drop"`` leaves rows out, and when
-Metrika's CRM validation answers ``FAILED`` (its ``api_validation_errors``), and put its location in the
-XCom (key ``rejected_rows``: ``{"path", "rows"}``), so a pipeline can fix and resend only those rows.
+Every row a check refused or dropped is one line: its row number, the column and the problem, then its
+original cells under the input's own header, so a pipeline can fix those rows and resend only them. The
+operators of every vendor write it (when validation refuses rows, when stale rows are dropped, when a
+server refuses rows it names) and put its location in the XCom (key ``rejected_rows``: ``{"path", "rows"}``).
+Rows are written as they are met (one streamed pass): memory holds one row at a time.
 """
 
 from __future__ import annotations
@@ -15,12 +17,22 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
-from airflow_provider_metrika.formats.rejects import RejectedRowsWriter
 from airflow_provider_metrika.jobs.inputs import PreparedInput, local_path, storage_path
+from airflow_provider_metrika.jobs.rejects_writer import MAX_CELL_CHARS, REJECT_COLUMNS, RejectedRowsWriter
+
+__all__ = [
+    "MAX_CELL_CHARS",
+    "MAX_SERVER_MESSAGES",
+    "REJECT_COLUMNS",
+    "RejectedRowsWriter",
+    "open_target",
+    "server_rejections",
+    "write_server_rejections",
+]
 
 #: The row a CRM validation message names (``row 3: ...``), counted from the first data row.
 _ROW_IN_MESSAGE = re.compile(r"\brow (\d+)\b")
-#: Messages of one FAILED answer taken into the artifact (Metrika's list is short; a hostile one is cut).
+#: Messages of one refusal taken into the artifact (a server's list is short; a hostile one is cut).
 MAX_SERVER_MESSAGES = 10_000
 
 
@@ -41,7 +53,7 @@ def open_target(location: Any, conn_id: str | None) -> Iterator[tuple[str, IO[st
 
 
 def server_rejections(messages: Sequence[Any]) -> tuple[list[str], dict[int, list[str]]]:
-    """Metrika's messages split into general ones and those naming a data row (1 = the first data row)."""
+    """A server's messages split into general ones and those naming a data row (1 = the first data row)."""
     general: list[str] = []
     by_row: dict[int, list[str]] = {}
     for message in list(messages)[:MAX_SERVER_MESSAGES]:
@@ -57,7 +69,7 @@ def server_rejections(messages: Sequence[Any]) -> tuple[list[str], dict[int, lis
 def write_server_rejections(
     out: IO[str], messages: Sequence[Any], source: PreparedInput | None, delimiter: str, log: logging.Logger
 ) -> int:
-    """Metrika's messages with the cells of the rows they name, read again from ``source`` (one streamed pass).
+    """A server's messages with the cells of the rows they name, read again from ``source`` (one streamed pass).
 
     A message that names no row (or a row beyond the file) is written with no cells.
     """

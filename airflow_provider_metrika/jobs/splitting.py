@@ -84,8 +84,7 @@ def split_csv(
 
 def _overlong(name: str, row: int) -> MetrikaValidationError:
     return MetrikaValidationError(
-        f"{name} row {row}: longer than {MAX_RECORD_BYTES:,} bytes (a line end is missing or a quote is never "
-        "closed); Metrika's longest documented row is far shorter"
+        f"{name} row {row}: longer than {MAX_RECORD_BYTES:,} bytes (a line end is missing or a quote is never closed)"
     )
 
 
