@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 
 from airflow_provider_metrika.jobs.inputs import PreparedInput, local_path, storage_path
@@ -26,6 +27,7 @@ __all__ = [
     "REJECT_COLUMNS",
     "RejectedRowsWriter",
     "open_target",
+    "record_cells",
     "server_rejections",
     "write_server_rejections",
 ]
@@ -67,25 +69,28 @@ def server_rejections(messages: Sequence[Any]) -> tuple[list[str], dict[int, lis
 
 
 def write_server_rejections(
-    out: IO[str], messages: Sequence[Any], source: PreparedInput | None, delimiter: str, log: logging.Logger
+    out: IO[str],
+    messages: Sequence[Any],
+    source: PreparedInput | None,
+    delimiter: str,
+    log: logging.Logger,
+    *,
+    records: Sequence[Any] | None = None,
 ) -> int:
-    """A server's messages with the cells of the rows they name, read again from ``source`` (one streamed pass).
+    """A server's messages with the cells of the rows they name: the sent ``records`` (JSON rows, one object each)
+    when given, else the CSV ``source`` read again (one streamed pass).
 
-    A message that names no row (or a row beyond the file) is written with no cells.
+    A message that names no row (or a row beyond the input) is written with no cells.
     """
     general, by_row = server_rejections(messages)
     header: list[str] = []
     writer = RejectedRowsWriter(out, header)
     with contextlib.ExitStack() as stack:
-        rows = None
-        if source is not None and by_row:
-            try:
-                stream = io.TextIOWrapper(stack.enter_context(source.opener()), encoding="utf-8-sig", newline="")
-                rows = csv.reader(stream, delimiter=delimiter)
-                header.extend(next(rows, []))
-            except (OSError, UnicodeDecodeError, csv.Error) as error:
-                log.warning("Could not read %s again for the rejected rows' cells: %s", source.name, error)
-                rows = None
+        rows: Iterator[list[str]] | None = None
+        if by_row and records is not None:
+            rows = record_cells(records, header)
+        elif by_row and source is not None:
+            rows = _csv_cells(stack, source, delimiter, header, log)
         for text in general:
             writer.reject(None, None, text, None)
         try:
@@ -95,8 +100,41 @@ def write_server_rejections(
                 if not by_row:
                     break
         except (OSError, UnicodeDecodeError, csv.Error) as error:
-            log.warning("Could not read %s again for the rejected rows' cells: %s", source.name, error)
+            log.warning("Could not read %s again for the rejected rows' cells: %s", getattr(source, "name", ""), error)
     for number, texts in sorted(by_row.items()):
         for text in texts:
             writer.reject(number + 1, None, text, None)
     return writer.close()
+
+
+def _csv_cells(
+    stack: contextlib.ExitStack, source: PreparedInput, delimiter: str, header: list[str], log: logging.Logger
+) -> Iterator[list[str]] | None:
+    """The data rows of a CSV source, its header put into ``header``; None (and a warning) when it cannot be read."""
+    try:
+        stream = io.TextIOWrapper(stack.enter_context(source.opener()), encoding="utf-8-sig", newline="")
+        rows = csv.reader(stream, delimiter=delimiter)
+        header.extend(next(rows, []))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        log.warning("Could not read %s again for the rejected rows' cells: %s", source.name, error)
+        return None
+    return rows
+
+
+def record_cells(records: Sequence[Any], header: list[str]) -> Iterator[list[str]]:
+    """Each record (a JSON object) as cells under ``header``, which gets every key in first-seen order.
+
+    Text stays as it was; numbers, lists and objects are written as JSON, null as an empty cell.
+    """
+    header.extend(dict.fromkeys(key for record in records if isinstance(record, Mapping) for key in record))
+    for record in records:
+        values = record if isinstance(record, Mapping) else {}
+        yield [_cell(values.get(key)) for key in header]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

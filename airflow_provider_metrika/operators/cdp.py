@@ -272,11 +272,13 @@ class MetrikaCdpUploadOperator(MetrikaSendOperator):
     def write_server_rejections(
         self, context: Context, messages: Sequence[Any], source: PreparedInput | None
     ) -> dict[str, Any]:
-        """Metrika's messages with the cells of the rows they name (read again from the CSV, or the JSON rows)."""
+        """Metrika's messages with the cells of the rows they name (the JSON rows sent, or the CSV read again)."""
         delimiter = self.validation_options().delimiter
+        records = None
+        if self._json_body is not None:
+            records = self._json_body[get_upload_kind(self.kind).json_root]
         with open_target(self.rejected_rows_path, self.source_conn_id) as (location, out):
-            cells = None if self._json_body is not None else source  # JSON rows: the messages, no cells
-            count = write_server_rejections(out, messages, cells, delimiter, self.log)
+            count = write_server_rejections(out, messages, source, delimiter, self.log, records=records)
         return self.announce_rejected_rows(context, location, count)
 
     def after_send(self, record: JobRecord) -> JobRecord:

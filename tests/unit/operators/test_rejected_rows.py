@@ -8,10 +8,15 @@ import logging
 
 import pytest
 
-from airflow_provider_metrika.exceptions import MetrikaValidationError
+from airflow_provider_metrika.exceptions import ApiClientError, MetrikaValidationError
 from airflow_provider_metrika.jobs import sending as sending_module
 from airflow_provider_metrika.jobs.inputs import PreparedInput
-from airflow_provider_metrika.jobs.rejects import open_target, server_rejections, write_server_rejections
+from airflow_provider_metrika.jobs.rejects import (
+    open_target,
+    record_cells,
+    server_rejections,
+    write_server_rejections,
+)
 from airflow_provider_metrika.operators.cdp import MetrikaUploadOrdersOperator
 from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConversionsOperator
 from airflow_provider_metrika.uploads import Uploading
@@ -28,7 +33,7 @@ def test_server_messages_are_split_by_the_row_they_name():
     assert general == ["no rows here", "arrow 9 is no row", "7"] and by_row == {3: ["row 3: bad", "row 3: worse"]}
 
 
-def test_json_rows_rejected_by_metrika_are_listed_without_cells(hook, tmp_path):
+def test_json_rows_rejected_by_metrika_are_listed_with_the_cells_sent(hook, tmp_path):
     failed = {"uploading_id": "u1", "api_validation_status": "FAILED", "api_validation_errors": ["row 1: x", "bad"]}
     hook.upload_json.return_value = Uploading.from_api("orders", 5, failed)
     target = tmp_path / "out" / "rejected.csv"
@@ -37,11 +42,40 @@ def test_json_rows_rejected_by_metrika_are_listed_without_cells(hook, tmp_path):
     with pytest.raises(AirflowFailException, match="row 1: x"):
         op.execute(context)
     assert list(csv.reader(io.StringIO(target.read_text()))) == [
-        ["row", "column", "problem"],
+        ["row", "column", "problem", "id", "client_uniq_id", "client_type", "create_date_time", "order_status"],
         ["", "", "bad"],
-        ["2", "", "row 1: x"],
+        ["2", "", "row 1: x", "o1", "c1", "CONTACT", "2024-01-01 10:00:00", "PAID"],
     ]
     assert context["ti"].xcom["rejected_rows"] == {"path": str(target), "rows": 2}
+
+
+def test_json_rows_refused_with_http_400_keep_the_cells_of_the_row_named(hook, tmp_path):
+    hook.upload_json.side_effect = ApiClientError(400, "invalid_parameter", "row 2: order_status unknown", "POST", "/x")
+    target = tmp_path / "rejected.csv"
+    second = ORDER | {"id": "o2", "order_status": "LOST"}
+    op = MetrikaUploadOrdersOperator(
+        task_id="o", rows=[ORDER, second], merge_mode="SAVE", rejected_rows_path=str(target)
+    )
+    with pytest.raises(ApiClientError):
+        op.execute({"ti": FakeTaskInstance()})
+    (header, line) = list(csv.reader(io.StringIO(target.read_text())))
+    assert dict(zip(header, line, strict=True)) == {
+        "row": "3",
+        "column": "",
+        "problem": "row 2: order_status unknown",
+        "id": "o2",
+        "client_uniq_id": "c1",
+        "client_type": "CONTACT",
+        "create_date_time": "2024-01-01 10:00:00",
+        "order_status": "LOST",
+    }
+
+
+def test_record_cells_write_text_as_is_and_other_values_as_json():
+    header: list[str] = []
+    records = [{"a": "x", "b": [1, 2]}, {"b": {"k": None}, "c": None}, "not an object"]
+    assert list(record_cells(records, header)) == [["x", "[1, 2]", ""], ["", '{"k": null}', ""], ["", "", ""]]
+    assert header == ["a", "b", "c"]
 
 
 def test_rows_named_beyond_the_file_or_an_unreadable_file_keep_their_messages(tmp_path):
