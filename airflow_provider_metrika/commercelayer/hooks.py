@@ -167,6 +167,14 @@ class CommerceLayerHook(RestApiHook):
         params = api.list_params(filters=filters, sort=None, page_size=1, fields=("status",))
         return api.record_count(self.request("GET", api.IMPORTS_PATH, params=params))
 
+    def open_imports(self, limit: int = api.MAX_PAGE_SIZE) -> tuple[int, list[str]]:
+        """How many imports are open (pending or in progress) and the ids of the oldest ``limit``: one request."""
+        params = api.list_params(
+            filters={"status_in": ",".join(api.OPEN_STATUSES)}, sort="created_at", page_size=limit, fields=("status",)
+        )
+        body = self.request("GET", api.IMPORTS_PATH, params=params)
+        return api.record_count(body), [item.id for item in api.imports_from_document(body)]
+
     def imports_by_id(
         self, import_ids: Iterable[str], fields: Sequence[str] = api.STATUS_FIELDS
     ) -> dict[str, api.CommerceLayerImport]:

@@ -4,10 +4,11 @@ Built on the kernel's :class:`~airflow_provider_metrika.jobs.sending.JobSendOper
 send journal, each part sent once) and :class:`~airflow_provider_metrika.jobs.sending.JobWaitMixin` (the
 deferrable wait). What is Commerce Layer's: inputs are checked first (a bad row fails the task with its row
 and field named, nothing sent) and cut into imports of at most 10,000 inputs; at most ``max_open_imports``
-(10, Commerce Layer's own limit per organization) are open at once, the rest wait on the worker for one to
-close; each import's ``reference`` carries its part's fingerprint and number, so a retry finds it (a
-``reference_start`` listing) instead of importing again; ``max_error_ratio`` decides success with errors
-(https://docs.commercelayer.io/core/importing-resources). The result is a
+(10, Commerce Layer's own limit per organization) are open at once: the next part waits for one to close, on
+the worker, or when deferrable in the triggerer (the task then resumes to send the next parts, see
+:mod:`.slots`); each import's ``reference`` carries its part's fingerprint and number, so a retry or a resume
+finds it (a ``reference_start`` listing) instead of importing again; ``max_error_ratio`` decides success with
+errors (https://docs.commercelayer.io/core/importing-resources). The result is a
 :class:`~airflow_provider_metrika.jobs.record.JobsResult` whose jobs carry each import's counters and its
 ``errors_log``/``warnings_log`` (capped); the inputs the imports refused can go to a rejected-rows CSV.
 """
@@ -18,6 +19,7 @@ import csv
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import timedelta
 from typing import IO, Any
 
 from airflow_provider_metrika.commercelayer import api, inputs
@@ -31,10 +33,14 @@ from airflow_provider_metrika.commercelayer.policy import (
     import_waiter,
     judge_import,
 )
+from airflow_provider_metrika.commercelayer.slots import MAX_OPEN_IMPORTS, OpenSlots
 from airflow_provider_metrika.commercelayer.status import VENDOR, fetch_records, job_record, organization
-from airflow_provider_metrika.commercelayer.triggers import CommerceLayerImportTrigger, interrupt_open_sync
+from airflow_provider_metrika.commercelayer.triggers import (
+    CommerceLayerImportTrigger,
+    CommerceLayerOpenSlotTrigger,
+    interrupt_open_sync,
+)
 from airflow_provider_metrika.exceptions import MetrikaConfigError
-from airflow_provider_metrika.jobs import waiting
 from airflow_provider_metrika.jobs.inputs import PreparedInput, prepare_file, rows_to_records
 from airflow_provider_metrika.jobs.record import JobRecord, JobsResult
 from airflow_provider_metrika.jobs.rejects import open_target
@@ -43,39 +49,7 @@ from airflow_provider_metrika.jobs.trigger import JobWaitTrigger
 from airflow_provider_metrika.jobs.waiting import Verdict, Waiter
 from airflow_provider_metrika.version_compat import AirflowException, Context
 
-#: Commerce Layer runs at most this many imports of an organization at once (an 11th stays pending).
-MAX_OPEN_IMPORTS = 10
 REFERENCE_ORIGIN = "airflow"
-
-
-class OpenSlots:
-    """At most ``max_open`` imports of the organization open at once; :meth:`take` waits for a free one.
-
-    Counting costs one request; it is done again only when the imports this task created since the last
-    count may have filled the slots (100,000 inputs in 10 imports: one count).
-    """
-
-    def __init__(self, hook: CommerceLayerHook, max_open: int, poll_interval: float, deadline: float, log: Any):
-        self.hook = hook
-        self.max_open = max_open
-        self.poll_interval = poll_interval
-        self.deadline = deadline
-        self.log = log
-        self.estimate: int | None = None
-
-    def take(self) -> None:
-        while True:
-            if self.estimate is None or self.estimate >= self.max_open:
-                self.estimate = self.hook.count_imports({"status_in": ",".join(api.OPEN_STATUSES)})
-            if self.estimate < self.max_open:
-                self.estimate += 1
-                return
-            if time.monotonic() >= self.deadline:
-                raise AirflowException(
-                    f"timed out waiting for one of the {self.estimate} open Commerce Layer imports to close"
-                )
-            self.log.info("%d imports open (at most %d); waiting for one to close", self.estimate, self.max_open)
-            waiting.pause(self.poll_interval)
 
 
 class CommerceLayerImportOperator(JobWaitMixin):
@@ -94,9 +68,11 @@ class CommerceLayerImportOperator(JobWaitMixin):
     :param max_error_ratio: share of an import's inputs (0..1) that may fail with the task still succeeding
     :param rejected_rows_path: where to write the refused inputs (CSV: row, errors, the input's fields)
     :param wait_for_completion: wait for the imports to finish (default ``True``)
-    :param deferrable: free the worker while waiting (default ``[operators] default_deferrable``)
+    :param deferrable: free the worker while waiting, for the imports to finish and for a free import slot
+        (default ``[operators] default_deferrable``)
     :param poll_interval: seconds between status polls (and between checks for a free import slot)
-    :param wait_timeout: seconds before the wait gives up (a retry reattaches to the same imports)
+    :param wait_timeout: seconds before the wait gives up (a retry reattaches to the same imports); the waits
+        for free slots of one try count against it too
 
     See :class:`~airflow_provider_metrika.jobs.sending.JobSendOperator` for ``if_empty``, ``durable`` and the
     other parameters every sending operator takes.
@@ -153,6 +129,14 @@ class CommerceLayerImportOperator(JobWaitMixin):
         self.max_error_ratio = check_max_error_ratio(max_error_ratio)
         self.commercelayer_conn_id = commercelayer_conn_id
         self._slots: OpenSlots | None = None
+        #: When this try stops waiting for free slots: monotonic seconds on the worker, or (deferrable) unix
+        #: seconds carried across the deferrals.
+        self._slot_deadline: float | None = None
+        #: The import of each part this task sent or found, by the part's fingerprint (what a resume reads back).
+        self._sent_by_mark: dict[str, str] = {}
+        #: Carried by the deferral this task resumes from: the imports sent before it, and as read back now.
+        self._resumed: dict[str, str] = {}
+        self._read_back: dict[str, Any] | None = None
         self._inputs: inputs.InputSource | None = None
         self._count = 0
         self._pending_parts: Iterator[inputs.ImportPart] | None = None
@@ -191,10 +175,33 @@ class CommerceLayerImportOperator(JobWaitMixin):
 
     def find_sent(self, fingerprint: str) -> JobRecord | None:
         """The import whose ``reference`` starts with ``fingerprint`` (interrupted ones are not reused)."""
-        for item in self.hook.iter_imports(filters={"reference_start": fingerprint}, sort="created_at"):
-            if item.status != "interrupted":
-                return job_record(item, self.job_scope())
-        return None
+        found = self._resumed_import(fingerprint)
+        if found is None:
+            found = next(
+                (
+                    item
+                    for item in self.hook.iter_imports(filters={"reference_start": fingerprint}, sort="created_at")
+                    if item.status != "interrupted"
+                ),
+                None,
+            )
+        if found is None:
+            return None
+        self._sent_ids.append(found.id)
+        self._sent_by_mark[fingerprint] = found.id
+        return job_record(found, self.job_scope())
+
+    def _resumed_import(self, fingerprint: str) -> Any:
+        """The import sent for ``fingerprint`` before the deferral this task resumes from, if it is still as sent."""
+        job_id = self._resumed.get(fingerprint)
+        if job_id is None:
+            return None
+        if self._read_back is None:
+            self._read_back = self.hook.imports_by_id(list(self._resumed.values()))
+        item = self._read_back.get(job_id)
+        if item is None or item.status == "interrupted" or not (item.reference or "").startswith(fingerprint):
+            return None
+        return item
 
     def read_back(self, job_id: str) -> JobRecord | None:
         found = self.hook.imports_by_id([job_id]).get(job_id)
@@ -203,10 +210,7 @@ class CommerceLayerImportOperator(JobWaitMixin):
     def send(self, part: Part, fingerprint: str) -> JobRecord:
         """Create one import of the part's inputs once an import slot is free."""
         chunk = self._part(part.body)
-        if self._slots is None:
-            deadline = time.monotonic() + self.wait_timeout
-            self._slots = OpenSlots(self.hook, self.max_open_imports, self.poll_interval, deadline, self.log)
-        self._slots.take()
+        self.take_slot()
         created = self.hook.create_import(
             self.resource_type,
             chunk.payload(self.format),
@@ -218,10 +222,80 @@ class CommerceLayerImportOperator(JobWaitMixin):
             metadata=self._metadata(),
         )
         self._sent_ids.append(created.id)
+        self._sent_by_mark[fingerprint] = created.id
         self.log.info(
             "Part %d of %d: created import %s (%d inputs)", chunk.number, chunk.total, created.id, len(chunk.inputs)
         )
         return job_record(created, self.job_scope())
+
+    def take_slot(self) -> None:
+        """Take a free import slot: waited for on the worker, or when deferrable in the triggerer.
+
+        Deferred, the task resumes in :meth:`resume_sending`, which sends the parts not sent yet: the ones
+        sent before the deferral are found again by their fingerprint (and the journal), never sent twice.
+        """
+        if self._slots is None:
+            self._slots = OpenSlots(self.hook, self.max_open_imports, self.log)
+        if not self.deferrable:
+            if self._slot_deadline is None:
+                self._slot_deadline = time.monotonic() + self.wait_timeout
+            self._slots.take(self.poll_interval, self._slot_deadline)
+            return
+        if self._slots.try_take():
+            return
+        if self._slot_deadline is None:
+            self._slot_deadline = time.time() + self.wait_timeout
+        remaining = self._slot_deadline - time.time()
+        if remaining <= 0:
+            raise AirflowException(
+                f"timed out waiting for one of the {self._slots.estimate} open Commerce Layer imports to close"
+            )
+        if not self._slots.oldest:  # counted as full, yet none listed: count again after a pause on the worker
+            self._slots.take(self.poll_interval, time.monotonic() + remaining)
+            return
+        self.log.info(
+            "%d imports open in %s (at most %d): deferring until %d of them end",
+            self._slots.estimate,
+            self.job_scope(),
+            self.max_open_imports,
+            self._slots.needed,
+        )
+        self.defer(
+            trigger=CommerceLayerOpenSlotTrigger(
+                conn_id=self.commercelayer_conn_id,
+                scope=self.job_scope(),
+                job_ids=self._slots.oldest,
+                slots_needed=self._slots.needed,
+                sent_ids=list(dict.fromkeys(self._sent_ids)),
+                poll_interval=self.poll_interval,
+                max_poll_interval=self.max_poll_interval,
+                max_consecutive_failures=self.max_consecutive_failures,
+            ),
+            method_name="resume_sending",
+            kwargs={"slot_deadline": self._slot_deadline, "sent": dict(self._sent_by_mark)},
+            timeout=timedelta(seconds=remaining),
+        )
+
+    def resume_sending(
+        self,
+        context: Context,
+        event: Mapping[str, Any],
+        slot_deadline: float | None = None,
+        sent: Mapping[str, str] | None = None,
+    ) -> JobsResult:
+        """Back from a wait for a free slot: send the parts not sent yet, then wait as :meth:`execute` does.
+
+        ``sent`` maps the fingerprint of each part sent before the deferral to its import: they are read back in
+        one listing per 25 instead of one fingerprint search each (a part whose import is not found as expected
+        is searched for as on a retry).
+        """
+        if not isinstance(event, Mapping) or event.get("status") != "success":
+            message = event.get("message") if isinstance(event, Mapping) else None
+            raise AirflowException(f"waiting for a free Commerce Layer import slot failed: {message or event!r}")
+        self.log.info("%s", event.get("message"))
+        self._slot_deadline = slot_deadline
+        self._resumed = {str(mark): str(job_id) for mark, job_id in (sent or {}).items()}
+        return self.send_and_report(context)
 
     def on_sent(self, context: Context, records: list[JobRecord]) -> None:
         for record in records:

@@ -11,7 +11,7 @@ deferred task leaves its imports running.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_metrika.commercelayer import api
@@ -23,6 +23,7 @@ from airflow_provider_metrika.commercelayer.policy import (
     import_waiter,
     judge_import,
 )
+from airflow_provider_metrika.commercelayer.slots import SlotWaiter, judge_open
 from airflow_provider_metrika.commercelayer.status import VENDOR, CommerceLayerStatusSource
 from airflow_provider_metrika.exceptions import MetrikaError
 from airflow_provider_metrika.jobs.record import JobRecord
@@ -68,6 +69,58 @@ class CommerceLayerImportTrigger(JobWaitTrigger):
             return
         async with CommerceLayerAsyncHook(self.conn_id) as hook:
             await interrupt_open(hook, self.job_ids, self.log)
+
+
+class CommerceLayerOpenSlotTrigger(JobWaitTrigger):
+    """Wait in the triggerer until an import slot of the organization is free (see :mod:`.slots`).
+
+    ``job_ids`` are the oldest open imports of the organization when the operator counted them (any task's);
+    the event fires once ``slots_needed`` of them ended, or one is gone. It shares the poller of the
+    organization's import waits, so the imports it watches are read in the same listing as theirs.
+
+    :param slots_needed: how many of ``job_ids`` must end
+    :param sent_ids: the imports the deferred task already created: a user who kills the task interrupts
+        these (Airflow 3.3), never the other tasks' imports this trigger watches
+    :param interrupt_on_kill: send ``_interrupt`` to ``sent_ids`` still open when a user kills the task
+    """
+
+    vendor = VENDOR
+
+    def __init__(
+        self,
+        *,
+        slots_needed: int = 1,
+        sent_ids: Sequence[str] = (),
+        interrupt_on_kill: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.slots_needed = int(slots_needed)
+        self.sent_ids = [str(i) for i in sent_ids]
+        self.interrupt_on_kill = bool(interrupt_on_kill)
+
+    def status_source(self) -> CommerceLayerStatusSource:
+        return CommerceLayerStatusSource(self.conn_id)
+
+    def judge(self, record: JobRecord) -> Verdict:
+        return judge_open(record)
+
+    def policy_kwargs(self) -> dict[str, Any]:
+        return {
+            "slots_needed": self.slots_needed,
+            "sent_ids": list(self.sent_ids),
+            "interrupt_on_kill": self.interrupt_on_kill,
+        }
+
+    def waiter(self) -> Waiter:
+        return SlotWaiter(self.job_ids, self.slots_needed, self.scope, self.max_consecutive_failures, self.log)
+
+    async def on_kill(self) -> None:
+        """The user killed the task while it waited for a slot: interrupt the imports it created, only those."""
+        if not self.interrupt_on_kill or not self.sent_ids:
+            return
+        async with CommerceLayerAsyncHook(self.conn_id) as hook:
+            await interrupt_open(hook, self.sent_ids, self.log)
 
 
 def interrupt_open_sync(hook: CommerceLayerHook, job_ids: list[str], log: Any) -> None:
