@@ -229,8 +229,9 @@ def rows_by_log_key(part: ImportPart) -> dict[str, int]:
     return found
 
 
-def iter_rejected(part: ImportPart, errors_log: Any) -> Iterable[tuple[int, dict[str, Any], str]]:
-    """(row number in the source, the input, its errors) for each input an import's ``errors_log`` names."""
+def iter_rejected(part: ImportPart, errors_log: Any, prefix: str = "") -> Iterable[tuple[int, dict[str, Any], str]]:
+    """(row number in the source, the input, its problems) for each input an import's ``errors_log`` (or, with a
+    ``prefix`` such as ``"warning: "``, its ``warnings_log``) names."""
     if not isinstance(errors_log, Mapping):
         return
     index_of = rows_by_log_key(part)
@@ -243,5 +244,5 @@ def iter_rejected(part: ImportPart, errors_log: Any) -> Iterable[tuple[int, dict
                 f"{field} {', '.join(map(str, m if isinstance(m, list) else [m]))}" for field, m in problems.items()
             )
         else:
-            text = str(problems)
-        yield part.first_row + index, part.inputs[index], text[:1000]
+            text = "; ".join(map(str, problems if isinstance(problems, list) else [problems]))
+        yield part.first_row + index, part.inputs[index], (prefix + text)[:1000]

@@ -392,26 +392,33 @@ class CommerceLayerImportOperator(JobWaitMixin):
         raise AssertionError(f"no part {number}")  # pragma: no cover - plan_parts counted them
 
     def write_import_rejects(self, event: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The inputs the finished imports' ``errors_log`` names, in a CSV at ``rejected_rows_path``."""
+        """The inputs the finished imports' ``errors_log`` and ``warnings_log`` name, in a CSV at
+        ``rejected_rows_path`` (a warned input's problems start with ``warning:``)."""
         result = event.get("result")
         if not self.rejected_rows_path or not isinstance(result, Mapping):
             return None
-        failed = [job["id"] for job in result.get("jobs", []) if job.get("counters", {}).get("errors_count")]
+        noted = [
+            job["id"]
+            for job in result.get("jobs", [])
+            if job.get("counters", {}).get("errors_count") or job.get("counters", {}).get("warnings_count")
+        ]
         by_part: dict[int, Any] = {}
-        for item in self.hook.imports_by_id(failed, fields=("errors_log", "reference")).values():
+        for item in self.hook.imports_by_id(noted, fields=("errors_log", "warnings_log", "reference")).values():
             number = (item.reference or "").rsplit("-p", 1)[-1].split("of")[0]
             if number.isdigit():
-                by_part[int(number)] = item.attributes.get("errors_log")
+                by_part[int(number)] = item.attributes
         refused: list[tuple[int, Mapping[str, Any], str]] = []
         if by_part:
             reader = self._reader_again()  # the spooled input went with the send's temporary folder
             count = sum(1 for _ in reader.rows())
             for chunk in inputs.parts(reader, count, self.chunk_size):
                 if chunk.number in by_part:
-                    refused.extend(inputs.iter_rejected(chunk, by_part[chunk.number]))
+                    logs = by_part[chunk.number]
+                    refused.extend(inputs.iter_rejected(chunk, logs.get("errors_log")))
+                    refused.extend(inputs.iter_rejected(chunk, logs.get("warnings_log"), "warning: "))
         with open_target(self.rejected_rows_path, self.source_conn_id) as (location, out):
             rows = write_rejects(out, refused)
-        self.log.warning("%d input(s) Commerce Layer refused written to %s", rows, location)
+        self.log.warning("%d input(s) Commerce Layer refused or warned about written to %s", rows, location)
         return {"path": location, "rows": rows}
 
     def _given_rows(self) -> inputs.InputSource:

@@ -19,6 +19,8 @@ from airflow_provider_metrika.jobs.waiting import Verdict, Waiter
 #: By default any failed input fails the task (its rows are in the message and the XCom).
 DEFAULT_MAX_ERROR_RATIO = 0.0
 _SHOWN_ISSUES = 5
+#: How :func:`~airflow_provider_metrika.commercelayer.status.job_record` marks the ``warnings_log`` lines it keeps.
+WARNING_PREFIX = "warning: "
 
 
 def describe_import(record: JobRecord) -> str:
@@ -55,19 +57,35 @@ def _issues(record: JobRecord) -> str:
     return f": {shown}" + (f" (and {more} more)" if more > 0 else "")
 
 
+def _warnings(record: JobRecord) -> tuple[str, ...]:
+    """A completed import's ``warnings_log`` in one line (a warning never fails the task), or nothing."""
+    count = int(record.counters.get("warnings_count", 0))
+    lines = [issue for issue in record.issues if issue.startswith(WARNING_PREFIX)]
+    if not count and not lines:
+        return ()
+    shown = "; ".join(line.removeprefix(WARNING_PREFIX) for line in lines[:_SHOWN_ISSUES])
+    more = max(count, len(lines)) - min(len(lines), _SHOWN_ISSUES)
+    return (
+        f"Commerce Layer {describe_import(record)}: {max(count, len(lines))} warning(s)"
+        + (f": {shown}" if shown else "")
+        + (f" (and {more} more)" if more > 0 and shown else ""),
+    )
+
+
 def judge_import(record: JobRecord, max_error_ratio: float = DEFAULT_MAX_ERROR_RATIO) -> Verdict:
     """Running runs; completed succeeds when at most ``max_error_ratio`` of its inputs failed; anything else fails."""
     if record.state is JobState.RUNNING:
         return Verdict(running=True)
+    warned = _warnings(record)
     if record.state is JobState.SUCCESS:
-        return Verdict()
+        return Verdict(warnings=warned)
     errors = int(record.counters.get("errors_count", 0))
     size = int(record.counters.get("inputs_size", 0))
     if record.state is JobState.PARTIAL:
         ratio = errors / size if size else 1.0
         text = f"Commerce Layer {describe_import(record)}: {errors} of {size} inputs failed ({ratio:.1%})"
         if ratio <= max_error_ratio:
-            return Verdict(warnings=(f"{text}, within max_error_ratio={max_error_ratio:g}{_issues(record)}",))
+            return Verdict(warnings=(f"{text}, within max_error_ratio={max_error_ratio:g}{_issues(record)}", *warned))
         return Verdict(failure=f"{text}, above max_error_ratio={max_error_ratio:g}{_issues(record)}")
     if record.state is JobState.CANCELLED:
         why = (

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from airflow_provider_metrika.commercelayer import VENDOR, api
 from airflow_provider_metrika.commercelayer.hooks import CommerceLayerHook
 from airflow_provider_metrika.commercelayer.hooks_async import CommerceLayerAsyncHook
+from airflow_provider_metrika.commercelayer.policy import WARNING_PREFIX
 from airflow_provider_metrika.exceptions import MetrikaClientError
 from airflow_provider_metrika.jobs.record import JobRecord, JobState
 
@@ -46,7 +47,8 @@ def job_state(item: api.CommerceLayerImport) -> JobState:
 
 
 def log_lines(log: Any, prefix: str = "") -> Iterator[str]:
-    """``errors_log``/``warnings_log`` (``{input key: {attribute: [messages]}}``) as one line per message."""
+    """``errors_log`` (``{input key: {attribute: [messages]}}``) or ``warnings_log`` (``{input key: [messages]}``,
+    https://docs.commercelayer.io/core/importing-resources) as one line per message."""
     if not isinstance(log, Mapping):
         return
     for key, problems in log.items():
@@ -57,14 +59,15 @@ def log_lines(log: Any, prefix: str = "") -> Iterator[str]:
                 for message in listed:
                     yield f"{where}: {attribute} {message}"[:MAX_ISSUE_CHARS]
         else:
-            yield f"{where}: {problems}"[:MAX_ISSUE_CHARS]
+            for message in problems if isinstance(problems, list) else [problems]:
+                yield f"{where}: {message}"[:MAX_ISSUE_CHARS]
 
 
 def job_record(item: api.CommerceLayerImport, scope: str) -> JobRecord:
     """One import as a job record: counters, the errors and warnings as capped issues, its reference."""
     attributes = item.attributes
     errors = list(log_lines(attributes.get("errors_log")))
-    warnings = list(log_lines(attributes.get("warnings_log"), "warning: "))
+    warnings = list(log_lines(attributes.get("warnings_log"), WARNING_PREFIX))
     counters = {name: item.count(name) for name in COUNTERS if name in attributes}
     resource_type = attributes.get("resource_type")
     return JobRecord(

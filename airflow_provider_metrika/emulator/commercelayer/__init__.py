@@ -11,7 +11,14 @@ Choices where the public docs are silent:
   ``id``, else its position in ``inputs``; an input fails when a required attribute is blank
   (SKUs ``code``/``name``, customers ``email``, prices ``sku_code``/``price_list_id``/
   ``amount_cents``, stock items ``sku_code``/``stock_location_id``/``quantity``), a customer's
-  email is malformed or a count is not a number. ``warnings_log`` stays empty.
+  email is malformed or a count is not a number.
+- ``warnings_log`` (the docs show its shape, ``{key: [messages]}``, and say only that warnings are
+  reported there): an input whose natural key an earlier input of the same import took is skipped with
+  ``skipped: duplicates input N of this import``, keyed by its position (its natural key names the input
+  it duplicates); the ``duplicate_inputs`` setting makes it an error instead (``error``, strict) of a
+  warning (``skip``, lenient, the default). With ``warn_unchanged`` an input identical to the stored
+  record is applied with ``updated nothing: the record already has these values``. ``warnings_count``
+  counts the messages; a warning never fails an import.
 - Inputs are applied when the import ends; an automatic interrupt keeps those applied before
   the error share passed 10 %; ``_interrupt`` applies none. Interrupting an interrupted import
   is a no-op, a completed one answers 422.

@@ -22,6 +22,9 @@ _NUMBERS = {
     "max_open_imports": (1, True),
 }
 
+#: What an import does with an input whose natural key an earlier input took: lenient, strict.
+DUPLICATE_INPUTS = ("skip", "error")
+
 
 @dataclasses.dataclass(frozen=True)
 class Settings(EmulatorSettings):
@@ -34,6 +37,11 @@ class Settings(EmulatorSettings):
     - ``oauth_limit`` per ``oauth_interval`` seconds on ``/oauth/token`` and ``api_limit`` per
       ``api_interval`` on ``/api/`` (https://docs.commercelayer.io/core/rate-limits).
     - ``max_inputs`` per import and ``max_open_imports`` running at once per organization.
+    - ``duplicate_inputs``: an input whose natural key an earlier input of the same import already took:
+      ``skip`` (lenient, the default: skipped, a ``warnings_log`` line keyed by its position) or ``error``
+      (strict: an ``errors_log`` entry, counted against the 10 % threshold).
+    - ``warn_unchanged``: an input identical to the stored record gets a ``warnings_log`` line ("updated
+      nothing"); off by default, so a re-import is quiet.
     - ``mode``: ``test`` or ``live`` in ``meta.mode``.
     - ``clients``: ``{client_id: client_secret}`` the token endpoint accepts (kept as the
       secrets' sha256); ``None`` accepts any non-empty pair.
@@ -49,6 +57,8 @@ class Settings(EmulatorSettings):
     api_interval: float = 10.0
     max_inputs: int = MAX_INPUTS
     max_open_imports: int = 10
+    duplicate_inputs: str = "skip"
+    warn_unchanged: bool = False
     mode: str = "test"
     echo_credentials: bool = False
     clients: Mapping[str, str] | None = None
@@ -59,6 +69,10 @@ class Settings(EmulatorSettings):
             minimum, integer = _NUMBERS[name]
             result = number(name, value, minimum=minimum, integer=integer)
             return int(result) if integer else float(result)
+        if name == "duplicate_inputs":
+            if value not in DUPLICATE_INPUTS:
+                raise invalid_parameter("duplicate_inputs must be 'skip' (a warning) or 'error'")
+            return value
         if name == "mode":
             if value not in ("test", "live"):
                 raise invalid_parameter("mode must be 'test' or 'live'")

@@ -206,18 +206,34 @@ class State(HarnessState):
         record = item.record
         resource_type, inputs = record["resource_type"], self.inputs_of(item.id)
         errors_log: dict[str, Any] = {}
+        warnings_log: dict[str, list[str]] = {}
+        seen: dict[str, int] = {}  # natural key -> position of the input that took it
         processed = 0
         interrupted = False
         parent = record.get("parent_resource_id")
         for index, raw in enumerate(inputs):
             item_attributes = resources.with_parent(resource_type, raw, parent) if isinstance(raw, dict) else raw
             found = resources.problems(resource_type, item_attributes)
+            key = None if found else resources.natural_key(resource_type, item_attributes)
+            if key is not None and key in seen:
+                duplicate = f"duplicates input {seen[key]} of this import"
+                if self.config.duplicate_inputs == "error":
+                    found = {"base": [duplicate]}
+                else:  # keyed by position: its natural key names the input it duplicates
+                    warnings_log.setdefault(str(index), []).append(f"skipped: {duplicate}")
+                    continue
             if found:
                 errors_log[resources.log_key(resource_type, raw, index)] = found
                 if not record.get("skip_errors") and len(errors_log) > ERROR_RATIO * len(inputs):
                     interrupted = True
                     break
                 continue
+            if key is not None:
+                seen[key] = index
+                if self.config.warn_unchanged and self._stored(resource_type, key) == item_attributes:
+                    warnings_log.setdefault(resources.log_key(resource_type, raw, index), []).append(
+                        "updated nothing: the record already has these values"
+                    )
             self._upsert(resource_type, item_attributes, item)
             processed += 1
         record.update(
@@ -225,11 +241,19 @@ class State(HarnessState):
             processed_count=processed,
             errors_count=len(errors_log),
             errors_log=errors_log,
+            warnings_count=sum(len(messages) for messages in warnings_log.values()),
+            warnings_log=warnings_log,
             updated_at=when,
             attachment_url=f"https://example.invalid/imports/{item.id}.json.gz",
         )
         record["interrupted_at" if interrupted else "completed_at"] = when
         self.save(item)
+
+    def _stored(self, resource_type: str, key: str) -> Any:
+        row = self.db.execute(
+            "SELECT attributes FROM cl_resources WHERE resource_type = ? AND natural_key = ?", (resource_type, key)
+        ).fetchone()
+        return None if row is None else json.loads(row["attributes"])
 
     def _upsert(self, resource_type: str, attributes: dict[str, Any], item: StoredImport) -> None:
         key = resources.natural_key(resource_type, attributes) or f"new:{item.id}:{secrets.token_hex(6)}"
