@@ -56,13 +56,23 @@ class HarnessState:
         self.config = defaults.with_stored(store.get_meta(_OVERRIDES, {}))
         self.faults = FaultBook(store)
         #: Sliding-window rate limits of vendors that have them (in memory, cleared by reset).
-        self.windows = SlidingWindows(self.now)
+        self.windows = SlidingWindows(self.limit_time)
         if self.tables:
             #: The connection to the vendor's own tables.
             self.db: sqlite3.Connection = store.add_tables(self.schema, self.tables)
 
     def now(self) -> float:
         return self.clock.now()
+
+    def limit_time(self) -> float:
+        """The rate limits' clock: real seconds plus the clock's advances.
+
+        A real limit counts real traffic, so its windows slide as real time passes even when the emulator's
+        clock is frozen (on the frozen clock alone, a window once full would refuse every request until a test
+        advanced it: a deployment polling a frozen emulator got 429 forever); advancing the clock still slides
+        them at once.
+        """
+        return time.monotonic() + self.clock.offset
 
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)

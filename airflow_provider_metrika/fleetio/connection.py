@@ -3,8 +3,9 @@
 Fields: password = API key (sent as ``Authorization: Token <key>``), login = account token
 (``Account-Token``), host = base URL (default ``https://secure.fleetio.com``); extras
 ``api_version`` (``X-Api-Version``, default and minimum 2024-01-01), ``account`` (the account's name in
-asset URIs and job records; default the connection id), ``timeout``,
-``max_retries`` (https://developer.fleetio.com/docs/overview/quick-start).
+asset URIs and job records; default the connection id), ``requests_per_minute`` (the API key's rate limit,
+which the process keeps to; default 20, https://developer.fleetio.com/docs/overview/rate-limiting),
+``timeout``, ``max_retries`` (https://developer.fleetio.com/docs/overview/quick-start).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import re
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
 from airflow_provider_metrika.fleetio import CONN_TYPE, DEFAULT_HOST, MIN_API_VERSION
-from airflow_provider_metrika.hooks.connection import ApiSettings, ConnectionLike, read_vendor_connection
+from airflow_provider_metrika.fleetio.pacing import DEFAULT_REQUESTS_PER_MINUTE
+from airflow_provider_metrika.hooks.connection import ApiSettings, ConnectionLike, read_vendor_connection, require_int
 
 SERVICE = "Fleetio"
 _DATE_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -33,6 +35,8 @@ class FleetioSettings(ApiSettings):
     api_version: str = MIN_API_VERSION
     #: The account's name in job records, logs and asset URIs (``fleetio://<account>/<import type>``).
     account: str = ""
+    #: The API key's rate limit: this process sends it no more requests a minute.
+    requests_per_minute: int = DEFAULT_REQUESTS_PER_MINUTE
 
 
 def settings_from_connection(conn: ConnectionLike, conn_id: str, *, described_as: str | None = None) -> FleetioSettings:
@@ -53,8 +57,12 @@ def settings_from_connection(conn: ConnectionLike, conn_id: str, *, described_as
             f"account of {read.what} must be a short name of lowercase letters, digits, '.', '_' or '-' "
             f"(it names the account in fleetio:// asset URIs), got {account!r}"[:300]
         )
+    per_minute = read.value("requests_per_minute")
     return FleetioSettings(
         **read.api_fields(),
+        requests_per_minute=DEFAULT_REQUESTS_PER_MINUTE
+        if per_minute is None
+        else require_int(per_minute, f"requests_per_minute of {read.what}", minimum=1, maximum=100_000),
         account=account.strip().lower(),
         api_key=read.credential(conn.password, "API key (password)"),
         account_token=read.credential(getattr(conn, "login", None), "account token (login)"),

@@ -15,6 +15,8 @@ from typing import Any
 
 from airflow_provider_metrika.fleetio import api
 from airflow_provider_metrika.fleetio.hooks import FleetioHook
+from airflow_provider_metrika.fleetio.pacing import paced
+from airflow_provider_metrika.hooks.concurrency import token_key
 from airflow_provider_metrika.hooks.rest_async import AsyncRestApiHook
 
 
@@ -33,9 +35,10 @@ class FleetioAsyncHook(AsyncRestApiHook):
         super().__init__(fleetio_conn_id, max_retries=max_retries, sleep=sleep)
 
     async def request(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """One authenticated GET, retried per the shared policy."""
+        """One authenticated GET, retried per the shared policy, paced to the key's rate limit (:mod:`.pacing`)."""
         settings = await self.settings()
         headers = api.auth_headers(settings.api_key, settings.account_token, settings.api_version)
+        await paced(token_key(settings.api_key), settings.requests_per_minute)
         return (await self.send("GET", path, headers=headers, params=params, idempotent=True)).body
 
     async def imports_page(

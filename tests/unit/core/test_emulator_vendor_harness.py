@@ -98,3 +98,19 @@ def test_settings_keep_credentials_as_hashes():
     assert "the-secret" not in str(settings.to_json()) and settings.stage_seconds == 2.0
     assert FleetioSettings().updated({"api_keys": {"key-1": "acc"}}).api_keys != {"key-1": "acc"}
     assert settings.with_stored({"mode": "live"}).mode == "live"
+
+
+def test_rate_windows_slide_with_real_time_on_a_frozen_clock_and_with_advances(tmp_path, monkeypatch):
+    from airflow_provider_metrika.emulator import harness
+    from airflow_provider_metrika.emulator.fleetio.state import State
+    from airflow_provider_metrika.emulator.store import Store
+
+    real = [1000.0]
+    monkeypatch.setattr(harness.time, "monotonic", lambda: real[0])
+    state = State(Store(str(tmp_path / "e.db")), FleetioSettings(rate_limit=1, rate_window=60))
+    assert state.check_window("key").allowed and not state.check_window("key").allowed
+    frozen = state.now()
+    real[0] += 60  # a minute of real time passes; the frozen emulator clock does not move
+    assert state.now() == frozen and state.check_window("key").allowed
+    state.advance(60)  # a test still slides a window at once by advancing the clock
+    assert state.check_window("key").allowed

@@ -108,6 +108,8 @@ def test_connection_defaults():
     assert settings.account == "fl"  # the account's name defaults to the connection id
     newer = settings_from_connection(conn(extra=json.dumps({"api_version": "2024-03-15", "account": "Acme-EU"})), "fl")
     assert newer.api_version == "2024-03-15" and newer.account == "acme-eu"
+    assert settings.requests_per_minute == 20  # Fleetio's documented conservative limit
+    assert settings_from_connection(conn(extra='{"requests_per_minute": "120"}'), "fl").requests_per_minute == 120
 
 
 @pytest.mark.parametrize(
@@ -120,6 +122,7 @@ def test_connection_defaults():
         ({"host": "ftp://x"}, "http"),
         ({"extra": '{"account": "acme/eu"}'}, "account of connection 'fl' must be a short name"),
         ({"extra": '{"account": 7}'}, "account of connection 'fl' must be a short name"),
+        ({"extra": '{"requests_per_minute": 0}'}, "requests_per_minute of connection 'fl' must be an integer"),
     ],
 )
 def test_bad_connections(fields, match):
