@@ -129,14 +129,17 @@ class Deployment:
         self.pidfile = workdir / "pids"
         self.components: list[Component] = []
         self.emulator: EmulatorProcess | None = None
+        #: Other vendors' emulators (one process each, as their hosts are separate), stopped with the deployment.
+        self.vendor_emulators: list[EmulatorProcess] = []
         self.env: dict[str, str] = {}
         self.api_url = ""
 
     # -- processes -------------------------------------------------------------------------------
     def _write_pids(self) -> None:
         groups = [c.pid for c in self.components if c.process.poll() is None]
-        if self.emulator is not None and self.emulator.pid:
-            groups.append(self.emulator.pid)
+        for emulator in (self.emulator, *self.vendor_emulators):
+            if emulator is not None and emulator.pid:
+                groups.append(emulator.pid)
         self.pidfile.write_text("".join(f"{pid}\n" for pid in groups))
 
     def start_process(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Component:
@@ -160,6 +163,14 @@ class Deployment:
         self._write_pids()
         return self.emulator
 
+    def start_vendor_emulator(self, vendor: str) -> EmulatorProcess:
+        """``python -m airflow_provider_metrika.emulator --vendor <vendor>``, frozen clock, its state in the workdir."""
+        emulator = EmulatorProcess(str(self.workdir / f"{vendor}.db"), "--vendor", vendor)
+        self.vendor_emulators.append(emulator)
+        emulator.start()
+        self._write_pids()
+        return emulator
+
     def kill_emulator(self) -> None:
         assert self.emulator is not None
         os.killpg(self.emulator.pid, signal.SIGKILL)
@@ -169,8 +180,9 @@ class Deployment:
     def stop_all(self) -> None:
         for component in reversed(self.components):
             component.kill()
-        if self.emulator is not None:
-            self.emulator.stop()
+        for emulator in (self.emulator, *self.vendor_emulators):
+            if emulator is not None:
+                emulator.stop()
         self.pidfile.write_text("")
 
     def airflow_version(self) -> str:

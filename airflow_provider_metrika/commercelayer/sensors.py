@@ -31,6 +31,9 @@ class CommerceLayerImportSensor(JobWaitSensor):
     :param max_error_ratio: share of an import's inputs (0..1) that may fail; 0 (default) fails on any
     :param interrupt_on_kill: Airflow 3.3, deferred: a user killing the task interrupts the open imports
     :param poke_interval: seconds between polls (default 30)
+    :param start_from_trigger: the scheduler defers the task straight to the triggerer, which renders ids from
+        an upstream XCom (Airflow 3; Airflow 2.11 takes only ids known when the DAG is parsed) and reads the
+        organization from the connection; ``commercelayer_conn_id`` must then be known when the DAG is parsed
 
     The other waiting parameters (``deferrable``, ``max_poll_interval``, ``max_consecutive_failures``,
     ``timeout``, ``retry_policy``, ``start_from_trigger``, ``end_from_trigger``) are
@@ -57,6 +60,7 @@ class CommerceLayerImportSensor(JobWaitSensor):
         self.import_id = import_id
         self.commercelayer_conn_id = commercelayer_conn_id
         self.interrupt_on_kill = bool(interrupt_on_kill)
+        self.prepare_start_in_triggerer()
 
     @cached_property
     def hook(self) -> CommerceLayerHook:
@@ -74,6 +78,11 @@ class CommerceLayerImportSensor(JobWaitSensor):
 
     def wait_trigger(self) -> CommerceLayerImportTrigger:
         return self._trigger(organization(self.hook.settings.base_url), self._ids())
+
+    def trigger_at_start(self) -> CommerceLayerImportTrigger:
+        """The ids (or the upstream XCom the triggerer renders); the organization is read there, from the connection."""
+        self.known_at_start("commercelayer_conn_id", self.commercelayer_conn_id)
+        return self._trigger("", self.ids_at_start("import_id", self.import_id))
 
     def _trigger(self, scope: str, ids: Any) -> CommerceLayerImportTrigger:
         return CommerceLayerImportTrigger(

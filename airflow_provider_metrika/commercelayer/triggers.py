@@ -24,7 +24,7 @@ from airflow_provider_metrika.commercelayer.policy import (
     judge_import,
 )
 from airflow_provider_metrika.commercelayer.slots import SlotWaiter, judge_open
-from airflow_provider_metrika.commercelayer.status import VENDOR, CommerceLayerStatusSource
+from airflow_provider_metrika.commercelayer.status import VENDOR, CommerceLayerStatusSource, organization
 from airflow_provider_metrika.exceptions import MetrikaError
 from airflow_provider_metrika.jobs.record import JobRecord
 from airflow_provider_metrika.jobs.trigger import JobWaitTrigger
@@ -53,6 +53,11 @@ class CommerceLayerImportTrigger(JobWaitTrigger):
 
     def status_source(self) -> CommerceLayerStatusSource:
         return CommerceLayerStatusSource(self.conn_id)
+
+    async def resolve_scope(self) -> str:
+        """The organization of the connection (a wait started in the triggerer gets no scope)."""
+        async with CommerceLayerAsyncHook(self.conn_id) as hook:
+            return organization((await hook.settings()).base_url)
 
     def judge(self, record: JobRecord) -> Verdict:
         return judge_import(record, self.max_error_ratio)

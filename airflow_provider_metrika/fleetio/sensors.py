@@ -21,13 +21,19 @@ from airflow_provider_metrika.fleetio import api
 from airflow_provider_metrika.fleetio.assets import completed, sensor_lineage
 from airflow_provider_metrika.fleetio.hooks import FleetioHook
 from airflow_provider_metrika.fleetio.status import VENDOR, FleetioStatusReader, run_plan, search_plan
-from airflow_provider_metrika.fleetio.triggers import FleetioImportTrigger, check_partial_policy, judge_import
+from airflow_provider_metrika.fleetio.triggers import (
+    FleetioImportTrigger,
+    check_partial_policy,
+    is_template,
+    judge_import,
+)
 from airflow_provider_metrika.hooks.retry import PERMANENT_ERRORS
 from airflow_provider_metrika.jobs.record import read_job_ref
 from airflow_provider_metrika.jobs.sensor import JobWaitSensor
+from airflow_provider_metrika.jobs.trigger_start import require_rendering
 from airflow_provider_metrika.jobs.waiting import Waiter
 from airflow_provider_metrika.parameters import check_optional_text
-from airflow_provider_metrika.version_compat import Context
+from airflow_provider_metrika.version_compat import Context, XComArg
 
 #: XCom key of a failed wait's JobsResult (the failed rows of each import), pushed before the task fails.
 FAILED_RESULT_KEY = "failed_jobs"
@@ -46,6 +52,10 @@ class FleetioImportSensor(JobWaitSensor):
     :param partially_complete: ``fail`` (default) or ``succeed`` (with a warning and the failed rows)
     :param row_issues: read the failed rows of a failed import into the message and the XCom (default True)
     :param fleetio_conn_id: Airflow connection of type ``fleetio``
+    :param start_from_trigger: the scheduler defers the task straight to the triggerer, which renders ids from
+        an upstream XCom and filters given as templates (Airflow 3; Airflow 2.11 takes only ids and filters
+        known when the DAG is parsed) and reads the account from the connection; ``fleetio_conn_id`` must then
+        be known when the DAG is parsed
 
     The waiting parameters (``deferrable``, ``poke_interval``, ``max_poll_interval``,
     ``max_consecutive_failures``, ``timeout``, ``retry_policy``, ``start_from_trigger``, ``end_from_trigger``)
@@ -81,6 +91,7 @@ class FleetioImportSensor(JobWaitSensor):
         self.row_issues = bool(row_issues)
         self.fleetio_conn_id = conn_id
         self._found: list[str] = []
+        self.prepare_start_in_triggerer()
 
     # -- what to wait for ---------------------------------------------------------------------------------
 
@@ -145,6 +156,31 @@ class FleetioImportSensor(JobWaitSensor):
             ids or self._found,
             None if (ids or self._found) else match.to_dict(),  # type: ignore[union-attr]
         )
+
+    def trigger_at_start(self) -> FleetioImportTrigger:
+        """The ids (or the upstream XCom the triggerer renders), or the filter (its templates rendered there on
+        Airflow 3); the account is read in the triggerer, from the connection."""
+        self.known_at_start("fleetio_conn_id", self.fleetio_conn_id)
+        filters = self._filters()
+        if self.import_id in (None, "", [], ()):
+            return self._trigger("", [], self._match_at_start(filters))
+        if filters:
+            self.target()  # refuses import_id with a filter, naming both
+        return self._trigger("", self.ids_at_start("import_id", self.import_id), None)
+
+    @staticmethod
+    def _match_at_start(filters: dict[str, Any]) -> dict[str, Any]:
+        """The filter the trigger searches with: checked now, but for templates only a triggerer can render."""
+        if not filters:
+            raise MetrikaConfigError(
+                f"FleetioImportSensor needs import_id or at least one of {', '.join(FILTER_PARAMETERS)}"
+            )
+        templates = {name: value for name, value in filters.items() if isinstance(value, XComArg) or is_template(value)}
+        for name, value in templates.items():
+            if isinstance(value, XComArg):  # an upstream output as a filter: only a rendered template could say it
+                JobWaitSensor.known_at_start(name, value)
+            require_rendering(name, value)
+        return {**api.import_match(**{k: v for k, v in filters.items() if k not in templates}).to_dict(), **templates}
 
     def _trigger(self, scope: str, ids: Any, match: dict[str, Any] | None) -> FleetioImportTrigger:
         return FleetioImportTrigger(

@@ -10,7 +10,7 @@ then waits for the ones it found like for given ids. It only reads.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from airflow_provider_metrika.exceptions import MetrikaConfigError
@@ -21,9 +21,13 @@ from airflow_provider_metrika.jobs import poller
 from airflow_provider_metrika.jobs.record import JobRecord, JobState
 from airflow_provider_metrika.jobs.trigger import JobWaitTrigger
 from airflow_provider_metrika.jobs.waiting import Verdict, judge_by_state
-from airflow_provider_metrika.version_compat import TriggerEvent
 
 PARTIAL_POLICIES = ("fail", "succeed")
+
+
+def is_template(value: Any) -> bool:
+    """A Jinja template, rendered only where Airflow renders it."""
+    return isinstance(value, str) and "{{" in value
 
 
 def check_partial_policy(value: Any) -> str:
@@ -84,14 +88,33 @@ class FleetioImportTrigger(JobWaitTrigger):
             return f"Fleetio imports {', '.join(self.job_ids)} of account {self.scope}"
         return f"Fleetio {api.ImportMatch(**(self.match or {})).describe()} in account {self.scope}"
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
+    async def resolve_scope(self) -> str:
+        """The account of the connection (a wait started in the triggerer gets no scope)."""
+        async with FleetioAsyncHook(self.conn_id) as hook:
+            return (await hook.settings()).account
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Also a filter given as templates (``created_after="{{ data_interval_start }}"``), rendered and checked."""
+        super().render_template_fields(context, jinja_env)
+        if self.match and any(is_template(value) for value in self.match.values()):
+            env = jinja_env or self.get_template_env()
+            rendered = {name: self.render_template(value, context, env) for name, value in self.match.items()}
+            self.match = api.import_match(**rendered).to_dict()
+
+    async def wait_for_outcome(self) -> dict[str, Any]:
+        """With a filter and no ids yet: search for the matching imports first, then wait for them."""
         if not self.job_ids:
+            templates = [name for name, value in (self.match or {}).items() if is_template(value)]
+            if templates:
+                raise MetrikaConfigError(
+                    f"{', '.join(templates)}: a template that was not rendered; only Airflow 3's triggerer renders "
+                    "the filter of a task started in the triggerer"
+                )
             found = await self.search()
             if isinstance(found, dict):  # the search failed for good
-                yield TriggerEvent(found)
-                return
+                return found
             self.job_ids = found
-        yield TriggerEvent(await self.wait_for_outcome())
+        return await super().wait_for_outcome()
 
     async def search(self) -> list[str] | dict[str, Any]:
         """The matching imports' ids, once at least one exists; the error event when searching fails for good."""

@@ -39,7 +39,9 @@ class JobWaitTrigger(RendersJobIds, BaseTrigger):
     """Poll a vendor's jobs until all are terminal (or one failed); fire one event with the outcome.
 
     :param conn_id: the Airflow connection (its secret is read in the triggerer, never serialized)
-    :param scope: where the jobs live (a Metrika counter, a Commerce Layer organization, a Fleetio account)
+    :param scope: where the jobs live (a Metrika counter, a Commerce Layer organization, a Fleetio account); empty:
+        read from the connection in the triggerer (:meth:`resolve_scope`; a wait the scheduler started there
+        reads no connection when the DAG is parsed)
     :param job_ids: the jobs to wait for
     :param poll_interval: seconds between polls at the start
     :param max_poll_interval: polls back off (x1.5 per poll) up to this many seconds; default
@@ -91,6 +93,10 @@ class JobWaitTrigger(RendersJobIds, BaseTrigger):
     def judge(self, record: JobRecord) -> Verdict:
         """The vendor's policy for one job."""
         raise NotImplementedError
+
+    async def resolve_scope(self) -> str:
+        """The scope, read from the connection in the triggerer (the vendor's; Metrika's is always given)."""
+        raise ProviderConfigError(f"{type(self).__name__}: scope must be given")
 
     def policy_kwargs(self) -> dict[str, Any]:
         """The vendor's JSON-safe kwargs, serialized beside the common ones."""
@@ -147,6 +153,8 @@ class JobWaitTrigger(RendersJobIds, BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # The wait leaves its poller before the event is yielded: the triggerer may keep this
         # generator suspended at the yield, and a finished wait must not hold the poller up.
+        if not self.scope:
+            self.scope = await self.resolve_scope()
         event = await self.wait_for_outcome()
         yield end_of_task(event) if self.end_from_trigger else TriggerEvent(event)
 

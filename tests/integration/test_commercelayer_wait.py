@@ -79,6 +79,20 @@ async def test_the_trigger_waits_for_every_import_with_one_list_request_per_poll
     assert 1 <= polls <= 3  # pending, in progress, completed: one listing each, never one per import
 
 
+async def test_a_wait_started_in_the_triggerer_reads_the_organization_there_and_ends_the_task_there(
+    hook, commercelayer_conn, scope, emulated_polls
+):
+    from airflow.triggers.base import TaskSuccessEvent
+
+    import_id = hook.create_import("skus", GOOD).id
+    trigger = trigger_for(commercelayer_conn, "", f'{{"ids": ["{import_id}"]}}', end_from_trigger=True)
+    trigger.job_ids = trigger.ids_from_rendered({"ids": [import_id]})  # what the triggerer's rendering leaves
+    event = await anext(trigger.run())
+    assert isinstance(event, TaskSuccessEvent) and trigger.scope == scope
+    result = event.xcoms["return_value"]
+    assert result["ids"] == [import_id] and result["jobs"][0]["scope"] == scope
+
+
 async def test_errors_within_max_error_ratio_succeed_with_a_warning(hook, commercelayer_conn, scope, emulated_polls):
     import_id = hook.create_import("skus", ONE_BAD).id
     event = await first_event(trigger_for(commercelayer_conn, scope, [import_id], max_error_ratio=0.1))

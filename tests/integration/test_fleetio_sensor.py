@@ -183,6 +183,22 @@ async def test_the_trigger_searches_then_waits_and_fails_on_a_rolled_back_import
     assert clock.pauses
 
 
+async def test_a_search_started_in_the_triggerer_reads_the_account_there_and_ends_the_task_there(
+    fleetio, fleetio_conn, monkeypatch
+):
+    from airflow.triggers.base import TaskSuccessEvent
+
+    TriggerClock(fleetio, monkeypatch)
+    wanted = person_imports(fleetio, "meters_1.csv", type="MeterEntryImport")
+    trigger = FleetioImportTrigger(
+        conn_id=fleetio_conn, scope="", match={"file_name": "meters_*.csv"}, poll_interval=5, end_from_trigger=True
+    )
+    event = await asyncio.wait_for(anext(trigger.run()), timeout=30)
+    assert isinstance(event, TaskSuccessEvent) and trigger.scope == "fleetio_default"
+    result = event.xcoms["return_value"]
+    assert result["ids"] == [wanted] and result["jobs"][0]["scope"] == "fleetio_default"
+
+
 async def test_waits_on_one_account_share_one_scan_per_poll(fleetio, fleetio_conn, monkeypatch):
     TriggerClock(fleetio, monkeypatch)
     first, second = person_imports(fleetio, "a.csv"), person_imports(fleetio, "b.csv")
