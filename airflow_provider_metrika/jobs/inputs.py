@@ -148,7 +148,7 @@ def prepare_file(src: Any, *, source_conn_id: str | None = None, param: str = "s
             return local.open("rb")
 
     if size == 0:
-        raise InputValidationError(f"{name}: the file is empty; Metrika needs a header row and data rows")
+        raise InputValidationError(f"{name}: the file is empty; a header row and data rows are required")
     return PreparedInput(name=name, size=size, opener=opener, checksum=checksum)
 
 
