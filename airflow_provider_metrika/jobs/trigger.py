@@ -166,6 +166,7 @@ class JobWaitTrigger(RendersJobIds, BaseTrigger):
                 "renders the ids of a task started in the triggerer"
             )
         waiter = self.waiter()
+        logged: list[str] | None = None  # the statuses last logged
         async with self.subscription() as subscription:
             while True:
                 try:
@@ -174,10 +175,14 @@ class JobWaitTrigger(RendersJobIds, BaseTrigger):
                     event = waiter.poll_failed(error)
                 else:
                     event = waiter.observe(records)
-                    if event is None:
+                    if event is None and logged != (statuses := [r.status for r in records]):
+                        # Only what changed: ten thousand waits logging every poll would block the triggerer's
+                        # loop for as long as the log handlers take (the poller logs a summary of its cycles).
+                        logged = statuses
                         self.log.info(
-                            "Waiting %.0fs; %s",
+                            "Waiting (next poll in %.0fs, then less often up to every %.0fs); %s",
                             subscription.wait,
+                            self.max_poll_interval,
                             "; ".join(f"{r.job_id}: {r.status}" for r in records),
                         )
                 if event is not None:

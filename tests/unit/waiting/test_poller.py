@@ -528,3 +528,42 @@ async def test_polls_for_many_waiters_wake_them_a_batch_per_loop_step(metrika, c
     per_step = {s: woken_at_step.count(s) for s in set(woken_at_step)}
     assert max(per_step.values()) <= poller_module.DELIVERY_BATCH, per_step
     assert metrika.count("list") == counters
+
+
+async def test_a_wait_logs_its_statuses_when_they_change_not_at_every_poll(metrika, clock, mocker):
+    """Ten thousand waits logging every poll would block the triggerer's loop: a wait logs what changed."""
+    metrika.add(1, done_after=100)
+    metrika.add(2, done_after=2000)
+    log = mocker.patch.object(MetrikaUploadingTrigger, "log", new_callable=mocker.PropertyMock).return_value
+    [event] = await payloads(start(trigger([1, 2])))
+    assert event["status"] == "success"
+    assert len(metrika.calls) > 5  # many polls, two different views of the jobs
+    waiting = [call.args for call in log.info.call_args_list if call.args[0].startswith("Waiting")]
+    assert [args[-1] for args in waiting] == ["1: MATCHED; 2: MATCHED", "1: PROCESSED; 2: MATCHED"]
+    assert waiting[0][1:3] == (30.0, 300.0)  # when the next poll comes, and how far the polls back off
+
+
+async def test_a_poller_logs_a_summary_of_its_cycles_now_and_then(metrika, clock, caplog):
+    metrika.add(1, done_after=4000)
+    caplog.set_level(logging.INFO, logger=poller_module.__name__)
+    await payloads(start(trigger([1])))
+    summaries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Polled")]
+    cycles = len(metrika.calls)
+    # polls back off to every 300 s, a summary comes every SUMMARY_INTERVAL (600 s): about every other cycle
+    assert 1 < len(summaries) <= cycles // 2 + 1
+    assert summaries[0].startswith("Polled metrika jobs of offline_conversions:5 (connection 'metrika_default'): 1 ")
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_first_shared_wait_of_a_process_freezes_the_startup_objects_once(monkeypatch, mocker, enabled):
+    """A full collection over Airflow's import-time objects alone blocks the triggerer's loop for 0.2 s or more."""
+    monkeypatch.setattr(poller_module, "_frozen", False)
+    monkeypatch.setattr(poller_module, "FREEZE_GC_AT_FIRST_WAIT", enabled)
+    freeze = mocker.patch.object(poller_module.gc, "freeze")
+
+    async def first_wait():
+        return poller_registry()
+
+    for _ in range(3):  # three event loops, one process
+        asyncio.run(first_wait())
+    assert freeze.call_count == (1 if enabled else 0)
