@@ -44,6 +44,10 @@ from airflow_provider_metrika.emulator.testing import EmulatorProcess
 DAG_ID = "metrika_crm_to_offline_conversions"
 UPLOAD_TASK = "upload_offline_conversions"
 WAIT_TASK = "wait_for_processing"
+CL_DAG_ID = "commercelayer_skus_prices"
+CL_IMPORT_TASKS = ("import_skus", "import_prices")
+FLEETIO_DAG_ID = "fleetio_wait_for_import"
+FLEETIO_WAIT_TASK = "wait_for_meter_import"
 # A cluster policy that puts each vendor's tasks of the provider on one queue: with [triggerer] queues_enabled, a
 # deferred task's trigger carries its task's queue, and `airflow triggerer --queues metrika` runs only those.
 # https://airflow.apache.org/docs/apache-airflow/stable/administration-and-deployment/cluster-policies.html
@@ -283,9 +287,10 @@ class Deployment:
 
     # -- REST API --------------------------------------------------------------------------------
     def api(self, method: str, path: str, *, accept: tuple[int, ...] = (), **kwargs: Any) -> Any:
-        """One REST call, resent on a timeout or a dropped connection: a busy one-worker api-server on
-        SQLite can take longer than a read timeout, and that is not what this test is about. Only
-        idempotent calls come here (GETs, and a trigger with its own run id, whose resend gets 409)."""
+        """One REST call, resent on a timeout, a dropped connection or a 5xx: a busy one-worker api-server on
+        SQLite can take longer than a read timeout, or find its database locked by another writer (two
+        vendors' runs triggered at once), and that is not what this test is about. Only idempotent calls come
+        here (GETs, and a trigger with its own run id, whose resend gets 409)."""
         for attempt in range(1, 6):
             try:
                 response = requests.request(method, f"{self.api_url}/api/v2{path}", timeout=60, **kwargs)
@@ -294,15 +299,18 @@ class Deployment:
                     raise
                 time.sleep(2 * attempt)
                 continue
+            if response.status_code >= 500 and attempt < 5:  # SQLite busy under concurrent writers ("locked")
+                time.sleep(2 * attempt)
+                continue
             if response.status_code in accept:
                 return None
             response.raise_for_status()
             return response.json()
         raise AssertionError("unreachable")
 
-    def ready(self) -> bool:
+    def ready(self, dag_id: str = DAG_ID) -> bool:
         try:
-            return requests.get(f"{self.api_url}/api/v2/dags/{DAG_ID}", timeout=10).status_code == 200
+            return requests.get(f"{self.api_url}/api/v2/dags/{dag_id}", timeout=10).status_code == 200
         except requests.RequestException:
             return False
 
@@ -336,16 +344,16 @@ class Deployment:
                 return as_ids(value)
         return []
 
-    def upload_task_process(self, run_id: str) -> int:
+    def upload_task_process(self, run_id: str, task_id: str = UPLOAD_TASK, dag_id: str = DAG_ID) -> int:
         """The pid of the upload task's own process once it runs (0 before: the pid recorded may still be
         another process's, so its title must name the task)."""
-        ti = self.task(run_id, UPLOAD_TASK)
+        ti = self.task(run_id, task_id, dag_id)
         pid = ti.get("pid")
         if ti["state"] != "running" or not pid:
             return 0
-        return pid if self.task_process_title(ti) in process_title(pid) else 0
+        return pid if self.task_process_title(ti, task_id, dag_id) in process_title(pid) else 0
 
-    def task_process_title(self, ti: dict[str, Any]) -> str:
+    def task_process_title(self, ti: dict[str, Any], task_id: str = UPLOAD_TASK, dag_id: str = DAG_ID) -> str:
         """What the task's own process is titled with: ``airflow worker -- <ti id>``."""
         return ti["id"]
 
@@ -412,10 +420,10 @@ class Airflow2Deployment(Deployment):
         )
         return json.loads(rows[0][0]) if rows else None
 
-    def task_process_title(self, ti: dict[str, Any]) -> str:
+    def task_process_title(self, ti: dict[str, Any], task_id: str = UPLOAD_TASK, dag_id: str = DAG_ID) -> str:
         """What the task's own process is titled with: ``airflow task runner: <dag> <task> <run>``, forked by
         ``airflow tasks run --local``."""
-        return f"{DAG_ID} {UPLOAD_TASK}"
+        return f"{dag_id} {task_id}"
 
 
 def process_title(pid: int) -> str:

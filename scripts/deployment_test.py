@@ -7,7 +7,13 @@ Each mode starts its own deployment (see scripts/deployment_cluster.py) with the
 wait stays deferred until this script advances the clock, triggers `metrika_crm_to_offline_conversions`
 (on Airflow 3 through the REST API without a logical date) and checks:
 
-local     Airflow 3.3, LocalExecutor (api-server, scheduler, dag-processor, triggerers):
+local     Airflow 3.3, LocalExecutor (api-server, scheduler, dag-processor, triggerers), with the Commerce Layer and
+          Fleetio emulators too:
+          * beside the first two scenarios (a thread): `commercelayer_skus_prices` with its first import task
+            SIGKILLed once its import is stored and the answer held back: Airflow retries, exactly one import
+            per part (the emulator's control API); `fleetio_wait_for_import`: the sensor defers, a person
+            imports the day's file (the emulator's control endpoint), the run succeeds, and no Fleetio request
+            got 429 although the `fleetio_on_meter_import` asset watcher polls the same account every second;
           * the waits really deferred: the sensor's task state is DEFERRED and the triggerer process runs the trigger;
           * the triggerer SIGKILLed while waits are deferred, then a new one started: runs succeed, nothing resent;
           * the emulator SIGKILLed and restarted (state kept) while waits are deferred: the runs succeed;
@@ -42,6 +48,7 @@ import shutil
 import signal
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -54,14 +61,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "example_dags"), str(ROOT / "scripts")]
 
 from demo_crm import create_crm_database  # noqa: E402
+from demo_runner import commercelayer_env, fleetio_env, person_uploads_meter_readings  # noqa: E402
 from deployment_cluster import (  # noqa: E402
+    CL_DAG_ID,
+    CL_IMPORT_TASKS,
     DAG_ID,
+    FLEETIO_DAG_ID,
+    FLEETIO_WAIT_TASK,
     UPLOAD_TASK,
     WAIT_TASK,
     Airflow2Deployment,
     Component,
     Deployment,
     ScenarioFailed,
+    as_ids,
     free_port,
     sending_blocked,
     wait_until,
@@ -79,6 +92,9 @@ BIG_EXTRA_DEALS = 300_000
 # Airflow 3 logs trigger records as JSON lines, Airflow 2 as text: "[time] {file:line} LEVEL - message".
 TEXT_LOG_LINE = re.compile(r"^\[(?P<timestamp>[^\]]+)\] \{[^}]*\} \w+ - (?P<event>.*)$")
 FIRED = re.compile(r"^Trigger( .+)? fired")
+# 12,000 SKUs: each import task sends two imports (at most 10,000 inputs each)
+CL_EXAMPLE_SKUS = 12_000
+CL_PARTS = -(-CL_EXAMPLE_SKUS // 10_000)
 
 
 class DeploymentTest:
@@ -91,6 +107,9 @@ class DeploymentTest:
         self.runs: list[str] = []
         self.triggerers: list[Component] = []
         self.workers: list[Component] = []
+        self.other_vendors: threading.Thread | None = None
+        #: The Commerce Layer and Fleetio emulators (local mode), by vendor.
+        self.vendor_emulators: dict[str, EmulatorProcess] = {}
 
     @property
     def emu(self):
@@ -380,6 +399,105 @@ class DeploymentTest:
         )
         self.check_one_uploading_per_run("after the kill mid-upload")
 
+    def scenario_other_vendors_start(self) -> None:
+        """Commerce Layer's and Fleetio's example DAGs, run beside Metrika's first scenarios (a thread)."""
+        self.other_vendors = threading.Thread(target=self.other_vendors_run, name="other-vendors", daemon=True)
+        self.other_vendors.start()
+
+    def scenario_other_vendors_end(self) -> None:
+        """Wait for the Commerce Layer and Fleetio runs before the scenarios that restart every triggerer."""
+        assert self.other_vendors is not None
+        self.other_vendors.join(timeout=300)
+        if self.other_vendors.is_alive():
+            raise ScenarioFailed("the Commerce Layer and Fleetio runs did not end within 300 s")
+
+    def other_vendors_run(self) -> None:
+        try:
+            self.commercelayer_and_fleetio()
+        except Exception as error:  # reported as a failed check; Metrika's scenarios go on
+            self.check("commercelayer and fleetio: completed", False, f"{type(error).__name__}: {error}")
+
+    def commercelayer_and_fleetio(self) -> None:
+        """A Commerce Layer import task SIGKILLed with an import stored and its answer lost: Airflow retries, one
+        import per part; a Fleetio sensor deferred while a person imports the day's file: the run succeeds."""
+        cl = self.vendor_emulators["commercelayer"].client
+        fleetio = self.vendor_emulators["fleetio"].client
+        cl.inject_fault(method="POST", path="^/api/imports$", action="drop_response", seconds=60, times=1)
+        for dag_id in (CL_DAG_ID, FLEETIO_DAG_ID):
+            wait_until(f"{dag_id} to be served", lambda dag_id=dag_id: self.d.ready(dag_id), 120)
+        cl_run, fleetio_run = self.d.trigger(CL_DAG_ID), self.d.trigger(FLEETIO_DAG_ID)
+        fleetio_wait = (FLEETIO_DAG_ID, FLEETIO_WAIT_TASK)
+        self.wait_deferred([fleetio_run], wait=fleetio_wait)
+        wait_until("the triggerer to start the Fleetio wait", lambda: self.started_by(fleetio_run, fleetio_wait), 90)
+        person_uploads_meter_readings(fleetio, datetime.now(UTC))  # in Fleetio's web app, as far as Airflow knows
+        first_task = CL_IMPORT_TASKS[0]
+        wait_until("the first Commerce Layer import to be stored", lambda: cl_imports(cl), 240)
+        pid = wait_until(
+            "the import task's process", lambda: self.d.upload_task_process(cl_run, first_task, CL_DAG_ID), 30
+        )
+        os.kill(pid, signal.SIGKILL)
+        runs = {cl_run: CL_DAG_ID, fleetio_run: FLEETIO_DAG_ID}
+        waits = [(cl_run, CL_DAG_ID, task) for task in CL_IMPORT_TASKS] + [(fleetio_run, *fleetio_wait)]
+
+        def settled() -> bool:
+            """No wait is between running and deferred: a wait that ended the moment it deferred could resume
+            before the scheduler handled the deferring process's exit, which Airflow 3.3 takes for a task whose
+            state changed externally (it fails the task)."""
+            busy = ("running", "queued", "scheduled", "up_for_retry", "restarting")
+            return not any(self.d.task(run_id, task, dag_id)["state"] in busy for run_id, dag_id, task in waits)
+
+        def done() -> bool:  # the imports end as the emulators' clocks move on, once the waits are deferred
+            states = {run_id: self.d.run_state(run_id, dag_id) for run_id, dag_id in runs.items()}
+            if "failed" in states.values():
+                raise ScenarioFailed(f"runs failed: {states}")
+            if all(state == "success" for state in states.values()):
+                return True
+            if settled():
+                time.sleep(2)
+                if settled():
+                    cl.advance(30)
+                    fleetio.advance(30)
+            return False
+
+        wait_until("the Commerce Layer and Fleetio runs to succeed", done, 300, every=2.0)
+        stored = cl_imports(cl)
+        references = [str(item["attributes"]["reference"]) for item in stored]
+        parts = sorted(reference.rsplit("-p", 1)[1] for reference in references)
+        pushed = sorted(
+            i for task in CL_IMPORT_TASKS for i in as_ids(self.d.xcom(cl_run, task, "return_value", CL_DAG_ID))
+        )
+        tries = self.d.task(cl_run, first_task, CL_DAG_ID)["try_number"]
+        posts = sum(
+            r["count"] for r in cl.request_stats()["requests"] if r["method"] == "POST" and r["route"] == "/api/imports"
+        )
+        expected = sorted(f"{n}of{CL_PARTS}" for n in range(1, CL_PARTS + 1) for _ in CL_IMPORT_TASKS)
+        self.check(
+            "commercelayer: import task SIGKILLed with an import stored and its answer lost: retried, exactly one "
+            "import per part",
+            tries >= 2
+            and parts == expected
+            and len(set(references)) == len(references)
+            and sorted(str(item["id"]) for item in stored) == pushed
+            and posts == len(stored),
+            f"{first_task} tries {tries}; {len(stored)} imports, parts {parts}; POSTs {posts}; XCom ids {pushed}",
+        )
+        deferred = self.deferrals(cl_run, (CL_DAG_ID, CL_IMPORT_TASKS[1]))
+        self.check(
+            "commercelayer: the waits deferred to the triggerer, the run succeeded",
+            deferred >= 1 and self.fired_events(cl_run, (CL_DAG_ID, CL_IMPORT_TASKS[1])) >= 1,
+            f"{CL_IMPORT_TASKS[1]} deferrals {deferred}",
+        )
+        throttled = fleetio.request_stats()["throttled_total"]
+        self.check(
+            "fleetio: the sensor deferred, a person imported the day's file, the run succeeded, no request got 429 "
+            "(the asset watcher polls the same account every second)",
+            self.deferrals(fleetio_run, fleetio_wait) == 1
+            and self.fired_events(fleetio_run, fleetio_wait) == 1
+            and throttled == 0,
+            f"deferrals {self.deferrals(fleetio_run, fleetio_wait)}, "
+            f"events {self.fired_events(fleetio_run, fleetio_wait)}, Fleetio requests throttled {throttled}",
+        )
+
     def tries_on_workers(self, run_id: str, tries: int) -> str:
         """Which Celery worker ran each try of the run's upload task (its ``Executing workload`` log line)."""
         if not self.workers:
@@ -481,8 +599,10 @@ class DeploymentTest:
                 self.scenario_task_killed_mid_upload,
             ]
         return [
+            self.scenario_other_vendors_start,  # runs beside the next two
             self.scenario_triggerer_killed,
             self.scenario_emulator_restarted,
+            self.scenario_other_vendors_end,
             self.scenario_two_triggerers,
             # before the mid-upload kill, which leaves the CRM with a big day to upload on every later run
             self.scenario_triggerer_queues,
@@ -502,6 +622,11 @@ class DeploymentTest:
             except Exception as error:  # a bug or an answer of a shape not foreseen: the next scenarios still run
                 self.check(f"{name}: completed", False, f"{type(error).__name__}: {error}")
             print(f"    ({time.monotonic() - started:.0f} s)", flush=True)
+
+
+def cl_imports(cl: Any) -> list[dict[str, Any]]:
+    """Every import the Commerce Layer emulator holds (its control API)."""
+    return cl.call("GET", "commercelayer/imports")["imports"]
 
 
 def log_record(line: str) -> dict[str, Any] | None:
@@ -542,6 +667,14 @@ def run_mode(mode: str, workdir: Path, venv_bin: Path) -> tuple[list[tuple[str, 
     try:
         deployment.start_emulator()
         deployment.configure(crm_db, deployment.emulator.url)
+        if mode == "local":
+            test.vendor_emulators = {v: deployment.start_vendor_emulator(v) for v in ("commercelayer", "fleetio")}
+            cl, fleetio = test.vendor_emulators["commercelayer"], test.vendor_emulators["fleetio"]
+            deployment.env.update(
+                commercelayer_env(cl.url)
+                | fleetio_env(fleetio.url)
+                | {"COMMERCELAYER_EXAMPLE_SKUS": str(CL_EXAMPLE_SKUS)}
+            )
         if mode == "celery":
             deployment.use_celery(start_redis(deployment))
         if mode == "local":
@@ -569,7 +702,7 @@ def run_mode(mode: str, workdir: Path, venv_bin: Path) -> tuple[list[tuple[str, 
     title = f"{mode}: Airflow {version}, {deployment.executor}, SQLite"
     print_table(title, test.results, test.figures, time.monotonic() - started)
     if not all(ok for _, ok, _ in test.results):
-        for component in [*deployment.components, deployment.emulator]:
+        for component in [*deployment.components, deployment.emulator, *deployment.vendor_emulators]:
             path = Path(component.log_path)
             print(f"\n--- last lines of {path.stem} ({path}) ---")
             print("\n".join(path.read_text(errors="replace").splitlines()[-25:]))

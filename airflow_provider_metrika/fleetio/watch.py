@@ -26,6 +26,7 @@ each event: a triggerer killed in between fires that one import again (at least 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
@@ -43,6 +44,10 @@ except ImportError:  # pragma: no cover - Airflow 2.11 has no event-driven sched
 
 WATERMARK_KEY = "fleetio_watermark"
 DEFAULT_LOOKBACK = 24 * 60 * 60.0
+#: The share of an API key's requests a watcher may spend (at 20 a minute: one poll every 12 s at most).
+WATCH_SHARE = 0.25
+
+log = logging.getLogger(__name__)
 
 
 def watermark_after(watermark: Mapping[str, Any] | None, record: Mapping[str, Any]) -> bool:
@@ -81,6 +86,16 @@ def _instant(text: Any) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
+def watch_interval(poll_interval: float, requests_per_minute: int) -> float:
+    """A watcher's seconds between polls: as asked, but spending at most :data:`WATCH_SHARE` of the key's budget.
+
+    Every process using the API key (the triggerers' sensors, a worker's poke) shares Fleetio's rate limit
+    (https://developer.fleetio.com/docs/overview/rate-limiting); a watcher polling faster than its share would
+    leave them 429s (the client-side pacing only governs its own process).
+    """
+    return max(float(poll_interval), 60.0 / (requests_per_minute * WATCH_SHARE))
+
+
 async def ended_imports(
     conn_id: str, *, poll_interval: float, lookback: float, now: dt.datetime | None = None
 ) -> AsyncIterator[list[dict[str, Any]]]:
@@ -93,6 +108,16 @@ async def ended_imports(
     since = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(seconds=lookback)
     cursor = since.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     async with FleetioAsyncHook(conn_id) as hook:
+        interval = watch_interval(poll_interval, (await hook.settings()).requests_per_minute)
+        if interval > poll_interval:
+            log.warning(
+                "Watching %s's imports every %.0f s, not every %g s: a watcher spends at most %d%% of the API key's "
+                "requests_per_minute, the rest is for the sensors and other processes on the same key",
+                conn_id,
+                interval,
+                poll_interval,
+                WATCH_SHARE * 100,
+            )
         while True:
             query = api.import_query(
                 statuses=sorted(api.TERMINAL_STATUSES), updated_at={"gte": cursor}, sort="updated_at", direction="asc"
@@ -103,7 +128,7 @@ async def ended_imports(
                     (r for r in batch if _instant(r.get("updated_at"))), key=lambda r: _instant(r["updated_at"])
                 )["updated_at"]
             yield batch
-            await poller.sleep(poll_interval)
+            await poller.sleep(interval)
 
 
 if BaseEventTrigger is not None:

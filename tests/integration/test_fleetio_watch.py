@@ -72,6 +72,25 @@ else:
         assert second["file_name"] == "later.csv"
         await restarted.aclose()
 
+    async def test_a_watcher_spends_at_most_a_quarter_of_the_keys_rate_limit(fleetio, fleetio_conn, monkeypatch):
+        slept = []
+
+        async def sleep(seconds):
+            slept.append(seconds)
+            await asyncio.sleep(0)
+
+        monkeypatch.setattr(watch.poller, "sleep", sleep)
+        stream = watch.ended_imports(fleetio_conn, poll_interval=1, lookback=60)
+        await anext(stream)
+        await anext(stream)
+        await stream.aclose()
+        assert slept == [12.0]  # 20 requests a minute (the default): 5 for the watcher, 15 left for the sensors
+        assert fleetio.request_stats()["throttled_total"] == 0
+
+    def test_the_watch_interval_is_the_asked_one_when_within_the_share():
+        assert watch.watch_interval(60, 20) == 60 and watch.watch_interval(1, 20) == 12
+        assert watch.watch_interval(1, 400) == 1
+
     async def test_watches_on_one_connection_share_one_poll(fleetio, fleetio_conn):
         one, two = (
             trigger(fleetio_conn),
