@@ -13,7 +13,7 @@ local     Airflow 3.3, LocalExecutor (api-server, scheduler, dag-processor, trig
             SIGKILLed once its import is stored and the answer held back: Airflow retries, exactly one import
             per part (the emulator's control API); `fleetio_wait_for_import`: the sensor defers, a person
             imports the day's file (the emulator's control endpoint), the run succeeds, and no Fleetio request
-            got 429 although the `fleetio_on_meter_import` asset watcher polls the same account every second;
+            got 429 although the `fleetio_on_meter_import` asset watcher polls the same account all along;
           * the waits really deferred: the sensor's task state is DEFERRED and the triggerer process runs the trigger;
           * the triggerer SIGKILLed while waits are deferred, then a new one started: runs succeed, nothing resent;
           * the emulator SIGKILLed and restarted (state kept) while waits are deferred: the runs succeed;
@@ -490,7 +490,7 @@ class DeploymentTest:
         throttled = fleetio.request_stats()["throttled_total"]
         self.check(
             "fleetio: the sensor deferred, a person imported the day's file, the run succeeded, no request got 429 "
-            "(the asset watcher polls the same account every second)",
+            "(the asset watcher, asked to poll every second, polls the same account all along)",
             self.deferrals(fleetio_run, fleetio_wait) == 1
             and self.fired_events(fleetio_run, fleetio_wait) == 1
             and throttled == 0,
