@@ -38,6 +38,7 @@ from airflow_provider_metrika.jobs.inputs import PreparedInput, prepare_file, ro
 from airflow_provider_metrika.jobs.journal import JOURNAL_KEY, SendJournal, SentRecord, new_record
 from airflow_provider_metrika.jobs.record import JobRecord, JobsResult, jobs_result
 from airflow_provider_metrika.jobs.rejects import open_target
+from airflow_provider_metrika.jobs.task_retry import DEFAULT_RETRY_POLICY, JobRetryPolicy, retry_policy_kwargs
 from airflow_provider_metrika.jobs.trigger import JobWaitTrigger
 from airflow_provider_metrika.jobs.waiting import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
@@ -98,6 +99,9 @@ class JobSendOperator(BaseOperator):
         and with ``durable=False``, the retry finds its job by fingerprint instead)
     :param rejected_rows_path: where the vendor's operator writes the rows it refused (a local path, fsspec URL
         or ``ObjectStoragePath``; templated); its location goes to the XCom key ``rejected_rows`` and the result
+    :param retry_policy: Airflow 3.3+: defaults to the vendor's policy (:attr:`default_retry_policy`; bad input and
+        4xx fail at once, a rate limit retries after the server's window, a lost send answer a minute later at the
+        soonest); ``None`` leaves the task's own retries alone; not available below 3.3
 
     A vendor sets :attr:`vendor`, :attr:`hook_class` and :attr:`conn_id_field` (the name of its connection-id
     parameter) and implements :meth:`job_scope`, :meth:`find_sent` and :meth:`send`; it may refine
@@ -112,6 +116,8 @@ class JobSendOperator(BaseOperator):
     #: The task-state-store keys of the journal and the current-try claim (one pair per vendor).
     journal_key: ClassVar[str] = JOURNAL_KEY
     claim_key: ClassVar[str] = CLAIM_KEY
+    #: The vendor's Airflow 3.3 retry policy, made when the task is given none.
+    default_retry_policy: ClassVar[type | None] = JobRetryPolicy
 
     template_fields: Sequence[str] = ("src", "rows", "source_conn_id", "rejected_rows_path")
     template_fields_renderers: ClassVar[dict[str, str]] = {"rows": "json"}
@@ -125,9 +131,10 @@ class JobSendOperator(BaseOperator):
         if_empty: str = "skip",
         durable: bool = True,
         rejected_rows_path: Any = None,
+        retry_policy: Any = DEFAULT_RETRY_POLICY,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**kwargs, **retry_policy_kwargs(retry_policy, type(self).__name__, self.default_retry_policy))
         if src is None and rows is None:
             raise ProviderConfigError(f"{type(self).__name__}: give src (a file) or rows")
         if src is not None and rows is not None:

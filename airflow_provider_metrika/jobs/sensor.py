@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from airflow_provider_metrika.exceptions import ProviderConfigError
-from airflow_provider_metrika.jobs.task_retry import DEFAULT_RETRY_POLICY, retry_policy_kwargs
+from airflow_provider_metrika.jobs.task_retry import DEFAULT_RETRY_POLICY, JobRetryPolicy, retry_policy_kwargs
 from airflow_provider_metrika.jobs.trigger import JobWaitTrigger, defer_until_terminal
 from airflow_provider_metrika.jobs.trigger_start import ids_for_trigger, require_rendering, start_trigger_args
 from airflow_provider_metrika.jobs.waiting import DEFAULT_MAX_CONSECUTIVE_FAILURES, Waiter, WaitSettings, finish_wait
@@ -33,8 +33,9 @@ class JobWaitSensor(BaseSensorOperator):
     :param max_poll_interval: deferred polls back off from ``poke_interval`` up to this
     :param max_consecutive_failures: transient poll errors tolerated in a row
     :param timeout: seconds to wait before failing
-    :param retry_policy: Airflow 3.3+: defaults to the vendor's policy (``None`` leaves the task's own retries
-        alone); not available below 3.3
+    :param retry_policy: Airflow 3.3+: defaults to the vendor's policy (:attr:`default_retry_policy`: bad input and
+        4xx fail at once, a rate limit retries after the server's window); ``None`` leaves the task's own retries
+        alone; not available below 3.3
     :param start_from_trigger: the scheduler defers the task straight to the triggerer (no worker runs the
         first poll). Ids from an upstream XCom need Airflow 3, whose triggerer renders them; Airflow 2.11
         takes only ids known when the DAG is parsed
@@ -48,8 +49,8 @@ class JobWaitSensor(BaseSensorOperator):
     """
 
     vendor: ClassVar[str]
-    #: The vendor's Airflow 3.3 retry policy, made when none is given (None: the task's own retries).
-    default_retry_policy: ClassVar[type | None] = None
+    #: The vendor's Airflow 3.3 retry policy, made when the task is given none.
+    default_retry_policy: ClassVar[type | None] = JobRetryPolicy
 
     def __init__(
         self,

@@ -28,7 +28,7 @@ from airflow_provider_metrika.jobs.waiting import Waiter
 from airflow_provider_metrika.lineage import completed, operator_lineage
 from airflow_provider_metrika.links import MetrikaUploadsLink, remember_counter
 from airflow_provider_metrika.parameters import check_optional_text, is_template
-from airflow_provider_metrika.task_retry import DEFAULT_RETRY_POLICY, retry_policy_kwargs
+from airflow_provider_metrika.task_retry import MetrikaRetryPolicy
 from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
 from airflow_provider_metrika.uploads import VENDOR, Uploading, get_upload_kind
 from airflow_provider_metrika.version_compat import Context
@@ -70,6 +70,7 @@ class MetrikaSendOperator(JobSendOperator):
     vendor = VENDOR
     hook_class = MetrikaHook
     conn_id_field = "metrika_conn_id"
+    default_retry_policy = MetrikaRetryPolicy
     journal_key = JOURNAL_KEY
     claim_key = CLAIM_KEY
     kind: ClassVar[str]
@@ -93,10 +94,9 @@ class MetrikaSendOperator(JobSendOperator):
         stale_rows: str = "warn",
         max_problems: int = 20,
         max_file_bytes: int = MAX_FILE_BYTES,
-        retry_policy: Any = DEFAULT_RETRY_POLICY,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs, **retry_policy_kwargs(retry_policy, type(self).__name__))
+        super().__init__(**kwargs)
         self.counter_id = counter_id
         self.metrika_conn_id = metrika_conn_id
         self.validation = check_mode(validation)
