@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from airflow_provider_metrika.emulator.testing import TEST_TOKEN, EmulatorClient, EmulatorProcess, MetrikaTestApi
+
+if TYPE_CHECKING:
+    from airflow_provider_metrika.commercelayer.hooks import CommerceLayerHook
+    from airflow_provider_metrika.fleetio.hooks import FleetioHook
 
 METRIKA_CONN_ID = "metrika_default"
 TEST_COUNTER_ID = 12345
@@ -102,6 +107,16 @@ def commercelayer_conn(commercelayer_process: EmulatorProcess, monkeypatch: pyte
     return CL_CONN_ID
 
 
+@pytest.fixture
+def commercelayer_hook(commercelayer: EmulatorClient, commercelayer_conn: str) -> Iterator[CommerceLayerHook]:
+    """A ``CommerceLayerHook`` on the emulator whose waits move the emulator's clock."""
+    from airflow_provider_metrika.commercelayer.hooks import CommerceLayerHook
+
+    hook = CommerceLayerHook(commercelayer_conn, sleep=commercelayer.advance)
+    yield hook
+    hook.close()
+
+
 @pytest.fixture(scope="session")
 def fleetio_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
     yield from _vendor_process(tmp_path_factory, "fleetio")
@@ -122,3 +137,13 @@ def fleetio_conn(fleetio_process: EmulatorProcess, monkeypatch: pytest.MonkeyPat
     }
     monkeypatch.setenv(f"AIRFLOW_CONN_{FLEETIO_CONN_ID.upper()}", json.dumps(conn))
     return FLEETIO_CONN_ID
+
+
+@pytest.fixture
+def fleetio_hook(fleetio: EmulatorClient, fleetio_conn: str) -> Iterator[FleetioHook]:
+    """A ``FleetioHook`` on the emulator whose waits move the emulator's clock."""
+    from airflow_provider_metrika.fleetio.hooks import FleetioHook
+
+    hook = FleetioHook(fleetio_conn, sleep=fleetio.advance)
+    yield hook
+    hook.close()

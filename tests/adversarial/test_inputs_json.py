@@ -18,17 +18,11 @@ from hypothesis import strategies as st
 from airflow_provider_metrika.formats import json_source
 from tests.adversarial.resources import measure_callable
 from tests.adversarial.workloads import hostile_json_files, validate_json_file, write_stream
+from tests.rows import cdp_order
 
 MAX_GROWTH_MIB = 16
 COMMENT = "c" * 1000  # fewer, bigger rows: a quicker test
-ORDER = {
-    "id": "o1",
-    "client_uniq_id": "c1",
-    "client_type": "CONTACT",
-    "create_date_time": "2024-01-01 10:00:00",
-    "order_status": "PAID",
-    "revenue": 10,
-}
+ORDER = cdp_order(revenue=10)
 ROW = json.dumps({**ORDER, "user_comment": COMMENT})
 MANY = 10 * ((1 << 20) // len(ROW + ",")) + 1
 

@@ -10,6 +10,7 @@ from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.operators.cdp import MetrikaUploadContactsOperator, MetrikaUploadOrdersOperator
 from airflow_provider_metrika.operators.cdp_schema import MetrikaCdpEnsureSchemaOperator
 from airflow_provider_metrika.version_compat import AirflowFailException
+from tests.rows import cdp_order
 from tests.xcom import one_upload
 
 pytestmark = pytest.mark.integration
@@ -22,14 +23,7 @@ CONTACTS_CSV = CDP + "/data/contacts/csv"
 
 
 def order(status: str, **extra) -> dict:
-    return {
-        "id": "o1",
-        "client_uniq_id": "c1",
-        "client_type": "CONTACT",
-        "create_date_time": "2024-05-01 10:00:00",
-        "order_status": status,
-        **extra,
-    }
+    return cdp_order(create_date_time="2024-05-01 10:00:00", order_status=status, **extra)
 
 
 def error_of(response) -> tuple[int, str]:

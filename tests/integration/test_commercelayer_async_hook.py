@@ -8,31 +8,22 @@ import aiohttp
 import pytest
 
 from airflow_provider_metrika.commercelayer.auth import TOKENS
-from airflow_provider_metrika.commercelayer.hooks import CommerceLayerHook
 from airflow_provider_metrika.commercelayer.hooks_async import CommerceLayerAsyncHook
 from airflow_provider_metrika.exceptions import MetrikaClientError, MetrikaConfigError
+from tests.emulators import requests_to
 from tests.integration.test_commercelayer_hook import SKUS, token_requests
 
 pytestmark = pytest.mark.integration
 
 
 def list_requests(emulator) -> int:
-    return sum(
-        row["count"]
-        for row in emulator.request_stats()["requests"]
-        if row["route"] == "/api/imports" and row["method"] == "GET"
-    )
+    return requests_to(emulator, "/api/imports", "GET")
 
 
-@pytest.fixture
-def sync_hook(commercelayer, commercelayer_conn):
-    hook = CommerceLayerHook(commercelayer_conn, sleep=commercelayer.advance)
-    yield hook
-    hook.close()
-
-
-async def test_many_imports_are_read_in_one_request_without_their_inputs(sync_hook, commercelayer, commercelayer_conn):
-    created = [sync_hook.create_import("skus", SKUS, reference=f"r{i}") for i in range(3)]
+async def test_many_imports_are_read_in_one_request_without_their_inputs(
+    commercelayer_hook, commercelayer, commercelayer_conn
+):
+    created = [commercelayer_hook.create_import("skus", SKUS, reference=f"r{i}") for i in range(3)]
     commercelayer.advance(10)
     before = list_requests(commercelayer)
     async with CommerceLayerAsyncHook(commercelayer_conn) as hook:
@@ -42,16 +33,16 @@ async def test_many_imports_are_read_in_one_request_without_their_inputs(sync_ho
     assert all(i.status == "completed" and "inputs" not in i.attributes for i in found.values())
 
 
-async def test_more_ids_than_a_page_take_one_request_per_25(sync_hook, commercelayer, commercelayer_conn):
-    created = [sync_hook.create_import("skus", SKUS) for _ in range(27)]
+async def test_more_ids_than_a_page_take_one_request_per_25(commercelayer_hook, commercelayer, commercelayer_conn):
+    created = [commercelayer_hook.create_import("skus", SKUS) for _ in range(27)]
     before = list_requests(commercelayer)
     async with CommerceLayerAsyncHook(commercelayer_conn) as hook:
         found = await hook.imports_by_id([c.id for c in created])
     assert len(found) == 27 and list_requests(commercelayer) == before + 2
 
 
-async def test_the_async_hook_shares_the_sync_hooks_token(sync_hook, commercelayer, commercelayer_conn):
-    sync_hook.access_token()
+async def test_the_async_hook_shares_the_sync_hooks_token(commercelayer_hook, commercelayer, commercelayer_conn):
+    commercelayer_hook.access_token()
     async with CommerceLayerAsyncHook(commercelayer_conn) as hook:
         await asyncio.gather(*(hook.imports_by_id(["abc"]) for _ in range(5)))
     assert token_requests(commercelayer) == 1
@@ -65,8 +56,8 @@ async def test_concurrent_first_calls_fetch_one_token(commercelayer, commercelay
     assert token_requests(commercelayer) == 1
 
 
-async def test_a_revoked_token_is_fetched_again_once(sync_hook, commercelayer, commercelayer_conn):
-    created = sync_hook.create_import("skus", SKUS)
+async def test_a_revoked_token_is_fetched_again_once(commercelayer_hook, commercelayer, commercelayer_conn):
+    created = commercelayer_hook.create_import("skus", SKUS)
     commercelayer.call("POST", "commercelayer/revoke_tokens")
     async with CommerceLayerAsyncHook(commercelayer_conn) as hook:
         assert (await hook.get_import(created.id)).id == created.id
@@ -81,12 +72,12 @@ async def test_a_second_401_is_raised(commercelayer, commercelayer_conn):
     assert caught.value.status == 401
 
 
-async def test_interrupt_stops_an_open_import(sync_hook, commercelayer, commercelayer_conn):
-    created = sync_hook.create_import("skus", SKUS)
+async def test_interrupt_stops_an_open_import(commercelayer_hook, commercelayer, commercelayer_conn):
+    created = commercelayer_hook.create_import("skus", SKUS)
     async with CommerceLayerAsyncHook(commercelayer_conn) as hook:
         interrupted = await hook.interrupt_import(created.id)
     assert interrupted.status == "interrupted"
-    assert sync_hook.get_import(created.id).status == "interrupted"
+    assert commercelayer_hook.get_import(created.id).status == "interrupted"
 
 
 async def test_an_unknown_connection_says_how_to_create_it(commercelayer):

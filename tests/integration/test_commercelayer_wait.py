@@ -6,13 +6,13 @@ import asyncio
 
 import pytest
 
-from airflow_provider_metrika.commercelayer.hooks import CommerceLayerHook
 from airflow_provider_metrika.commercelayer.sensors import CommerceLayerImportSensor
 from airflow_provider_metrika.commercelayer.status import organization
 from airflow_provider_metrika.commercelayer.triggers import CommerceLayerImportTrigger
 from airflow_provider_metrika.jobs import poller as poller_module
 from airflow_provider_metrika.version_compat import AirflowFailException, TaskDeferred
 from tests.conftest import CL_CLIENT_SECRET
+from tests.emulators import requests_to
 
 pytestmark = pytest.mark.integration
 GOOD = [{"code": f"SKU{i}", "name": f"Item {i}"} for i in range(9)]
@@ -21,18 +21,7 @@ MANY_BAD = [{"code": "A", "name": "a"}, {"code": "B"}, {"code": "C"}]
 
 
 def list_requests(emulator) -> int:
-    return sum(
-        row["count"]
-        for row in emulator.request_stats()["requests"]
-        if row["route"] == "/api/imports" and row["method"] == "GET"
-    )
-
-
-@pytest.fixture
-def hook(commercelayer, commercelayer_conn):
-    hook = CommerceLayerHook(commercelayer_conn, sleep=commercelayer.advance)
-    yield hook
-    hook.close()
+    return requests_to(emulator, "/api/imports", "GET")
 
 
 @pytest.fixture
@@ -64,9 +53,9 @@ async def first_event(trigger):
 
 
 async def test_the_trigger_waits_for_every_import_with_one_list_request_per_poll(
-    hook, commercelayer, commercelayer_conn, scope, emulated_polls
+    commercelayer_hook, commercelayer, commercelayer_conn, scope, emulated_polls
 ):
-    ids = [hook.create_import("skus", GOOD, reference=f"r{i}").id for i in range(3)]
+    ids = [commercelayer_hook.create_import("skus", GOOD, reference=f"r{i}").id for i in range(3)]
     before = list_requests(commercelayer)
     event = await first_event(trigger_for(commercelayer_conn, scope, ids))
     assert event["status"] == "success", event
@@ -80,11 +69,11 @@ async def test_the_trigger_waits_for_every_import_with_one_list_request_per_poll
 
 
 async def test_a_wait_started_in_the_triggerer_reads_the_organization_there_and_ends_the_task_there(
-    hook, commercelayer_conn, scope, emulated_polls
+    commercelayer_hook, commercelayer_conn, scope, emulated_polls
 ):
     from airflow.triggers.base import TaskSuccessEvent
 
-    import_id = hook.create_import("skus", GOOD).id
+    import_id = commercelayer_hook.create_import("skus", GOOD).id
     trigger = trigger_for(commercelayer_conn, "", f'{{"ids": ["{import_id}"]}}', end_from_trigger=True)
     trigger.job_ids = trigger.ids_from_rendered({"ids": [import_id]})  # what the triggerer's rendering leaves
     event = await anext(trigger.run())
@@ -93,8 +82,10 @@ async def test_a_wait_started_in_the_triggerer_reads_the_organization_there_and_
     assert result["ids"] == [import_id] and result["jobs"][0]["scope"] == scope
 
 
-async def test_errors_within_max_error_ratio_succeed_with_a_warning(hook, commercelayer_conn, scope, emulated_polls):
-    import_id = hook.create_import("skus", ONE_BAD).id
+async def test_errors_within_max_error_ratio_succeed_with_a_warning(
+    commercelayer_hook, commercelayer_conn, scope, emulated_polls
+):
+    import_id = commercelayer_hook.create_import("skus", ONE_BAD).id
     event = await first_event(trigger_for(commercelayer_conn, scope, [import_id], max_error_ratio=0.1))
     assert event["status"] == "success"
     (warning,) = event["warnings"]
@@ -103,15 +94,19 @@ async def test_errors_within_max_error_ratio_succeed_with_a_warning(hook, commer
     assert job["state"] == "partial" and job["issues"] == ["input BAD1: name can't be blank"]
 
 
-async def test_errors_above_max_error_ratio_fail_for_good(hook, commercelayer_conn, scope, emulated_polls):
-    import_id = hook.create_import("skus", ONE_BAD).id
+async def test_errors_above_max_error_ratio_fail_for_good(
+    commercelayer_hook, commercelayer_conn, scope, emulated_polls
+):
+    import_id = commercelayer_hook.create_import("skus", ONE_BAD).id
     event = await first_event(trigger_for(commercelayer_conn, scope, [import_id]))
     assert event["status"] == "error" and event["terminal"] is True
     assert "above max_error_ratio=0" in event["message"] and "BAD1" in event["message"]
 
 
-async def test_an_import_commerce_layer_interrupted_fails_and_says_why(hook, commercelayer_conn, scope, emulated_polls):
-    import_id = hook.create_import("skus", MANY_BAD).id
+async def test_an_import_commerce_layer_interrupted_fails_and_says_why(
+    commercelayer_hook, commercelayer_conn, scope, emulated_polls
+):
+    import_id = commercelayer_hook.create_import("skus", MANY_BAD).id
     event = await first_event(trigger_for(commercelayer_conn, scope, [import_id], max_error_ratio=1))
     assert event["status"] == "error" and event["terminal"] is True
     assert "interrupted" in event["message"] and "skip_errors=True" in event["message"]
@@ -133,9 +128,11 @@ def test_the_trigger_serializes_without_a_secret(commercelayer_conn, scope):
     assert rebuilt.serialize() == (classpath, kwargs)
 
 
-def test_the_sensor_pokes_until_done_and_returns_the_jobs_result(hook, commercelayer, commercelayer_conn, scope):
-    first = hook.create_import("skus", GOOD)
-    second = hook.create_import("skus", GOOD)
+def test_the_sensor_pokes_until_done_and_returns_the_jobs_result(
+    commercelayer_hook, commercelayer, commercelayer_conn, scope
+):
+    first = commercelayer_hook.create_import("skus", GOOD)
+    second = commercelayer_hook.create_import("skus", GOOD)
     upstream = {"vendor": "commercelayer", "ids": [first.id, second.id], "jobs": [], "warnings": []}
     sensor = CommerceLayerImportSensor(task_id="wait", import_id=upstream, deferrable=False)
     assert sensor.poke({}).is_done is False
@@ -145,16 +142,16 @@ def test_the_sensor_pokes_until_done_and_returns_the_jobs_result(hook, commercel
     assert {job["state"] for job in done.xcom_value["jobs"]} == {"success"}
 
 
-def test_the_sensor_fails_without_retries_on_too_many_errors(hook, commercelayer):
-    import_id = hook.create_import("skus", ONE_BAD).id
+def test_the_sensor_fails_without_retries_on_too_many_errors(commercelayer_hook, commercelayer):
+    import_id = commercelayer_hook.create_import("skus", ONE_BAD).id
     commercelayer.advance(20)
     sensor = CommerceLayerImportSensor(task_id="wait", import_id=import_id, deferrable=False)
     with pytest.raises(AirflowFailException, match="1 of 10 inputs failed"):
         sensor.poke({})
 
 
-def test_the_deferrable_sensor_defers_to_the_trigger(hook, commercelayer_conn, scope):
-    import_id = hook.create_import("skus", GOOD).id
+def test_the_deferrable_sensor_defers_to_the_trigger(commercelayer_hook, commercelayer_conn, scope):
+    import_id = commercelayer_hook.create_import("skus", GOOD).id
     sensor = CommerceLayerImportSensor(task_id="wait", import_id=[import_id], deferrable=True, max_error_ratio=0.2)
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({})

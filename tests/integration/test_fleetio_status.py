@@ -5,27 +5,21 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_metrika.exceptions import MetrikaClientError
-from airflow_provider_metrika.fleetio.hooks import FleetioHook
 from airflow_provider_metrika.fleetio.status import FleetioStatusReader
 from airflow_provider_metrika.jobs.record import MAX_ISSUES, JobState
+from tests.emulators import person_imports as fleetio_import
+from tests.emulators import requests_to
 
 pytestmark = pytest.mark.integration
 
 
 def person_imports(emulator, file_name="vehicles.csv", rows=None, **extra) -> str:
-    body = {"type": "VehicleImport", "file_name": file_name, "rows": rows or [{"status": "created"}], **extra}
-    return str(emulator.call("POST", "fleetio/imports", json=body)["id"])
-
-
-def requests_to(emulator, route: str) -> int:
-    return sum(r["count"] for r in emulator.request_stats()["requests"] if r["route"] == route)
+    return str(fleetio_import(emulator, file_name, rows, **extra))
 
 
 @pytest.fixture
-def reader(fleetio, fleetio_conn):
-    hook = FleetioHook(fleetio_conn, sleep=fleetio.advance)
-    yield FleetioStatusReader(hook, scope="acme")
-    hook.close()
+def reader(fleetio_hook):
+    return FleetioStatusReader(fleetio_hook, scope="acme")
 
 
 def test_every_status_reads_as_its_state(reader, fleetio):

@@ -19,6 +19,7 @@ from airflow_provider_metrika.operators.upload import (
 )
 from airflow_provider_metrika.operators.user_params import MetrikaUploadUserParamsOperator
 from airflow_provider_metrika.version_compat import AirflowFailException
+from tests.rows import cdp_order
 from tests.xcom import one_upload, only_job
 
 pytestmark = pytest.mark.integration
@@ -154,16 +155,7 @@ def test_contacts_csv_with_columns_mapping(metrika_conn, emulator, context, tmp_
 
 
 def test_orders_json_rows(metrika_conn, emulator, context):
-    rows = [
-        {
-            "id": "o1",
-            "client_uniq_id": "c1",
-            "client_type": "CONTACT",
-            "create_date_time": "2026-11-20 10:00:00",
-            "order_status": "PAID",
-            "revenue": "100.5",
-        }
-    ]
+    rows = [cdp_order(create_date_time="2026-11-20 10:00:00", revenue="100.5")]
     result = MetrikaUploadOrdersOperator(task_id="orders", rows=rows, merge_mode="SAVE").execute(context)
     assert one_upload(result)["status"] == "PASSED" and one_upload(result)["elements_count"] == 1
 
@@ -345,16 +337,7 @@ def test_object_storage_source_over_the_limit_is_split(metrika_conn, emulator, c
 
 def test_cdp_rows_with_aware_datetimes_need_and_use_the_counter_timezone(metrika_conn, emulator, context):
     created = datetime(2026, 11, 20, 7, 0, tzinfo=UTC)
-    rows = [
-        {
-            "id": "o1",
-            "client_uniq_id": "c1",
-            "client_type": "CONTACT",
-            "create_date_time": created,
-            "order_status": "PAID",
-            "revenue": 10.5,
-        }
-    ]
+    rows = [cdp_order(create_date_time=created, revenue=10.5)]
     with pytest.raises(MetrikaValidationError, match=r"row 1, column create_date_time: .*counter_timezone"):
         MetrikaUploadOrdersOperator(task_id="o", rows=rows, merge_mode="SAVE").execute(context)
     done = MetrikaUploadOrdersOperator(

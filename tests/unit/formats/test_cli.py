@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from airflow_provider_metrika.__main__ import main
+from tests.rows import cdp_order
 from tests.unit.formats.conftest import DATA
 
 GOOD = DATA / "good"
@@ -86,13 +87,7 @@ def test_module_entry_point():
     assert "calls__bad_phone.csv row 2, column PhoneNumber" in result.stdout
 
 
-ORDER = {
-    "id": "o1",
-    "client_uniq_id": "c1",
-    "client_type": "CONTACT",
-    "create_date_time": "2024-01-01 10:00:00",
-    "order_status": "PAID",
-}
+ORDER = cdp_order()
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,9 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from airflow_provider_metrika.hooks.metrika import MetrikaHook
+from airflow_provider_metrika.hooks.retry import RetryPolicy
+
 TOKEN = "y0_AgAAAAHookTestSecretToken0123456789"
 BASE_URL = "http://127.0.0.1:8999"
 
@@ -23,6 +26,31 @@ def set_connection(monkeypatch: pytest.MonkeyPatch, conn_id: str = "metrika_defa
 @pytest.fixture
 def metrika_conn(monkeypatch: pytest.MonkeyPatch) -> None:
     set_connection(monkeypatch)
+
+
+@pytest.fixture
+def delays() -> list[float]:
+    """What the ``hook`` fixture waited (its sleep records instead of sleeping)."""
+    return []
+
+
+@pytest.fixture
+def hook(metrika_conn: None, delays: list[float]):
+    """A ``MetrikaHook`` on the test connection: 3 retries, no jitter, waits recorded in ``delays``."""
+    hook = MetrikaHook(sleep=delays.append)
+    hook.retry_policy = RetryPolicy(max_retries=3, jitter=lambda: 1.0)
+    yield hook
+    hook.close()
+
+
+@pytest.fixture
+def answer(hook, mocker):
+    """Queue answers (responses or exceptions) for the session of the test module's ``hook``; returns the mock."""
+
+    def queue(*outcomes):
+        return mocker.patch.object(hook.session, "request", side_effect=list(outcomes))
+
+    return queue
 
 
 def response(status: int = 200, body: Any = None, *, text: str | None = None, headers: dict | None = None):

@@ -22,14 +22,6 @@ def hook(metrika_conn):
     hook.close()
 
 
-@pytest.fixture
-def answer(hook, mocker):
-    def queue(*outcomes):
-        return mocker.patch.object(hook.session, "request", side_effect=list(outcomes))
-
-    return queue
-
-
 def sent(call) -> tuple[str, str, dict, object]:
     return call.args[0], call.args[1], call.kwargs.get("params"), call.kwargs.get("json")
 

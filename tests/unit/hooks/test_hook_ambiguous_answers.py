@@ -14,7 +14,6 @@ from airflow_provider_metrika.hooks.metrika_async import MetrikaAsyncHook
 from airflow_provider_metrika.hooks.retry import RetryPolicy, decode_response, maybe_processed
 from tests.unit.hooks.conftest import error_body, response
 from tests.unit.hooks.test_metrika_async_hook import api  # noqa: F401 - fixture
-from tests.unit.hooks.test_metrika_hook import answer, delays, hook  # noqa: F401 - fixtures
 
 
 @pytest.mark.parametrize(
@@ -43,7 +42,7 @@ def test_decode_keeps_refusals_and_client_errors_typed():
 
 
 @pytest.mark.parametrize("status", [500, 502, 504])
-def test_sync_upload_post_is_not_resent_after_a_gateway_error(hook, answer, delays, status):  # noqa: F811
+def test_sync_upload_post_is_not_resent_after_a_gateway_error(hook, answer, delays, status):
     send = answer(response(status, error_body(status, "backend_error", "gateway")), response(200, {}))
     with pytest.raises(MetrikaAmbiguousResponseError):
         hook.request("POST", "/upload", json={"a": 1})
@@ -51,7 +50,7 @@ def test_sync_upload_post_is_not_resent_after_a_gateway_error(hook, answer, dela
 
 
 @pytest.mark.parametrize("status", [429, 503])
-def test_sync_upload_post_is_resent_after_a_refusal(hook, answer, delays, status):  # noqa: F811
+def test_sync_upload_post_is_resent_after_a_refusal(hook, answer, delays, status):
     send = answer(response(status, error_body(status, "quota_parallel_requests", "slow")), response(200, {"ok": 1}))
     assert hook.request("POST", "/upload", json={"a": 1}) == {"ok": 1}
     assert send.call_count == 2

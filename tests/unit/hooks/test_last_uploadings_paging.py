@@ -119,9 +119,9 @@ def test_a_full_second_exactly_the_size_of_a_page_is_read_whole(hook, mocker):
     assert flat(listed(hook, mocker, api, limit=2)) == ["n", "x", "y", "w"]
 
 
-def test_a_page_of_only_known_uploadings_moves_strictly_earlier_then_the_emptiness_ends_paging(hook, answer_queue):
+def test_a_page_of_only_known_uploadings_moves_strictly_earlier_then_the_emptiness_ends_paging(hook, answer):
     page = [cdp("1", "2024-05-01 00:00:00"), cdp("2", "2024-05-01 00:00:00")]
-    send = answer_queue(
+    send = answer(
         response(200, {"uploadings": page}), response(200, {"uploadings": page}), response(200, {"uploadings": []})
     )
     pages = list(hook.iter_last_uploadings(42, limit=2))
@@ -133,23 +133,23 @@ def test_a_page_of_only_known_uploadings_moves_strictly_earlier_then_the_emptine
     ]
 
 
-def test_an_api_that_ignores_the_cursor_cannot_make_paging_loop(hook, answer_queue):
+def test_an_api_that_ignores_the_cursor_cannot_make_paging_loop(hook, answer):
     page = {"uploadings": [cdp("1", "2024-05-01 00:00:09"), cdp("2", "2024-05-01 00:00:05")]}
-    send = answer_queue(*[response(200, page)] * 10)
+    send = answer(*[response(200, page)] * 10)
     assert len(list(hook.iter_last_uploadings(42, limit=2))) == 1
     assert send.call_count == 3  # first read, re-read of the boundary second, then the cursor cannot move back
 
 
 @pytest.mark.parametrize("uploadings", [[], [{"uploading_id": "1", "datetime": "2024-05-01 00:00:00"}]])
-def test_an_empty_or_short_page_ends_paging(hook, answer_queue, uploadings):
-    send = answer_queue(response(200, {"uploadings": uploadings}))
+def test_an_empty_or_short_page_ends_paging(hook, answer, uploadings):
+    send = answer(response(200, {"uploadings": uploadings}))
     assert len(list(hook.iter_last_uploadings(42, limit=2))) == len(uploadings)
     assert send.call_count == 1
 
 
-def test_a_full_page_then_an_empty_one_ends_paging(hook, answer_queue):
+def test_a_full_page_then_an_empty_one_ends_paging(hook, answer):
     page = [cdp("1", "2024-05-01 00:00:02"), cdp("2", "2024-05-01 00:00:01")]
-    send = answer_queue(response(200, {"uploadings": page}), response(200, {"uploadings": []}))
+    send = answer(response(200, {"uploadings": page}), response(200, {"uploadings": []}))
     assert len(list(hook.iter_last_uploadings(42, limit=2))) == 1
     assert send.call_count == 2
 
@@ -173,16 +173,16 @@ def test_an_explicit_start_cursor_is_honoured_and_only_ever_moves_back(hook, moc
     assert api.cursors == ["2022-12-29 18:02:08", "2022-12-29T18:02:07Z"]
 
 
-def test_a_datetime_in_an_unusual_shape_falls_back_to_the_strictly_earlier_cursor(hook, answer_queue):
+def test_a_datetime_in_an_unusual_shape_falls_back_to_the_strictly_earlier_cursor(hook, answer):
     page = [cdp("1", "20240501T100002Z"), cdp("2", "20240501T100001Z")]
-    send = answer_queue(response(200, {"uploadings": page}), response(200, {"uploadings": []}))
+    send = answer(response(200, {"uploadings": page}), response(200, {"uploadings": []}))
     list(hook.iter_last_uploadings(42, limit=2))
     assert send.call_args_list[1].kwargs["params"]["datetime_offset"] == "20240501T100001Z"
 
 
-def test_uploadings_without_an_id_are_kept_and_paging_still_ends(hook, answer_queue):
+def test_uploadings_without_an_id_are_kept_and_paging_still_ends(hook, answer):
     page = {"uploadings": [{"datetime": "2024-05-01 00:00:01"}, {"datetime": "2024-05-01 00:00:01"}]}
-    send = answer_queue(*[response(200, page)] * 10)
+    send = answer(*[response(200, page)] * 10)
     pages = list(hook.iter_last_uploadings(42, limit=2))
     assert all(len(page) == 2 for page in pages)  # nothing to de-duplicate them by
     assert send.call_count == 3  # read, re-read just after 00:00:01, strictly before it; then the cursor is stuck
@@ -224,13 +224,3 @@ def test_every_uploading_is_listed_once_unless_its_second_overflows_a_page(hook,
     assert fitting <= set(got)
     seconds = [int(uploading_id.split("-")[0]) for uploading_id in got]
     assert seconds == sorted(seconds, reverse=True)
-
-
-@pytest.fixture
-def answer_queue(hook, mocker):
-    """Queue answers (responses) for the hook's session; returns the mock."""
-
-    def queue(*outcomes):
-        return mocker.patch.object(hook.session, "request", side_effect=list(outcomes))
-
-    return queue

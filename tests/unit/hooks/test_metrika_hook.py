@@ -26,35 +26,11 @@ from airflow_provider_metrika.hooks.concurrency import request_slots
 from airflow_provider_metrika.hooks.metrika import MetrikaHook
 from airflow_provider_metrika.hooks.metrika_api import uploading_from_body, uploadings_from_body
 from airflow_provider_metrika.hooks.rest import query_params
-from airflow_provider_metrika.hooks.retry import RetryPolicy
 from airflow_provider_metrika.uploads import UploadState, get_upload_kind
 from tests.unit.hooks.conftest import BASE_URL, TOKEN, error_body, response, set_connection
 
 MGMT = f"{BASE_URL}/management/v1/counter/42"
 CDP = f"{BASE_URL}/cdp/api/v1/counter/42"
-
-
-@pytest.fixture
-def delays():
-    return []
-
-
-@pytest.fixture
-def hook(metrika_conn, delays):
-    hook = MetrikaHook(sleep=delays.append)
-    hook.retry_policy = RetryPolicy(max_retries=3, jitter=lambda: 1.0)
-    yield hook
-    hook.close()
-
-
-@pytest.fixture
-def answer(hook, mocker):
-    """Queue answers (responses or exceptions) for the hook's session; returns the mock."""
-
-    def queue(*outcomes):
-        return mocker.patch.object(hook.session, "request", side_effect=list(outcomes))
-
-    return queue
 
 
 def refused():

@@ -10,14 +10,9 @@ from airflow_provider_metrika.exceptions import MetrikaConfigError, MetrikaNoRow
 from airflow_provider_metrika.formats import json_source
 from airflow_provider_metrika.operators.cdp import MetrikaUploadContactsOperator, MetrikaUploadOrdersOperator
 from tests.integration.conftest import FakeTaskInstance
+from tests.rows import cdp_order
 
-ORDER = {
-    "id": "o1",
-    "client_uniq_id": "c1",
-    "client_type": "CONTACT",
-    "create_date_time": "2026-11-20 10:00:00",
-    "order_status": "PAID",
-}
+ORDER = cdp_order(create_date_time="2026-11-20 10:00:00")
 
 
 def _body(orders):

@@ -18,6 +18,7 @@ from airflow_provider_metrika.triggers.uploading import MetrikaUploadingTrigger
 from airflow_provider_metrika.uploads import Uploading
 from airflow_provider_metrika.version_compat import AirflowFailException, TaskDeferred
 from tests.integration.conftest import FakeTaskInstance
+from tests.rows import cdp_order
 
 
 @pytest.fixture
@@ -143,15 +144,7 @@ def test_simple_orders_send_no_columns_mapping(hook, context, tmp_path):
 
 
 def test_orders_from_a_json_file_go_to_the_json_endpoint(hook, context, tmp_path):
-    rows = [
-        {
-            "id": "o1",
-            "client_uniq_id": "c1",
-            "client_type": "CONTACT",
-            "create_date_time": "2026-11-20 10:00:00",
-            "order_status": "PAID",
-        }
-    ]
+    rows = [cdp_order(create_date_time="2026-11-20 10:00:00")]
     path = tmp_path / "orders.json"
     path.write_text(json.dumps({"orders": rows}))
     hook.upload_json.return_value = Uploading.from_api(
@@ -185,15 +178,7 @@ def test_cdp_failed_without_details(hook, context, tmp_path):
 def test_cdp_json_retry_reattaches_through_the_task_state_store(hook, tmp_path):
     from tests.unit.operators.fakes import FakeStore
 
-    rows = [
-        {
-            "id": "o1",
-            "client_uniq_id": "c1",
-            "client_type": "CONTACT",
-            "create_date_time": "2026-11-20 10:00:00",
-            "order_status": "PAID",
-        }
-    ]
+    rows = [cdp_order(create_date_time="2026-11-20 10:00:00")]
     passed = Uploading.from_api("orders", 5, {"uploading_id": "u1", "api_validation_status": "PASSED"})
     hook.upload_json.return_value = passed
     hook.iter_uploadings.side_effect = lambda kind, counter_id: iter([passed])

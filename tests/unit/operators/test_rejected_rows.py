@@ -22,10 +22,10 @@ from airflow_provider_metrika.operators.upload import MetrikaUploadOfflineConver
 from airflow_provider_metrika.uploads import Uploading
 from airflow_provider_metrika.version_compat import AirflowFailException
 from tests.integration.conftest import FakeTaskInstance
+from tests.rows import cdp_order
 
 LOG = logging.getLogger("test")
-ORDER = {"id": "o1", "client_uniq_id": "c1", "client_type": "CONTACT", "create_date_time": "2024-01-01 10:00:00",
-         "order_status": "PAID"}  # fmt: skip
+ORDER = cdp_order()
 
 
 def test_server_messages_are_split_by_the_row_they_name():
