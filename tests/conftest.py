@@ -1,8 +1,19 @@
-"""Shared pytest fixtures: one Metrika emulator process per session, reset for every test."""
+"""Shared pytest fixtures: one Metrika emulator process per session, reset for every test.
+
+``scripts/test.sh`` runs the suite on two pytest-xdist workers (``--dist loadgroup``): every session fixture
+(the emulators) exists once per worker, each worker has its own Airflow home, and the slow end-to-end tests
+(``dags``, ``benchmarks``, ``reliability`` marks) are collected first so that they start early and the quick
+ones fill in around them. Tests that share something outside their own temporary directory and emulators
+carry one ``@pytest.mark.xdist_group("<what they share>")``: one worker runs them (tests/README.md).
+"""
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -13,6 +24,13 @@ from airflow_provider_metrika.emulator.testing import TEST_TOKEN, EmulatorClient
 if TYPE_CHECKING:
     from airflow_provider_metrika.commercelayer.hooks import CommerceLayerHook
     from airflow_provider_metrika.fleetio.hooks import FleetioHook
+
+# Nothing above imports airflow; it is imported (and reads AIRFLOW_HOME) when the first test module is collected.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Before anything imports airflow: two workers must not write one airflow.cfg or airflow.db at the same time.
+    _airflow_home = tempfile.mkdtemp(prefix=f"metrika-tests-{os.environ['PYTEST_XDIST_WORKER']}-airflow-")
+    os.environ["AIRFLOW_HOME"] = _airflow_home
+    atexit.register(shutil.rmtree, _airflow_home, ignore_errors=True)
 
 METRIKA_CONN_ID = "metrika_default"
 TEST_COUNTER_ID = 12345
@@ -147,3 +165,14 @@ def fleetio_hook(fleetio: EmulatorClient, fleetio_conn: str) -> Iterator[Fleetio
     hook = FleetioHook(fleetio_conn, sleep=fleetio.advance)
     yield hook
     hook.close()
+
+
+# -- Order and parallel runs ---------------------------------------------------------------------------
+
+#: Marks of the tests that take tens of seconds each (real Airflow runs, benchmark runs, soaks): they go first.
+SLOW_MARKS = ("dags", "benchmarks", "reliability")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Slow tests first, each group in its collected order (a module's tests stay together)."""
+    items.sort(key=lambda item: not any(item.get_closest_marker(mark) for mark in SLOW_MARKS))
